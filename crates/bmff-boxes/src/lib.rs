@@ -1,0 +1,1 @@
+//! Pure ISO BMFF box encoding (to be written).

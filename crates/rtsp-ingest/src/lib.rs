@@ -1,0 +1,1 @@
+//! RTSP ingest on top of retina (to be written).
