@@ -1,1 +1,54 @@
-//! RTSP ingest on top of retina (to be written).
+//! RTSP ingest: connects to a camera with [retina], picks one video and one audio stream,
+//! and hands out codec-neutral [`Frame`]s ready to be written to an MP4 file.
+//!
+//! This is the only crate of the workspace that knows retina: everything it hands out
+//! (sample entries as opaque bytes, timestamps as integers in the stream's clock) can be
+//! used without it.
+//!
+//! - [`Source::connect`] does `DESCRIBE`, selects the first H.264/H.265/JPEG video stream and
+//!   the first AAC audio stream, does `SETUP` and `PLAY`, and waits for the first video
+//!   keyframe (frames before it are dropped).
+//! - [`Source::next`] returns [`Frame::Video`] and [`Frame::Audio`] in arrival order.
+//! - [`Source::close`] tears the session down.
+//!
+//! Passwords never appear in logs or errors: URLs are shown through [`redact_url`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use rtsp_ingest::{Frame, Source, SourceOptions};
+//!
+//! # async fn run() -> Result<(), rtsp_ingest::Error> {
+//! let mut source = Source::connect(SourceOptions::new("rtsp://user:pass@cam.local/stream1")).await?;
+//! if let Some(v) = source.video() {
+//!     eprintln!("video: {} {}x{}", v.rfc6381_codec, v.width, v.height);
+//! }
+//! let (mut video_frames, mut audio_frames) = (0u64, 0u64);
+//! while video_frames < 300 {
+//!     match source.next().await? {
+//!         Some(Frame::Video { .. }) => video_frames += 1,
+//!         Some(Frame::Audio { .. }) => audio_frames += 1,
+//!         Some(_) => {}
+//!         None => break,
+//!     }
+//! }
+//! eprintln!("{video_frames} video frames, {audio_frames} audio frames");
+//! source.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod frame;
+mod gate;
+mod nal;
+mod options;
+mod select;
+mod source;
+mod url;
+
+pub use error::{Error, Phase};
+pub use frame::{AudioCodec, AudioInfo, Frame, VideoCodec, VideoInfo};
+pub use options::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
+pub use source::{DroppedFrames, Source};
+pub use url::{redact_url, split_credentials};

@@ -1,0 +1,392 @@
+//! Command-line interface: argument definitions and credential resolution.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// Record RTSP cameras to MP4 files.
+#[derive(Debug, Parser)]
+#[command(name = "recorder", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides -v and -q.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Less log output (-q: warnings and errors, -qq: errors only).
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record one RTSP stream to an MP4 file.
+    Record(RecordArgs),
+}
+
+/// `recorder record`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Credentials: the user name comes from --username, else from the URL (rtsp://user:pass@host/...).
+The password comes from, in order of precedence: --password-file, then the RECORDER_PASSWORD
+environment variable, then the URL. Passwords are never printed; URLs are shown as
+rtsp://user:***@host/...
+
+The file is written as FILE.partial and renamed to FILE once complete. Recording stops after
+--duration of media, or on Ctrl-C or SIGTERM; the file is finalized either way.")]
+pub struct RecordArgs {
+    /// The camera's RTSP URL, e.g. rtsp://user:pass@192.168.1.10:554/stream1
+    pub url: String,
+
+    /// The MP4 file to write (its directory must exist; an existing file is replaced).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// How much media to record from the first keyframe, e.g. 10s, 5m, 1h30m
+    /// [default: until Ctrl-C or SIGTERM]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// How RTP packets travel.
+    #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
+    pub transport: TransportArg,
+
+    /// Record no video (audio only).
+    #[arg(long, conflicts_with = "no_audio")]
+    pub no_video: bool,
+
+    /// Record no audio (video only).
+    #[arg(long)]
+    pub no_audio: bool,
+
+    /// Continue (with a warning) when RTP packets are lost, instead of stopping with an error.
+    #[arg(long)]
+    pub allow_loss: bool,
+
+    /// How streams' zero times are chosen: from RTP-Info's rtptime (require), from each
+    /// stream's first packet (ignore), rtptime when all streams have it (permissive), or
+    /// retina's default (require with several streams, ignore with one).
+    #[arg(long, value_enum, default_value_t = InitialTimestampArg::Permissive)]
+    pub initial_timestamp: InitialTimestampArg,
+
+    /// When to send TEARDOWN: auto (once over TCP, until success over UDP), always, never.
+    #[arg(long, value_enum, default_value_t = TeardownArg::Auto)]
+    pub teardown: TeardownArg,
+
+    /// User name (overrides the URL's).
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// File holding the password (one trailing newline is ignored); takes precedence over
+    /// RECORDER_PASSWORD and the URL's password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `--transport`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Interleaved in the RTSP connection.
+    Tcp,
+    /// Separate UDP ports (LAN only).
+    Udp,
+}
+
+/// `--initial-timestamp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitialTimestampArg {
+    /// retina's default.
+    Default,
+    /// Require rtptime.
+    Require,
+    /// Ignore rtptime.
+    Ignore,
+    /// Use rtptime when all streams have it.
+    Permissive,
+}
+
+/// `--teardown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TeardownArg {
+    /// Once over TCP, until success over UDP.
+    Auto,
+    /// Until success or session expiry.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Parses a positive humantime duration (`10s`, `5m`, `1h30m`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(d)
+}
+
+/// Where the password may come from, in order of precedence (highest first).
+#[derive(Debug, Default)]
+pub struct PasswordSources {
+    /// The contents of `--password-file`.
+    pub file: Option<String>,
+    /// `RECORDER_PASSWORD`.
+    pub env: Option<String>,
+}
+
+impl PasswordSources {
+    /// Reads `--password-file` (if given) and `RECORDER_PASSWORD` (if set).
+    pub fn gather(args: &RecordArgs) -> anyhow::Result<Self> {
+        let file = match &args.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read password file {}", path.display()))?;
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                Some(text.to_owned())
+            }
+            None => None,
+        };
+        let env = match std::env::var("RECORDER_PASSWORD") {
+            Ok(v) => Some(v),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => bail!("RECORDER_PASSWORD is not valid UTF-8"),
+        };
+        Ok(Self { file, env })
+    }
+}
+
+/// The credentials to use: user name from `--username` else the URL; password from the
+/// file, else the environment, else the URL. `None` when there is no user name and no
+/// password anywhere.
+pub fn resolve_credentials(
+    url: &str,
+    username: Option<&str>,
+    passwords: &PasswordSources,
+) -> anyhow::Result<Option<rtsp_ingest::Credentials>> {
+    let (_, from_url) = rtsp_ingest::split_credentials(url)?;
+    let username = username
+        .map(str::to_owned)
+        .or_else(|| from_url.as_ref().map(|c| c.username().to_owned()))
+        .filter(|u| !u.is_empty());
+    let password = passwords
+        .file
+        .clone()
+        .or_else(|| passwords.env.clone())
+        .or_else(|| from_url.as_ref().map(|c| c.password().to_owned()));
+    match (username, password) {
+        (Some(user), password) => Ok(Some(rtsp_ingest::Credentials::new(
+            user,
+            password.unwrap_or_default(),
+        ))),
+        (None, Some(p)) if !p.is_empty() => {
+            bail!("a password was given but no user name: use --username or rtsp://user@host/...")
+        }
+        (None, _) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("recorder").chain(args.iter().copied()))
+    }
+
+    fn record(args: &[&str]) -> RecordArgs {
+        match parse(args).expect("valid arguments").command {
+            Command::Record(r) => r,
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let r = record(&["record", "rtsp://cam/live", "-o", "out.mp4"]);
+        assert_eq!(r.url, "rtsp://cam/live");
+        assert_eq!(r.output, PathBuf::from("out.mp4"));
+        assert_eq!(r.duration, None);
+        assert_eq!(r.transport, TransportArg::Tcp);
+        assert_eq!(r.initial_timestamp, InitialTimestampArg::Permissive);
+        assert_eq!(r.teardown, TeardownArg::Auto);
+        assert!(!r.no_video && !r.no_audio && !r.allow_loss);
+        assert_eq!(r.username, None);
+        assert_eq!(r.password_file, None);
+    }
+
+    #[test]
+    fn all_options() {
+        let cli = parse(&[
+            "-vv",
+            "record",
+            "rtsp://cam/live",
+            "--output",
+            "/tmp/x.mp4",
+            "--duration",
+            "1m30s",
+            "--transport",
+            "udp",
+            "--no-audio",
+            "--allow-loss",
+            "--initial-timestamp",
+            "require",
+            "--teardown",
+            "never",
+            "--username",
+            "admin",
+            "--password-file",
+            "/run/secrets/cam",
+        ])
+        .expect("valid arguments");
+        assert_eq!(cli.verbose, 2);
+        let Command::Record(r) = cli.command;
+        assert_eq!(r.duration, Some(Duration::from_secs(90)));
+        assert_eq!(r.transport, TransportArg::Udp);
+        assert!(r.no_audio && !r.no_video && r.allow_loss);
+        assert_eq!(r.initial_timestamp, InitialTimestampArg::Require);
+        assert_eq!(r.teardown, TeardownArg::Never);
+        assert_eq!(r.username.as_deref(), Some("admin"));
+        assert_eq!(r.password_file, Some(PathBuf::from("/run/secrets/cam")));
+    }
+
+    #[test]
+    fn global_flags_after_subcommand() {
+        let cli = parse(&["record", "rtsp://cam/live", "-o", "o.mp4", "-q"]).expect("valid");
+        assert_eq!((cli.verbose, cli.quiet), (0, 1));
+    }
+
+    #[test]
+    fn usage_errors() {
+        use clap::error::ErrorKind;
+        let kind = |args: &[&str]| parse(args).map(drop).unwrap_err().kind();
+        assert_eq!(
+            kind(&["record", "rtsp://cam/live"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            kind(&[
+                "record",
+                "rtsp://cam/live",
+                "-o",
+                "o.mp4",
+                "--duration",
+                "ten"
+            ]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&[
+                "record",
+                "rtsp://cam/live",
+                "-o",
+                "o.mp4",
+                "--duration",
+                "0s"
+            ]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&[
+                "record",
+                "rtsp://cam/live",
+                "-o",
+                "o.mp4",
+                "--transport",
+                "http"
+            ]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            kind(&[
+                "record",
+                "rtsp://cam/live",
+                "-o",
+                "o.mp4",
+                "--no-video",
+                "--no-audio"
+            ]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["-v", "-q", "record", "u", "-o", "o"]),
+            ErrorKind::ArgumentConflict
+        );
+        // Usage errors exit with 2.
+        assert_eq!(parse(&["record"]).map(drop).unwrap_err().exit_code(), 2);
+    }
+
+    fn sources(file: Option<&str>, env: Option<&str>) -> PasswordSources {
+        PasswordSources {
+            file: file.map(str::to_owned),
+            env: env.map(str::to_owned),
+        }
+    }
+
+    fn resolved(url: &str, user: Option<&str>, p: &PasswordSources) -> Option<(String, String)> {
+        resolve_credentials(url, user, p)
+            .expect("resolvable")
+            .map(|c| (c.username().to_owned(), c.password().to_owned()))
+    }
+
+    #[test]
+    fn password_precedence_file_env_url() {
+        let url = "rtsp://admin:fromurl@cam/live";
+        let pair = |u: &str, p: &str| Some((u.to_owned(), p.to_owned()));
+        assert_eq!(
+            resolved(url, None, &sources(None, None)),
+            pair("admin", "fromurl")
+        );
+        assert_eq!(
+            resolved(url, None, &sources(None, Some("fromenv"))),
+            pair("admin", "fromenv")
+        );
+        assert_eq!(
+            resolved(url, None, &sources(Some("fromfile"), Some("fromenv"))),
+            pair("admin", "fromfile")
+        );
+        assert_eq!(
+            resolved(url, Some("operator"), &sources(None, None)),
+            pair("operator", "fromurl")
+        );
+        assert_eq!(
+            resolved("rtsp://cam/live", Some("op"), &sources(None, Some("e"))),
+            pair("op", "e")
+        );
+        assert_eq!(
+            resolved("rtsp://cam/live", None, &sources(None, None)),
+            None
+        );
+        assert_eq!(
+            resolved("rtsp://cam/live", Some("op"), &sources(None, None)),
+            pair("op", "")
+        );
+    }
+
+    #[test]
+    fn password_without_user_is_an_error() {
+        let err = resolve_credentials("rtsp://cam/live", None, &sources(None, Some("secret")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no user name"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn password_file_trailing_newline_is_stripped() {
+        let dir = std::env::temp_dir().join(format!("recorder-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("pw");
+        std::fs::write(&path, "s3cret\r\n").expect("write");
+        let mut r = record(&["record", "rtsp://cam/live", "-o", "o.mp4"]);
+        r.password_file = Some(path.clone());
+        let p = PasswordSources::gather(&r).expect("readable");
+        assert_eq!(p.file.as_deref(), Some("s3cret"));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

@@ -1,0 +1,231 @@
+//! The recording's timeline: maps stream timestamps to file decode times and applies the
+//! `--duration` cut. Pure logic, no I/O.
+//!
+//! Zero is the first sample of the primary track (the first video keyframe; without video,
+//! the first audio frame). Every track's decode time is its `pts - zero`, expressed exactly
+//! in that track's clock; samples before zero are dropped. The muxer's edit list then gives
+//! a later-starting track its offset.
+
+use std::time::Duration;
+
+/// Index of a track in a [`Timeline`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackIndex(usize);
+
+/// What to do with a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Write it with this decode time (track clock units from zero).
+    Write {
+        /// Decode time.
+        dts: u64,
+    },
+    /// Drop it: it precedes zero.
+    BeforeZero,
+    /// Drop it: its time is not after the previous written sample's.
+    NotAfterPrevious {
+        /// The previous written sample's decode time.
+        prev_dts: u64,
+        /// This sample's decode time.
+        dts: u64,
+    },
+    /// Drop it: it is at or after the end of the requested duration.
+    AfterEnd,
+}
+
+#[derive(Debug)]
+struct Track {
+    clock_hz: u32,
+    primary: bool,
+    last_dts: Option<u64>,
+    reached_end: bool,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Timeline {
+    limit: Option<Duration>,
+    /// `(pts, clock_hz)` of zero, once known.
+    zero: Option<(i64, u32)>,
+    tracks: Vec<Track>,
+}
+
+impl Timeline {
+    /// A timeline that keeps media in `[0, limit)` (everything without a limit).
+    pub fn new(limit: Option<Duration>) -> Self {
+        Self {
+            limit,
+            zero: None,
+            tracks: Vec::new(),
+        }
+    }
+
+    /// Adds a track with the given clock. The primary track's first sample sets zero and
+    /// its reaching the limit ends the recording.
+    pub fn add_track(&mut self, clock_hz: u32, primary: bool) -> TrackIndex {
+        assert!(clock_hz > 0, "clock rate must be positive");
+        self.tracks.push(Track {
+            clock_hz,
+            primary,
+            last_dts: None,
+            reached_end: false,
+        });
+        TrackIndex(self.tracks.len() - 1)
+    }
+
+    /// Decides about a sample of `track` with presentation time `pts` (track clock units).
+    pub fn place(&mut self, track: TrackIndex, pts: i64) -> Placement {
+        let t = &mut self.tracks[track.0];
+        let (zero_pts, zero_hz) = match self.zero {
+            Some(z) => z,
+            None if t.primary => *self.zero.insert((pts, t.clock_hz)),
+            None => return Placement::BeforeZero,
+        };
+        let clock_hz = i128::from(t.clock_hz);
+        let zero_hz = i128::from(zero_hz);
+        // Time since zero in units of 1 / (clock_hz * zero_hz) seconds: exact.
+        let rel = i128::from(pts) * zero_hz - i128::from(zero_pts) * clock_hz;
+        if rel < 0 {
+            return Placement::BeforeZero;
+        }
+        if let Some(limit) = self.limit {
+            // rel / (clock_hz * zero_hz) >= limit_ns / 1e9, without division.
+            let end = i128::try_from(limit.as_nanos())
+                .ok()
+                .and_then(|ns| ns.checked_mul(clock_hz * zero_hz));
+            let at_or_after =
+                end.is_some_and(|end| rel.checked_mul(1_000_000_000).is_none_or(|r| r >= end));
+            if at_or_after {
+                t.reached_end = true;
+                return Placement::AfterEnd;
+            }
+        }
+        // Floor division; `pts * zero_hz` is a multiple of zero_hz, so this is
+        // `pts - ceil(zero_pts * clock_hz / zero_hz)`, which keeps pts order exactly.
+        let dts = u64::try_from(rel / zero_hz).unwrap_or(u64::MAX);
+        if let Some(prev_dts) = t.last_dts
+            && dts <= prev_dts
+        {
+            return Placement::NotAfterPrevious { prev_dts, dts };
+        }
+        t.last_dts = Some(dts);
+        Placement::Write { dts }
+    }
+
+    /// True once the primary track has reached the limit.
+    pub fn primary_done(&self) -> bool {
+        self.tracks.iter().any(|t| t.primary && t.reached_end)
+    }
+
+    /// True once every track has reached the limit.
+    pub fn all_done(&self) -> bool {
+        !self.tracks.is_empty() && self.tracks.iter().all(|t| t.reached_end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_zero_and_audio_in_its_own_clock() {
+        let mut tl = Timeline::new(None);
+        let v = tl.add_track(90_000, true);
+        let a = tl.add_track(48_000, false);
+        // Audio before zero is known: dropped.
+        assert_eq!(tl.place(a, 10_000), Placement::BeforeZero);
+        // Zero: video pts 180_000 = 2 s.
+        assert_eq!(tl.place(v, 180_000), Placement::Write { dts: 0 });
+        // Audio at 1.99 s: before zero.
+        assert_eq!(tl.place(a, 95_520), Placement::BeforeZero);
+        // Audio at 2.02 s = 96_960 at 48 kHz: dts 960.
+        assert_eq!(tl.place(a, 96_960), Placement::Write { dts: 960 });
+        assert_eq!(tl.place(v, 183_000), Placement::Write { dts: 3_000 });
+    }
+
+    #[test]
+    fn non_integral_zero_in_other_clock_rounds_up_and_keeps_spacing() {
+        let mut tl = Timeline::new(None);
+        let v = tl.add_track(90_000, true);
+        let a = tl.add_track(44_100, false);
+        // Zero at 1 video tick = 0.49 audio ticks.
+        assert_eq!(tl.place(v, 1), Placement::Write { dts: 0 });
+        assert_eq!(tl.place(a, 0), Placement::BeforeZero);
+        // Audio at tick 1 (22.7 us) is after zero (11.1 us): dts = 1 - ceil(0.49) = 0.
+        assert_eq!(tl.place(a, 1), Placement::Write { dts: 0 });
+        assert_eq!(tl.place(a, 1_025), Placement::Write { dts: 1_024 });
+        assert_eq!(tl.place(a, 2_049), Placement::Write { dts: 2_048 });
+    }
+
+    #[test]
+    fn non_monotonic_samples_are_dropped_per_track() {
+        let mut tl = Timeline::new(None);
+        let v = tl.add_track(90_000, true);
+        assert_eq!(tl.place(v, 1_000), Placement::Write { dts: 0 });
+        assert_eq!(tl.place(v, 4_000), Placement::Write { dts: 3_000 });
+        assert_eq!(
+            tl.place(v, 4_000),
+            Placement::NotAfterPrevious {
+                prev_dts: 3_000,
+                dts: 3_000
+            }
+        );
+        assert_eq!(
+            tl.place(v, 2_500),
+            Placement::NotAfterPrevious {
+                prev_dts: 3_000,
+                dts: 1_500
+            }
+        );
+        // A backwards jump past zero is "before zero".
+        assert_eq!(tl.place(v, 0), Placement::BeforeZero);
+        assert_eq!(tl.place(v, 7_000), Placement::Write { dts: 6_000 });
+    }
+
+    #[test]
+    fn ten_seconds_at_30fps_keeps_300_frames() {
+        let mut tl = Timeline::new(Some(Duration::from_secs(10)));
+        let v = tl.add_track(90_000, true);
+        let a = tl.add_track(48_000, false);
+        let start = 123_456_i64;
+        let mut written = 0;
+        let mut last_dts = 0;
+        for i in 0..400 {
+            match tl.place(v, start + i * 3_000) {
+                Placement::Write { dts } => {
+                    written += 1;
+                    last_dts = dts;
+                }
+                Placement::AfterEnd => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(written, 300);
+        assert_eq!(last_dts, 299 * 3_000);
+        assert!(tl.primary_done());
+        assert!(!tl.all_done());
+        // Audio: zero is 123_456 / 90_000 s = 65_843.2 at 48 kHz; 10 s later is 545_843.2.
+        assert_eq!(tl.place(a, 545_843), Placement::Write { dts: 479_999 });
+        assert_eq!(tl.place(a, 545_844), Placement::AfterEnd);
+        assert!(tl.all_done());
+    }
+
+    #[test]
+    fn audio_only_zero_is_first_audio_frame() {
+        let mut tl = Timeline::new(Some(Duration::from_millis(64)));
+        let a = tl.add_track(16_000, true);
+        assert_eq!(tl.place(a, 5_000), Placement::Write { dts: 0 });
+        assert_eq!(tl.place(a, 5_512), Placement::Write { dts: 512 });
+        // 64 ms = 1_024 ticks: excluded.
+        assert_eq!(tl.place(a, 6_024), Placement::AfterEnd);
+        assert!(tl.primary_done() && tl.all_done());
+    }
+
+    #[test]
+    fn huge_limit_does_not_overflow() {
+        let mut tl = Timeline::new(Some(Duration::MAX));
+        let v = tl.add_track(90_000, true);
+        assert_eq!(tl.place(v, i64::MIN / 2), Placement::Write { dts: 0 });
+        assert!(matches!(tl.place(v, i64::MAX / 2), Placement::Write { .. }));
+    }
+}

@@ -1,0 +1,179 @@
+//! The crate's error type.
+
+/// Errors from connecting to and receiving from an RTSP source.
+///
+/// No variant's `Display` ever contains a password: URLs are redacted with
+/// [`redact_url`](crate::redact_url) before they are stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL could not be used.
+    #[error("invalid url {url}: {reason}")]
+    InvalidUrl {
+        /// The URL, redacted.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// An RTSP request failed, or the connection broke while playing.
+    #[error("rtsp {phase} failed: {message}")]
+    Rtsp {
+        /// What was being done: `describe`, `setup`, `play` or `receive`.
+        phase: Phase,
+        /// The RTSP status code, when the server answered with an error.
+        status: Option<u16>,
+        /// retina's description of the problem, on one line.
+        message: String,
+    },
+
+    /// The server described no stream this crate can record.
+    #[error("no usable {what} stream (server offers: {offered})")]
+    NoUsableStream {
+        /// The kind of stream that was wanted: `video`, `audio` or `video or audio`.
+        what: &'static str,
+        /// The streams the server offered, as `media/encoding` pairs.
+        offered: String,
+    },
+
+    /// A selected stream cannot be described for MP4 (e.g. its sample entry cannot be built).
+    #[error("stream {stream} ({encoding}) is not supported: {reason}")]
+    UnsupportedCodec {
+        /// Index of the stream in the presentation.
+        stream: usize,
+        /// Its encoding name.
+        encoding: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// RTP packets were lost and loss is not allowed.
+    #[error("stream {stream}: {lost} rtp packet(s) lost")]
+    PacketLoss {
+        /// Index of the stream in the presentation.
+        stream: usize,
+        /// Number of packets lost before the frame that reported it.
+        lost: u16,
+    },
+
+    /// The server ended the session before the first usable frame arrived.
+    #[error("server ended the session before the first {what}")]
+    EndedBeforeStart {
+        /// What was awaited: `video keyframe` or `audio frame`.
+        what: &'static str,
+    },
+}
+
+/// The step of the RTSP exchange an [`Error::Rtsp`] happened in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Connecting and `DESCRIBE`.
+    Describe,
+    /// `SETUP` of a stream.
+    Setup,
+    /// `PLAY`.
+    Play,
+    /// Receiving media after `PLAY`.
+    Receive,
+    /// `TEARDOWN`.
+    Teardown,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Describe => "describe",
+            Phase::Setup => "setup",
+            Phase::Play => "play",
+            Phase::Receive => "receive",
+            Phase::Teardown => "teardown",
+        })
+    }
+}
+
+impl Error {
+    /// Whether trying again later (reconnecting) may succeed.
+    ///
+    /// Network trouble, server errors (5xx), loss and an ended session are retryable;
+    /// a bad URL, rejected credentials or other client errors (4xx, except 408 Request
+    /// Timeout) and unsupported streams are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::InvalidUrl { .. }
+            | Error::NoUsableStream { .. }
+            | Error::UnsupportedCodec { .. } => false,
+            Error::Rtsp { status, .. } => match status {
+                None => true,
+                Some(408) => true,
+                Some(s) => !(400..500).contains(s),
+            },
+            Error::PacketLoss { .. } | Error::EndedBeforeStart { .. } => true,
+        }
+    }
+
+    /// Wraps a retina error, flattening its multi-line description onto one line.
+    pub(crate) fn rtsp(phase: Phase, e: &retina::Error) -> Self {
+        Error::Rtsp {
+            phase,
+            status: e.status_code(),
+            message: one_line(&e.to_string()),
+        }
+    }
+}
+
+/// Joins the non-empty lines of `text` with `"; "`.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtsp(status: Option<u16>) -> Error {
+        Error::Rtsp {
+            phase: Phase::Describe,
+            status,
+            message: "x".to_owned(),
+        }
+    }
+
+    #[test]
+    fn retryable_classification() {
+        assert!(rtsp(None).is_retryable());
+        assert!(rtsp(Some(503)).is_retryable());
+        assert!(rtsp(Some(408)).is_retryable());
+        assert!(!rtsp(Some(401)).is_retryable());
+        assert!(!rtsp(Some(404)).is_retryable());
+        assert!(Error::PacketLoss { stream: 0, lost: 3 }.is_retryable());
+        assert!(
+            !Error::NoUsableStream {
+                what: "video",
+                offered: String::new()
+            }
+            .is_retryable()
+        );
+    }
+
+    #[test]
+    fn one_line_joins_lines() {
+        assert_eq!(
+            one_line("401 response to DESCRIBE CSeq=2: Unauthorized\n\nconn: a->b\nmsg: c"),
+            "401 response to DESCRIBE CSeq=2: Unauthorized; conn: a->b; msg: c"
+        );
+    }
+
+    #[test]
+    fn display_is_short_lower_case() {
+        assert_eq!(
+            Error::PacketLoss { stream: 1, lost: 2 }.to_string(),
+            "stream 1: 2 rtp packet(s) lost"
+        );
+        assert_eq!(rtsp(Some(401)).to_string(), "rtsp describe failed: x");
+    }
+}

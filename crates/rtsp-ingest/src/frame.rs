@@ -1,0 +1,190 @@
+//! Codec-neutral descriptions of streams and frames.
+
+use std::num::NonZeroU32;
+
+use bytes::Bytes;
+
+/// A video codec this crate can hand out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VideoCodec {
+    /// H.264 / AVC; samples are 4-byte length-prefixed NAL units, sample entry `avc1`.
+    H264,
+    /// H.265 / HEVC; samples are 4-byte length-prefixed NAL units, sample entry `hvc1`.
+    H265,
+    /// Motion JPEG; each sample is one JPEG image, sample entry `mp4v`.
+    Jpeg,
+}
+
+impl VideoCodec {
+    /// A short display name: `H.264`, `H.265` or `JPEG`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "H.264",
+            VideoCodec::H265 => "H.265",
+            VideoCodec::Jpeg => "JPEG",
+        }
+    }
+}
+
+/// An audio codec this crate can hand out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AudioCodec {
+    /// AAC (RTP `mpeg4-generic`); samples are raw access units, sample entry `mp4a`.
+    Aac,
+}
+
+impl AudioCodec {
+    /// A short display name: `AAC`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioCodec::Aac => "AAC",
+        }
+    }
+}
+
+/// What a video stream carries, as needed to write it to a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VideoInfo {
+    /// The codec.
+    pub codec: VideoCodec,
+    /// Display (cropped) width in pixels.
+    pub width: u32,
+    /// Display (cropped) height in pixels.
+    pub height: u32,
+    /// RTP clock rate: the unit of [`Frame::Video::pts`], normally 90000.
+    pub clock_rate_hz: u32,
+    /// The complete ISO BMFF sample entry box (`avc1`, `hvc1` or `mp4v`).
+    pub sample_entry: Bytes,
+    /// RFC 6381 codec string, e.g. `avc1.64001F`.
+    pub rfc6381_codec: String,
+    /// Nominal time between frames in seconds, as `(numerator, denominator)`: `(1, 30)` or
+    /// `(1001, 30000)` for ~30 fps; from the bitstream's timing info or the SDP framerate.
+    pub frame_interval: Option<(u32, u32)>,
+}
+
+impl VideoInfo {
+    /// Nominal frames per second, if known.
+    pub fn frames_per_second(&self) -> Option<f64> {
+        self.frame_interval
+            .map(|(num, den)| f64::from(den) / f64::from(num))
+    }
+
+    /// Nominal duration of one frame in [`clock_rate_hz`](Self::clock_rate_hz) units,
+    /// rounded to the nearest unit, if known.
+    pub fn nominal_frame_duration(&self) -> Option<NonZeroU32> {
+        let (num, den) = self.frame_interval?;
+        if den == 0 {
+            return None;
+        }
+        let ticks =
+            (u64::from(num) * u64::from(self.clock_rate_hz) + u64::from(den) / 2) / u64::from(den);
+        NonZeroU32::new(u32::try_from(ticks).ok()?)
+    }
+}
+
+/// What an audio stream carries, as needed to write it to a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioInfo {
+    /// The codec.
+    pub codec: AudioCodec,
+    /// RTP clock rate: the unit of [`Frame::Audio::pts`]; for AAC also the sample rate.
+    pub clock_rate_hz: u32,
+    /// Number of channels.
+    pub channels: u16,
+    /// The complete ISO BMFF sample entry box (`mp4a`).
+    pub sample_entry: Bytes,
+    /// RFC 6381 codec string, e.g. `mp4a.40.2`, if known.
+    pub rfc6381_codec: Option<String>,
+    /// Samples per frame (e.g. 1024 for AAC-LC) in clock units, if fixed.
+    pub frame_length: Option<NonZeroU32>,
+}
+
+/// One frame handed out by [`Source::next`](crate::Source::next).
+///
+/// Timestamps (`pts`) count the stream's clock units from the session's zero instant (with
+/// `rtptime` from `RTP-Info`, the same instant for all streams), so frames of different
+/// streams compare by `pts / clock_rate_hz`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame {
+    /// A video frame (access unit).
+    Video {
+        /// Presentation time in [`VideoInfo::clock_rate_hz`] units.
+        pts: i64,
+        /// True for a keyframe (random access point).
+        is_sync: bool,
+        /// The frame's data, ready for an MP4 sample.
+        data: Bytes,
+        /// `Some` when the stream's parameters changed at this frame (e.g. new SPS/PPS):
+        /// the new description, which [`Source::video`](crate::Source::video) also returns
+        /// from now on.
+        new_info: Option<VideoInfo>,
+        /// RTP packets lost just before this frame (non-zero only with loss allowed).
+        loss: u16,
+    },
+    /// An audio frame (one access unit).
+    Audio {
+        /// Presentation time in [`AudioInfo::clock_rate_hz`] units.
+        pts: i64,
+        /// Duration in the same units.
+        duration: u32,
+        /// The frame's data, ready for an MP4 sample.
+        data: Bytes,
+        /// RTP packets lost just before this frame (non-zero only with loss allowed).
+        loss: u16,
+    },
+}
+
+impl Frame {
+    /// The frame's presentation time in its stream's clock units.
+    pub fn pts(&self) -> i64 {
+        match self {
+            Frame::Video { pts, .. } | Frame::Audio { pts, .. } => *pts,
+        }
+    }
+
+    /// The frame's data.
+    pub fn data(&self) -> &Bytes {
+        match self {
+            Frame::Video { data, .. } | Frame::Audio { data, .. } => data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(frame_interval: Option<(u32, u32)>) -> VideoInfo {
+        VideoInfo {
+            codec: VideoCodec::H264,
+            width: 640,
+            height: 360,
+            clock_rate_hz: 90_000,
+            sample_entry: Bytes::new(),
+            rfc6381_codec: "avc1.64001E".to_owned(),
+            frame_interval,
+        }
+    }
+
+    #[test]
+    fn nominal_frame_duration_in_clock_units() {
+        assert_eq!(
+            info(Some((2, 60)))
+                .nominal_frame_duration()
+                .map(NonZeroU32::get),
+            Some(3000)
+        );
+        assert_eq!(
+            info(Some((1001, 30000)))
+                .nominal_frame_duration()
+                .map(NonZeroU32::get),
+            Some(3003)
+        );
+        assert_eq!(info(Some((1, 0))).nominal_frame_duration(), None);
+        assert_eq!(info(None).nominal_frame_duration(), None);
+        assert_eq!(info(Some((1, 25))).frames_per_second(), Some(25.0));
+    }
+}

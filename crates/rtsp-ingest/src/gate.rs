@@ -1,0 +1,132 @@
+//! The wait for the first video keyframe, independent of retina.
+
+use std::cmp::Ordering;
+
+/// Compares the instants `a / a_hz` and `b / b_hz` seconds exactly (no rounding).
+pub(crate) fn cmp_instants(a: i64, a_hz: u32, b: i64, b_hz: u32) -> Ordering {
+    (i128::from(a) * i128::from(b_hz)).cmp(&(i128::from(b) * i128::from(a_hz)))
+}
+
+/// What to do with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// This is the first frame handed out; the start instant is its timestamp.
+    Open,
+    /// Hand it out.
+    Pass,
+    /// Drop it.
+    Drop,
+}
+
+/// Drops frames until the start: the first video keyframe when there is video (audio up to
+/// and including that instant's predecessors is dropped too), else the first audio frame.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    has_video: bool,
+    /// The start instant as `(pts, clock_hz)`.
+    start: Option<(i64, u32)>,
+    /// Video frames dropped while waiting.
+    pub dropped_video: u64,
+    /// Audio frames dropped while waiting or because they precede the start.
+    pub dropped_audio: u64,
+}
+
+impl Gate {
+    pub(crate) fn new(has_video: bool) -> Self {
+        Self {
+            has_video,
+            start: None,
+            dropped_video: 0,
+            dropped_audio: 0,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.start.is_some()
+    }
+
+    pub(crate) fn video(&mut self, pts: i64, clock_hz: u32, is_sync: bool) -> Verdict {
+        if self.start.is_some() {
+            return Verdict::Pass;
+        }
+        if is_sync {
+            self.start = Some((pts, clock_hz));
+            Verdict::Open
+        } else {
+            self.dropped_video += 1;
+            Verdict::Drop
+        }
+    }
+
+    pub(crate) fn audio(&mut self, pts: i64, clock_hz: u32) -> Verdict {
+        match self.start {
+            None if !self.has_video => {
+                self.start = Some((pts, clock_hz));
+                Verdict::Open
+            }
+            Some((start, start_hz))
+                if cmp_instants(pts, clock_hz, start, start_hz) != Ordering::Less =>
+            {
+                Verdict::Pass
+            }
+            _ => {
+                self.dropped_audio += 1;
+                Verdict::Drop
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_across_clock_rates_exactly() {
+        // 1 s at 90 kHz vs 1 s at 48 kHz.
+        assert_eq!(
+            cmp_instants(90_000, 90_000, 48_000, 48_000),
+            Ordering::Equal
+        );
+        // One 48 kHz tick before 1 s is earlier, even though 89_999/90_000 would round equal
+        // at millisecond precision.
+        assert_eq!(cmp_instants(47_999, 48_000, 90_000, 90_000), Ordering::Less);
+        assert_eq!(
+            cmp_instants(90_001, 90_000, 48_000, 48_000),
+            Ordering::Greater
+        );
+        // 44.1 kHz: 441 ticks = 10 ms = 900 ticks at 90 kHz.
+        assert_eq!(cmp_instants(441, 44_100, 900, 90_000), Ordering::Equal);
+        assert_eq!(cmp_instants(-441, 44_100, -899, 90_000), Ordering::Less);
+        // Large values do not overflow.
+        assert_eq!(
+            cmp_instants(i64::MAX, 90_000, i64::MAX, 48_000),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn video_waits_for_keyframe_and_audio_for_its_instant() {
+        let mut g = Gate::new(true);
+        assert_eq!(g.audio(0, 48_000), Verdict::Drop);
+        assert_eq!(g.video(3_000, 90_000, false), Verdict::Drop);
+        assert_eq!(g.video(6_000, 90_000, false), Verdict::Drop);
+        assert!(!g.is_open());
+        assert_eq!(g.video(9_000, 90_000, true), Verdict::Open); // 0.1 s
+        assert!(g.is_open());
+        // Audio at 0.1 s minus one tick arrives late: dropped. At exactly 0.1 s: kept.
+        assert_eq!(g.audio(4_799, 48_000), Verdict::Drop);
+        assert_eq!(g.audio(4_800, 48_000), Verdict::Pass);
+        assert_eq!(g.video(12_000, 90_000, false), Verdict::Pass);
+        assert_eq!((g.dropped_video, g.dropped_audio), (2, 2));
+    }
+
+    #[test]
+    fn audio_only_opens_on_first_audio() {
+        let mut g = Gate::new(false);
+        assert_eq!(g.audio(1_024, 48_000), Verdict::Open);
+        assert_eq!(g.audio(2_048, 48_000), Verdict::Pass);
+        assert_eq!((g.dropped_video, g.dropped_audio), (0, 0));
+    }
+}

@@ -1,0 +1,466 @@
+//! The retina session: connect, select, receive.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use retina::client::{self, Demuxed, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
+
+use crate::error::Phase;
+use crate::gate::{Gate, Verdict};
+use crate::select::{Kind, select_streams};
+use crate::{
+    AudioCodec, AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy,
+    Transport, VideoCodec, VideoInfo,
+};
+
+/// Counts of frames dropped while waiting for the start (see [`Source::connect`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DroppedFrames {
+    /// Video frames before the first keyframe.
+    pub video: u64,
+    /// Audio frames before the start instant.
+    pub audio: u64,
+}
+
+#[derive(Debug)]
+struct VideoStream {
+    index: usize,
+    codec: VideoCodec,
+    clock_rate_hz: u32,
+    sdp_framerate: Option<f32>,
+    /// Known once the first keyframe arrived (or from the SDP).
+    info: Option<VideoInfo>,
+}
+
+#[derive(Debug)]
+struct AudioStream {
+    index: usize,
+    info: AudioInfo,
+}
+
+/// A playing RTSP session handing out [`Frame`]s of at most one video and one audio stream.
+pub struct Source {
+    demuxed: Demuxed,
+    video: Option<VideoStream>,
+    audio: Option<AudioStream>,
+    gate: Gate,
+    /// The frame that opened the gate, held by `connect` for the first `next`.
+    pending: Option<Frame>,
+    allow_loss: bool,
+    teardown: TeardownPolicy,
+    group: Arc<SessionGroup>,
+    redacted_url: String,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("url", &self.redacted_url)
+            .field("video", &self.video)
+            .field("audio", &self.audio)
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source {
+    /// Connects: `DESCRIBE`, selects the streams, `SETUP` (MP4 framing), `PLAY`, then waits
+    /// for the start.
+    ///
+    /// Selects the first H.264, H.265 or JPEG video stream and the first AAC audio stream
+    /// (as wanted by `options`); other audio codecs are skipped with a log line. With both
+    /// kinds wanted, either one is enough.
+    ///
+    /// The start is the first video keyframe (or, without video, the first audio frame):
+    /// earlier video frames are dropped, and so are audio frames before the keyframe's
+    /// instant. `connect` returns once the start has arrived, so
+    /// [`video`](Self::video) and [`audio`](Self::audio) are known, and the first
+    /// [`next`](Self::next) returns it. This can take up to one GOP; bound it with
+    /// `tokio::time::timeout` if needed.
+    pub async fn connect(options: SourceOptions) -> Result<Source, Error> {
+        let redacted_url = options.redacted_url();
+        let (url, url_creds) = crate::url::parse_and_split(&options.url)?;
+        let creds = options.credentials.clone().or(url_creds);
+        let group = Arc::new(SessionGroup::default());
+        let session_options = SessionOptions::default()
+            .creds(creds.map(|c| client::Credentials {
+                username: c.username().to_owned(),
+                password: c.password().to_owned(),
+            }))
+            .user_agent(options.user_agent.clone())
+            .session_group(group.clone())
+            .teardown(match options.teardown {
+                TeardownPolicy::Auto => client::TeardownPolicy::Auto,
+                TeardownPolicy::Always => client::TeardownPolicy::Always,
+                TeardownPolicy::Never => client::TeardownPolicy::Never,
+            });
+        let mut session = client::Session::describe(url, session_options)
+            .await
+            .map_err(|e| Error::rtsp(Phase::Describe, &e))?;
+        tracing::debug!(
+            url = %redacted_url,
+            server = ?session.tool().map(|t| &**t),
+            streams = session.streams().len(),
+            "described"
+        );
+
+        let streams = session.streams();
+        let described: Vec<(&str, &str)> = streams
+            .iter()
+            .map(|s| (s.media(), s.encoding_name()))
+            .collect();
+        let selection = select_streams(&described, options.want_video, options.want_audio, |i| {
+            audio_info(i, &streams[i])
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        for skipped in &selection.skipped {
+            let taken = match skipped.kind {
+                Kind::Video => selection.video.is_some(),
+                Kind::Audio => selection.audio.is_some(),
+            };
+            if taken {
+                tracing::info!(
+                    "skipping {} stream {}: {}",
+                    skipped.kind,
+                    skipped.index,
+                    skipped.reason
+                );
+            } else {
+                tracing::warn!(
+                    "skipping {} stream {}: {}",
+                    skipped.kind,
+                    skipped.index,
+                    skipped.reason
+                );
+            }
+        }
+        if let Err(what) = selection.check(options.want_video, options.want_audio) {
+            let offered = described
+                .iter()
+                .enumerate()
+                .map(|(i, (m, e))| format!("{i}: {m}/{e}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::NoUsableStream {
+                what,
+                offered: if offered.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    offered
+                },
+            });
+        }
+
+        let video = match selection.video {
+            Some((index, codec)) => {
+                let s = &streams[index];
+                let mut v = VideoStream {
+                    index,
+                    codec,
+                    clock_rate_hz: s.clock_rate_hz(),
+                    sdp_framerate: s.framerate(),
+                    info: None,
+                };
+                if let Some(ParametersRef::Video(p)) = s.parameters() {
+                    v.info = Some(v.info_from(p)?);
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        let audio = match selection.audio {
+            Some((index, _)) => Some(AudioStream {
+                index,
+                info: audio_info(index, &streams[index])?,
+            }),
+            None => None,
+        };
+
+        let transport = match options.transport {
+            Transport::Tcp => client::Transport::Tcp(Default::default()),
+            Transport::Udp => client::Transport::Udp(Default::default()),
+        };
+        for index in video
+            .iter()
+            .map(|v| v.index)
+            .chain(audio.iter().map(|a| a.index))
+        {
+            session
+                .setup(
+                    index,
+                    SetupOptions::default()
+                        .transport(transport.clone())
+                        .frame_format(FrameFormat::MP4),
+                )
+                .await
+                .map_err(|e| Error::rtsp(Phase::Setup, &e))?;
+        }
+        let mut play = PlayOptions::default().initial_timestamp(match options.initial_timestamp {
+            InitialTimestampPolicy::Default => client::InitialTimestampPolicy::Default,
+            InitialTimestampPolicy::Require => client::InitialTimestampPolicy::Require,
+            InitialTimestampPolicy::Ignore => client::InitialTimestampPolicy::Ignore,
+            InitialTimestampPolicy::Permissive => client::InitialTimestampPolicy::Permissive,
+        });
+        if let Some(secs) = options.max_timestamp_jump_secs {
+            play = play.enforce_timestamps_with_max_jump_secs(secs);
+        }
+        let demuxed = session
+            .play(play)
+            .await
+            .map_err(|e| Error::rtsp(Phase::Play, &e))?
+            .demuxed()
+            .map_err(|e| Error::rtsp(Phase::Play, &e))?;
+
+        let mut source = Source {
+            demuxed,
+            gate: Gate::new(video.is_some()),
+            video,
+            audio,
+            pending: None,
+            allow_loss: options.allow_loss,
+            teardown: options.teardown,
+            group,
+            redacted_url,
+        };
+        let first = source.pull().await?.ok_or(Error::EndedBeforeStart {
+            what: if source.video.is_some() {
+                "video keyframe"
+            } else {
+                "audio frame"
+            },
+        })?;
+        let dropped = source.dropped_before_start();
+        tracing::debug!(
+            video_dropped = dropped.video,
+            audio_dropped = dropped.audio,
+            "start: first {} after dropping {} video and {} audio frame(s)",
+            if source.video.is_some() {
+                "video keyframe"
+            } else {
+                "audio frame"
+            },
+            dropped.video,
+            dropped.audio,
+        );
+        source.pending = Some(first);
+        Ok(source)
+    }
+
+    /// The selected video stream's description (current parameters), if video was selected.
+    pub fn video(&self) -> Option<&VideoInfo> {
+        self.video.as_ref().and_then(|v| v.info.as_ref())
+    }
+
+    /// The selected audio stream's description, if audio was selected.
+    pub fn audio(&self) -> Option<&AudioInfo> {
+        self.audio.as_ref().map(|a| &a.info)
+    }
+
+    /// The URL being played, with any password redacted.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// How many frames were dropped waiting for the start (and, for audio, because they
+    /// preceded it).
+    pub fn dropped_before_start(&self) -> DroppedFrames {
+        DroppedFrames {
+            video: self.gate.dropped_video,
+            audio: self.gate.dropped_audio,
+        }
+    }
+
+    /// The next frame, or `None` when the server ended the session.
+    ///
+    /// The first call returns the start frame (the first keyframe, or the first audio frame
+    /// without video). Lost packets are an error unless loss is allowed.
+    pub async fn next(&mut self) -> Result<Option<Frame>, Error> {
+        if let Some(frame) = self.pending.take() {
+            return Ok(Some(frame));
+        }
+        self.pull().await
+    }
+
+    /// Ends the session: closes it and, unless the teardown policy is
+    /// [`Never`](TeardownPolicy::Never), waits for retina's `TEARDOWN` attempt to finish.
+    ///
+    /// With [`Always`](TeardownPolicy::Always), retina retries until the session expires
+    /// (about a minute) if the server does not answer: bound the wait with
+    /// `tokio::time::timeout`. Must be called from the runtime the session runs on.
+    pub async fn close(self) -> Result<(), Error> {
+        let Source {
+            demuxed,
+            group,
+            teardown,
+            ..
+        } = self;
+        drop(demuxed);
+        if teardown == TeardownPolicy::Never {
+            return Ok(());
+        }
+        group
+            .await_teardown()
+            .await
+            .map_err(|e| Error::rtsp(Phase::Teardown, &e))
+    }
+
+    /// Receives until there is a frame to hand out.
+    async fn pull(&mut self) -> Result<Option<Frame>, Error> {
+        loop {
+            let item = match self.demuxed.next().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(Error::rtsp(Phase::Receive, &e)),
+                Some(Ok(item)) => item,
+            };
+            match item {
+                CodecItem::VideoFrame(f) => {
+                    let Some(video) = self.video.as_mut() else {
+                        continue;
+                    };
+                    if f.stream_id() != video.index {
+                        continue;
+                    }
+                    let pts = f.timestamp().elapsed();
+                    let is_sync = f.is_random_access_point()
+                        || (video.codec == VideoCodec::H265 && crate::nal::h265_is_irap(f.data()));
+                    let verdict = self.gate.video(pts, video.clock_rate_hz, is_sync);
+                    if verdict == Verdict::Drop {
+                        continue;
+                    }
+                    let mut new_info = None;
+                    if verdict == Verdict::Open || f.has_new_parameters() || video.info.is_none() {
+                        let params = match self.demuxed.streams()[video.index].parameters() {
+                            Some(ParametersRef::Video(p)) => p,
+                            _ => {
+                                return Err(Error::UnsupportedCodec {
+                                    stream: video.index,
+                                    encoding: video.codec.name().to_owned(),
+                                    reason: "no parameters at a keyframe".to_owned(),
+                                });
+                            }
+                        };
+                        let info = video.info_from(params)?;
+                        match &video.info {
+                            // The start frame's parameters are what `video()` reports.
+                            _ if verdict == Verdict::Open => video.info = Some(info),
+                            Some(old) if old.sample_entry == info.sample_entry => {}
+                            _ => {
+                                tracing::info!(
+                                    stream = video.index,
+                                    codec = %info.rfc6381_codec,
+                                    width = info.width,
+                                    height = info.height,
+                                    "video parameters changed"
+                                );
+                                video.info = Some(info.clone());
+                                new_info = Some(info);
+                            }
+                        }
+                    }
+                    let loss = f.loss();
+                    if verdict == Verdict::Pass {
+                        check_loss(self.allow_loss, video.index, loss)?;
+                    }
+                    return Ok(Some(Frame::Video {
+                        pts,
+                        is_sync,
+                        new_info,
+                        loss,
+                        data: Bytes::from(f.into_data()),
+                    }));
+                }
+                CodecItem::AudioFrame(f) => {
+                    let Some(audio) = self.audio.as_ref() else {
+                        continue;
+                    };
+                    if f.stream_id() != audio.index {
+                        continue;
+                    }
+                    let pts = f.timestamp().elapsed();
+                    let verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
+                    if verdict == Verdict::Drop {
+                        continue;
+                    }
+                    if verdict == Verdict::Pass {
+                        check_loss(self.allow_loss, audio.index, f.loss())?;
+                    }
+                    return Ok(Some(Frame::Audio {
+                        pts,
+                        duration: f.frame_length().get(),
+                        data: Bytes::copy_from_slice(f.data()),
+                        loss: f.loss(),
+                    }));
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl VideoStream {
+    fn info_from(&self, p: &VideoParameters) -> Result<VideoInfo, Error> {
+        let sample_entry = p
+            .mp4_sample_entry()
+            .build()
+            .map_err(|e| Error::UnsupportedCodec {
+                stream: self.index,
+                encoding: self.codec.name().to_owned(),
+                reason: crate::error::one_line(&e.to_string()),
+            })?;
+        let (width, height) = p.pixel_dimensions();
+        let frame_interval = p.frame_rate().filter(|&(n, d)| n > 0 && d > 0).or_else(|| {
+            // SDP `a=framerate:29.97` as (1000, 29970).
+            self.sdp_framerate
+                .filter(|f| f.is_finite() && *f > 0.0 && *f < 10_000.0)
+                .map(|f| (1000, (f64::from(f) * 1000.0).round() as u32))
+        });
+        Ok(VideoInfo {
+            codec: self.codec,
+            width,
+            height,
+            clock_rate_hz: self.clock_rate_hz,
+            sample_entry: Bytes::from(sample_entry),
+            rfc6381_codec: p.rfc6381_codec().to_owned(),
+            frame_interval,
+        })
+    }
+}
+
+/// Describes an AAC stream from its SDP parameters, or says why it cannot be recorded.
+fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error> {
+    let unsupported = |reason: String| Error::UnsupportedCodec {
+        stream: index,
+        encoding: stream.encoding_name().to_owned(),
+        reason,
+    };
+    let Some(ParametersRef::Audio(p)) = stream.parameters() else {
+        return Err(unsupported("no usable parameters in the sdp".to_owned()));
+    };
+    let sample_entry = p
+        .mp4_sample_entry()
+        .build()
+        .map_err(|e| unsupported(crate::error::one_line(&e.to_string())))?;
+    Ok(AudioInfo {
+        codec: AudioCodec::Aac,
+        clock_rate_hz: stream.clock_rate_hz(),
+        channels: p.channels().get(),
+        sample_entry: Bytes::from(sample_entry),
+        rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
+        frame_length: p.frame_length(),
+    })
+}
+
+fn check_loss(allow_loss: bool, stream: usize, lost: u16) -> Result<(), Error> {
+    if lost == 0 {
+        return Ok(());
+    }
+    if allow_loss {
+        tracing::warn!(stream, lost, "rtp packets lost; continuing");
+        Ok(())
+    } else {
+        Err(Error::PacketLoss { stream, lost })
+    }
+}
