@@ -1,1 +1,109 @@
-fn main() {}
+//! Project automation for the recorder workspace (the `cargo xtask` pattern).
+//!
+//! ```text
+//! cargo xtask test                 everything CI runs: fmt, clippy, tests, docs, tidy, verify
+//! cargo xtask verify [CASE...]     record from GStreamer's RTSP server, check the files
+//! cargo xtask demo [--seconds N]   record a local test stream to ./demo.mp4
+//! cargo xtask tidy                 architecture invariants (pure crates, retina confinement)
+//! cargo xtask deps                 install/check ffmpeg and GStreamer (apt-get as root)
+//! ```
+#![allow(clippy::print_stdout)]
+
+mod ci;
+mod deps;
+mod probe;
+mod server;
+mod strict;
+mod tidy;
+mod util;
+mod verify;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test                      fmt, clippy, tests, docs, tidy and verify (what CI runs)
+  verify [--with-ffmpeg] [CASE...]
+                            record each test stream for 10 s and check the MP4 files;
+                            cases: h264aac h265aac mjpeg h264 (default: all);
+                            --with-ffmpeg records with ffmpeg instead (checks the harness)
+  demo [--seconds N]        start a local RTSP server, record /h264aac to ./demo.mp4
+  tidy                      check the architecture invariants
+  deps                      make sure ffmpeg and GStreamer's RTSP server are installed
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        bail!("no command given");
+    };
+    match command.as_str() {
+        "test" => {
+            no_args(command, rest)?;
+            ci::test()
+        }
+        "verify" => {
+            let mut options = verify::VerifyOptions::default();
+            for arg in rest {
+                match arg.as_str() {
+                    "--with-ffmpeg" => options.with_ffmpeg = true,
+                    flag if flag.starts_with('-') => bail!("verify: unknown option {flag}"),
+                    case => options.only.push(case.to_string()),
+                }
+            }
+            deps::ensure()?;
+            verify::verify(&options)
+        }
+        "demo" => {
+            let seconds = match rest {
+                [] => 10,
+                [flag, n] if flag == "--seconds" => n
+                    .parse()
+                    .with_context(|| format!("--seconds wants a whole number, got {n:?}"))?,
+                _ => bail!("usage: cargo xtask demo [--seconds N]"),
+            };
+            deps::ensure()?;
+            verify::demo(seconds)
+        }
+        "tidy" => {
+            no_args(command, rest)?;
+            tidy::tidy()
+        }
+        "deps" => {
+            no_args(command, rest)?;
+            deps::ensure()?;
+            println!("deps: ffmpeg, ffprobe, gst-launch-1.0 and GstRtspServer are installed");
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprint!("{USAGE}");
+            bail!("unknown command {other:?}")
+        }
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result<()> {
+    if let Some(extra) = rest.first() {
+        bail!("{command} takes no arguments, got {extra:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Local RTSP test server for `cargo xtask verify|demo` (GStreamer's GstRtspServer).
+
+Binds to 127.0.0.1 only, prints one line `READY 127.0.0.1:PORT` (flushed) once it
+listens, and exits by itself after --max-seconds, on SIGTERM or on SIGINT.
+
+Mounts (live test sources, 640x360 at 30 fps, a keyframe every 30 frames,
+parameter sets in-band before every IDR):
+
+  /h264aac   H.264 (x264enc) + AAC 48 kHz stereo
+  /h265aac   H.265 (x265enc) + AAC 48 kHz stereo
+  /mjpeg     Motion JPEG (jpegenc, 4:2:0)
+  /h264      H.264 alone
+
+Every factory is shared and uses the CLOCK_AND_OFFSET publish clock mode, so a
+client joining a running pipeline does not make the others' RTP timestamps jump.
+
+Run it with Debian's /usr/bin/python3, which has `gi`.
+"""
+
+import argparse
+import os
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+WIDTH, HEIGHT, FPS, GOP = 640, 360, 30, 30
+
+VIDEO_RAW = (
+    f"videotestsrc is-live=true pattern=ball ! "
+    f"video/x-raw,width={WIDTH},height={HEIGHT},framerate={FPS}/1,format=I420"
+)
+
+
+def aac_branch(pay: str) -> str:
+    """AAC 48 kHz stereo, RFC 3640 (mpeg4-generic) payload."""
+    encoder = "avenc_aac" if Gst.ElementFactory.find("avenc_aac") else "voaacenc"
+    return (
+        "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! "
+        "audio/x-raw,rate=48000,channels=2 ! "
+        f"{encoder} bitrate=128000 ! aacparse ! rtpmp4gpay name={pay} pt=97"
+    )
+
+
+def h264_branch(pay: str) -> str:
+    return (
+        f"{VIDEO_RAW} ! x264enc tune=zerolatency speed-preset=ultrafast "
+        f"key-int-max={GOP} bitrate=1500 ! video/x-h264,profile=main ! "
+        f"rtph264pay name={pay} pt=96 config-interval=-1"
+    )
+
+
+def h265_branch(pay: str) -> str:
+    return (
+        f"{VIDEO_RAW} ! x265enc tune=zerolatency speed-preset=ultrafast "
+        f"key-int-max={GOP} bitrate=1500 option-string=min-keyint={GOP} ! "
+        f"rtph265pay name={pay} pt=96 config-interval=-1"
+    )
+
+
+def mjpeg_branch(pay: str) -> str:
+    return f"{VIDEO_RAW} ! jpegenc quality=75 ! rtpjpegpay name={pay} pt=26"
+
+
+MOUNTS = {
+    "/h264aac": lambda: f"( {h264_branch('pay0')} {aac_branch('pay1')} )",
+    "/h265aac": lambda: f"( {h265_branch('pay0')} {aac_branch('pay1')} )",
+    "/mjpeg": lambda: f"( {mjpeg_branch('pay0')} )",
+    "/h264": lambda: f"( {h264_branch('pay0')} )",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=600, help="exit by itself after this many seconds"
+    )
+    parser.add_argument("--user", help="require RTSP authentication with this user name")
+    parser.add_argument("--password", help="password for --user")
+    args = parser.parse_args()
+    if (args.user is None) != (args.password is None):
+        parser.error("--user and --password go together")
+
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+
+    if args.user is not None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+        basic = GstRtspServer.RTSPAuth.make_basic(args.user, args.password)
+        auth.add_basic(basic, token)
+        server.set_auth(auth)
+
+    mounts = server.get_mount_points()
+    for path, launch in MOUNTS.items():
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(launch())
+        factory.set_shared(True)
+        factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
+        if args.user is not None:
+            factory.add_role_from_structure(
+                Gst.Structure.from_string(
+                    "user, media.factory.access=(boolean)true, "
+                    "media.factory.construct=(boolean)true"
+                )[0]
+            )
+        mounts.add_factory(path, factory)
+
+    loop = GLib.MainLoop()
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    def quit_loop(*_):
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, quit_loop)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, quit_loop)
+    GLib.timeout_add(int(args.max_seconds * 1000), quit_loop)
+
+    print(f"READY 127.0.0.1:{server.get_bound_port()}", flush=True)
+    loop.run()
+    # Tearing pipelines down takes ~2 s; nothing needs saving, so leave at once.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
