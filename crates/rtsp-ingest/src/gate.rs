@@ -16,10 +16,15 @@ pub(crate) enum Verdict {
     Pass,
     /// Drop it.
     Drop,
+    /// Audio while waiting for the first video keyframe: keep it aside, it may turn out to
+    /// be at or after the keyframe's instant (audio is often received before a large
+    /// keyframe has finished arriving); see [`Gate::keeps_held_audio`].
+    Hold,
 }
 
-/// Drops frames until the start: the first video keyframe when there is video (audio up to
-/// and including that instant's predecessors is dropped too), else the first audio frame.
+/// Drops frames until the start: the first video keyframe when there is video (audio before
+/// that instant is dropped too, whether it arrives before or after the keyframe), else the
+/// first audio frame.
 #[derive(Debug)]
 pub(crate) struct Gate {
     has_video: bool,
@@ -65,16 +70,36 @@ impl Gate {
                 self.start = Some((pts, clock_hz));
                 Verdict::Open
             }
+            None => Verdict::Hold,
             Some((start, start_hz))
                 if cmp_instants(pts, clock_hz, start, start_hz) != Ordering::Less =>
             {
                 Verdict::Pass
             }
-            _ => {
+            Some(_) => {
                 self.dropped_audio += 1;
                 Verdict::Drop
             }
         }
+    }
+}
+
+impl Gate {
+    /// Once open: whether held audio at `pts` is kept (at or after the start instant);
+    /// counts it as dropped otherwise.
+    pub(crate) fn keeps_held_audio(&mut self, pts: i64, clock_hz: u32) -> bool {
+        let keep = self.start.is_some_and(|(start, start_hz)| {
+            cmp_instants(pts, clock_hz, start, start_hz) != Ordering::Less
+        });
+        if !keep {
+            self.dropped_audio += 1;
+        }
+        keep
+    }
+
+    /// Counts held audio that was dropped because too much was held.
+    pub(crate) fn drop_held_audio(&mut self) {
+        self.dropped_audio += 1;
     }
 }
 
@@ -109,7 +134,7 @@ mod tests {
     #[test]
     fn video_waits_for_keyframe_and_audio_for_its_instant() {
         let mut g = Gate::new(true);
-        assert_eq!(g.audio(0, 48_000), Verdict::Drop);
+        assert_eq!(g.audio(0, 48_000), Verdict::Hold);
         assert_eq!(g.video(3_000, 90_000, false), Verdict::Drop);
         assert_eq!(g.video(6_000, 90_000, false), Verdict::Drop);
         assert!(!g.is_open());
@@ -119,6 +144,10 @@ mod tests {
         assert_eq!(g.audio(4_799, 48_000), Verdict::Drop);
         assert_eq!(g.audio(4_800, 48_000), Verdict::Pass);
         assert_eq!(g.video(12_000, 90_000, false), Verdict::Pass);
+        // Audio held while waiting: kept from the keyframe's instant on.
+        assert!(!g.keeps_held_audio(0, 48_000));
+        assert!(g.keeps_held_audio(4_800, 48_000));
+        assert!(g.keeps_held_audio(5_824, 48_000));
         assert_eq!((g.dropped_video, g.dropped_audio), (2, 2));
     }
 

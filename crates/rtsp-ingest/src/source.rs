@@ -1,5 +1,6 @@
 //! The retina session: connect, select, receive.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -40,14 +41,22 @@ struct AudioStream {
     info: AudioInfo,
 }
 
+/// Most audio frames kept aside while waiting for the first video keyframe (about 10 s of
+/// 48 kHz AAC; a GOP is rarely longer).
+const MAX_HELD_AUDIO: usize = 512;
+
 /// A playing RTSP session handing out [`Frame`]s of at most one video and one audio stream.
 pub struct Source {
     demuxed: Demuxed,
     video: Option<VideoStream>,
     audio: Option<AudioStream>,
     gate: Gate,
-    /// The frame that opened the gate, held by `connect` for the first `next`.
-    pending: Option<Frame>,
+    /// Frames to hand out before receiving more: the one that opened the gate, then the
+    /// held audio at or after its instant.
+    pending: VecDeque<Frame>,
+    /// Audio received while waiting for the first video keyframe, at most
+    /// [`MAX_HELD_AUDIO`] frames.
+    held_audio: VecDeque<Frame>,
     allow_loss: bool,
     teardown: TeardownPolicy,
     group: Arc<SessionGroup>,
@@ -219,7 +228,8 @@ impl Source {
             gate: Gate::new(video.is_some()),
             video,
             audio,
-            pending: None,
+            pending: VecDeque::new(),
+            held_audio: VecDeque::new(),
             allow_loss: options.allow_loss,
             teardown: options.teardown,
             group,
@@ -245,7 +255,21 @@ impl Source {
             dropped.video,
             dropped.audio,
         );
-        source.pending = Some(first);
+        source.pending.push_back(first);
+        let audio_hz = source.audio.as_ref().map_or(1, |a| a.info.clock_rate_hz);
+        for frame in std::mem::take(&mut source.held_audio) {
+            if let Frame::Audio { pts, .. } = frame
+                && source.gate.keeps_held_audio(pts, audio_hz)
+            {
+                source.pending.push_back(frame);
+            }
+        }
+        let dropped = source.dropped_before_start();
+        tracing::debug!(
+            kept_audio = source.pending.len() - 1,
+            audio_dropped = dropped.audio,
+            "audio received before the keyframe, at or after its instant, kept"
+        );
         Ok(source)
     }
 
@@ -278,7 +302,7 @@ impl Source {
     /// The first call returns the start frame (the first keyframe, or the first audio frame
     /// without video). Lost packets are an error unless loss is allowed.
     pub async fn next(&mut self) -> Result<Option<Frame>, Error> {
-        if let Some(frame) = self.pending.take() {
+        if let Some(frame) = self.pending.pop_front() {
             return Ok(Some(frame));
         }
         self.pull().await
@@ -387,12 +411,21 @@ impl Source {
                     if verdict == Verdict::Pass {
                         check_loss(self.allow_loss, audio.index, f.loss())?;
                     }
-                    return Ok(Some(Frame::Audio {
+                    let frame = Frame::Audio {
                         pts,
                         duration: f.frame_length().get(),
                         data: Bytes::copy_from_slice(f.data()),
                         loss: f.loss(),
-                    }));
+                    };
+                    if verdict == Verdict::Hold {
+                        if self.held_audio.len() == MAX_HELD_AUDIO {
+                            self.held_audio.pop_front();
+                            self.gate.drop_held_audio();
+                        }
+                        self.held_audio.push_back(frame);
+                        continue;
+                    }
+                    return Ok(Some(frame));
                 }
                 _ => continue,
             }
