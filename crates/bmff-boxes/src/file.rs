@@ -82,3 +82,67 @@ impl Encode for MdatHeader {
         debug_assert_eq!((out.len() - start) as u64, Self::LEN);
     }
 }
+
+/// The header of a box whose body is written separately (ISO/IEC 14496-12 §4.2): the
+/// compact 8-byte form when the whole box fits a 32-bit `size`, else the 16-byte form with
+/// a 64-bit `largesize`. Used for `mdat` headers of movie fragments and for `free` headers
+/// that cover existing bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoxHeader {
+    /// The box type.
+    pub fourcc: FourCc,
+    /// Number of bytes after the header.
+    pub payload_len: u64,
+}
+
+impl BoxHeader {
+    /// The whole box's length, header included.
+    pub fn box_len(&self) -> u64 {
+        self.payload_len + self.encoded_len()
+    }
+
+    /// The header that makes a box of exactly `box_len` bytes, header included. `None`
+    /// when `box_len` is below 8 (the smallest box) or in `u32::MAX + 1 ..= u32::MAX + 8`
+    /// (too long for the 8-byte form, and [`box_len`](Self::box_len) of a 16-byte header
+    /// only takes the long form past that).
+    pub fn with_box_len(fourcc: FourCc, box_len: u64) -> Option<Self> {
+        if box_len < 8 {
+            return None;
+        }
+        let h = Self {
+            fourcc,
+            payload_len: box_len - 8,
+        };
+        if h.encoded_len() == 8 {
+            return Some(h);
+        }
+        let h = Self {
+            fourcc,
+            payload_len: box_len.checked_sub(16)?,
+        };
+        (h.encoded_len() == 16).then_some(h)
+    }
+}
+
+impl Encode for BoxHeader {
+    /// The header's length (8 or 16); the payload is not included.
+    fn encoded_len(&self) -> u64 {
+        box_len(self.payload_len) - self.payload_len
+    }
+    fn encode(&self, out: &mut BytesMut) {
+        let start = out.len();
+        let len = box_len(self.payload_len);
+        match u32::try_from(len) {
+            Ok(size) => out.put_u32(size),
+            Err(_) => {
+                out.put_u32(1); // size = 1: a 64-bit largesize follows the type
+                out.put_slice(&self.fourcc);
+                out.put_u64(len);
+                debug_assert_eq!(out.len() - start, 16);
+                return;
+            }
+        }
+        out.put_slice(&self.fourcc);
+        debug_assert_eq!(out.len() - start, 8);
+    }
+}

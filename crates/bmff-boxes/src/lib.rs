@@ -47,7 +47,7 @@ mod fragment;
 mod movie;
 mod sample_table;
 
-pub use file::{Free, Ftyp, MdatHeader};
+pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
 pub use fragment::{Mfhd, Moof, Mvex, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
 pub use movie::{
     Dinf, Dref, Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, MediaHeader, Minf, Moov,

@@ -677,3 +677,44 @@ fn trun_fields_and_version() {
         ])
     );
 }
+
+#[test]
+fn box_header_compact_and_large() {
+    let h = BoxHeader {
+        fourcc: *b"mdat",
+        payload_len: 4,
+    };
+    let expected = hex(&[
+        "0000000c", // size 12
+        "6d646174", // 'mdat'
+    ]);
+    assert_eq!(enc(&h), expected);
+    assert_eq!(h.box_len(), 12);
+
+    let big = BoxHeader {
+        fourcc: *b"mdat",
+        payload_len: u64::from(u32::MAX),
+    };
+    let expected = hex(&[
+        "00000001",         // size 1: largesize follows
+        "6d646174",         // 'mdat'
+        "000000010000000f", // largesize 2^32 - 1 + 16
+    ]);
+    assert_eq!(enc(&big), expected);
+    assert_eq!(big.box_len(), u64::from(u32::MAX) + 16);
+}
+
+#[test]
+fn box_header_for_a_given_box_len() {
+    let free = |len| BoxHeader::with_box_len(*b"free", len);
+    assert_eq!(free(7), None);
+    assert_eq!(free(8).unwrap().payload_len, 0);
+    assert_eq!(free(100).unwrap().box_len(), 100);
+    let max32 = u64::from(u32::MAX);
+    assert_eq!(free(max32).unwrap().encoded_len(), 8);
+    for len in max32 + 1..=max32 + 8 {
+        assert_eq!(free(len), None, "{len}");
+    }
+    let h = free(max32 + 9).unwrap();
+    assert_eq!((h.encoded_len(), h.box_len()), (16, max32 + 9));
+}

@@ -4,9 +4,19 @@
 //! sample metadata, writes the media bytes itself at the offsets the muxer
 //! returns, and writes the header/trailer bytes the muxer produces.
 //!
-//! [`Mp4Muxer`] writes a progressive file: `ftyp`, one `mdat` with a 64-bit size (so the
-//! file may exceed 4 GiB), and the `moov` at the end. Per-track accounting lives in
-//! [`TrackTables`], reusable on its own.
+//! Two muxers share the per-track accounting of [`TrackTables`] (reusable on its own):
+//!
+//! - [`Mp4Muxer`] writes a progressive file: `ftyp`, one `mdat` with a 64-bit size (so
+//!   the file may exceed 4 GiB), and the `moov` at the end.
+//! - [`FragmentedMuxer`] is crash-safe: while recording it writes a fragmented file
+//!   (`moof`/`mdat` pairs after an init `moov`), which stays playable up to its last
+//!   complete fragment after a kill or a power loss; at a clean close,
+//!   [`FragmentedMuxer::finalize`] returns a [`Finalize`] plan of small in-place writes
+//!   and syncs that turns it into a progressive file with the `moov` first (in space
+//!   reserved at the start, sized with [`estimate_moov_bytes`]) without moving media
+//!   data, every intermediate state being playable. [`Recovery`] reads a file left by a
+//!   crash (header by header, never the media) and plans its repair: the torn tail cut,
+//!   then the same finalization.
 //!
 //! All tracks share one timeline whose zero is the same instant: a track whose first
 //! sample is presented later than the earliest track's gets an empty edit for the gap, so
@@ -49,18 +59,93 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The crash-safe form: fragments are written as they complete, and the plan applied at
+//! the end (a real writer issues `fsync` at each [`FinalizeStep::Sync`]).
+//!
+//! ```
+//! use std::num::NonZeroU32;
+//! use bytes::Bytes;
+//! use mp4_track::{
+//!     FinalizeStep, FragmentedMuxer, FragmentedOptions, Recovered, Recovery, SampleInfo,
+//!     TrackConfig, TrackKind,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut mux = FragmentedMuxer::new(FragmentedOptions {
+//!     fragment_duration_ms: 100,
+//!     reserve_bytes: 4096,
+//!     ..FragmentedOptions::default()
+//! });
+//! let video = mux.add_track(TrackConfig {
+//!     kind: TrackKind::Video { width: 320, height: 240 },
+//!     timescale_hz: 90_000,
+//!     sample_entry: Bytes::from_static(b"\0\0\0\x08fake"),
+//!     default_sample_duration: NonZeroU32::new(3000),
+//! })?;
+//! let mut file = mux.start()?.to_vec(); // ftyp, free (the reserve), init moov
+//! let mut write = |file: &mut Vec<u8>, f: mp4_track::Fragment| {
+//!     assert_eq!(f.offset, file.len() as u64); // always appended
+//!     file.extend_from_slice(&f.header); // moof + mdat header
+//!     f.data.iter().for_each(|d| file.extend_from_slice(d)); // the samples, uncopied until here
+//! };
+//! for i in 0..9u64 {
+//!     let sample = SampleInfo { dts: i * 3000, cts_offset: 0, size: 4, is_sync: i % 3 == 0 };
+//!     mux.push(video, sample, Bytes::from_static(b"data"))?;
+//!     while let Some(f) = mux.poll_fragment() {
+//!         write(&mut file, f); // a fragment per keyframe here: 100 ms = 3 frames
+//!     }
+//! }
+//! while let Some(f) = mux.flush() {
+//!     write(&mut file, f);
+//! }
+//! // Killed now, the file plays as is, and recovery would plan the same finalization.
+//! let Recovered::Fragmented(repair) = Recovery::from_bytes(&file)? else { panic!() };
+//! assert_eq!(repair.fragments, 3);
+//!
+//! let plan = mux.finalize()?;
+//! assert_eq!(plan, repair.finalize);
+//! assert!(plan.moov_at_front);
+//! for step in &plan.steps {
+//!     match step {
+//!         FinalizeStep::Write(p) => {
+//!             let at = p.offset as usize;
+//!             file[at..at + p.bytes.len()].copy_from_slice(&p.bytes);
+//!         }
+//!         FinalizeStep::Sync => {} // fsync
+//!         FinalizeStep::SetLen(n) => file.truncate(*n as usize),
+//!     }
+//! }
+//! let dump = bmff_boxes::dump::dump(&file)?;
+//! let top: Vec<&str> = dump.lines().filter(|l| !l.starts_with(' ')).collect();
+//! // [ftyp][free 8][moov][free: rest of the reserve, init moov, moof 1][mdat 1][free][mdat 2]...
+//! assert_eq!(top[1], "free size=8");
+//! assert_eq!(top[2], format!("moov size={}", plan.moov_bytes));
+//! assert_eq!(&top[4..6], ["mdat size=20", "free size=100"]);
+//! assert!(dump.contains("stsz size=20 sample_size=4 count=9"));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::num::NonZeroU32;
 
-use bmff_boxes::{
-    Dinf, Edts, Elst, Encode, Ftyp, Hdlr, IDENTITY_MATRIX, MdatHeader, Mdhd, Mdia, MediaHeader,
-    Minf, Moov, Mvhd, Smhd, Stsd, Tkhd, Trak, Vmhd,
-};
+use bmff_boxes::{Encode, Ftyp, MdatHeader};
 use bytes::{Bytes, BytesMut};
 
+mod estimate;
+mod finalize;
+mod fragmented;
+mod moov;
+mod recovery;
 mod tables;
 mod timing;
 
+pub use estimate::{TrackEstimate, estimate_moov_bytes};
+pub use finalize::{Finalize, FinalizeStep};
+pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions};
+pub use recovery::{
+    MAX_METADATA_BOX_BYTES, ReadRequest, Recovered, Recovery, RecoveryError, Repair,
+};
 pub use tables::{TableSample, TrackTables};
 
 /// Identifies a track within one muxer (the `track_ID` of `tkhd`, 1-based).
@@ -182,6 +267,34 @@ pub enum Error {
         /// The index.
         index: u32,
     },
+    /// [`FragmentedOptions::reserve_bytes`] is above `u32::MAX`.
+    #[error("invalid reserve of {bytes} bytes: at most 4294967295")]
+    InvalidReserve {
+        /// The requested reserve.
+        bytes: u64,
+    },
+    /// A sample's data is not as long as its [`SampleInfo::size`].
+    #[error("track {track}: sample size {size} but {data_len} bytes of data")]
+    SizeMismatch {
+        /// The track.
+        track: u32,
+        /// The declared size.
+        size: u32,
+        /// The data's length.
+        data_len: u64,
+    },
+    /// [`FragmentedMuxer::push`] after [`FragmentedMuxer::flush`].
+    #[error("muxer already flushed")]
+    AlreadyFlushed,
+    /// [`FragmentedMuxer::finalize`] with samples or fragments not yet handed out by
+    /// [`FragmentedMuxer::flush`].
+    #[error("not flushed: {pending_samples} pending samples, {unwritten_fragments} fragments")]
+    NotFlushed {
+        /// Samples not in any fragment yet.
+        pending_samples: usize,
+        /// Fragments not yet returned.
+        unwritten_fragments: usize,
+    },
 }
 
 /// Bytes to write at a given absolute file offset (overwriting what is there).
@@ -211,20 +324,11 @@ pub struct Finished {
 #[derive(Debug)]
 pub struct Mp4Muxer {
     options: MuxerOptions,
-    tracks: Vec<Track>,
+    tracks: Vec<moov::MovieTrack>,
     started: bool,
     /// Offset of the `mdat` header.
     mdat_start: u64,
     file_len: u64,
-}
-
-#[derive(Debug)]
-struct Track {
-    kind: TrackKind,
-    timescale_hz: u32,
-    default_sample_duration: Option<NonZeroU32>,
-    sample_entries: Vec<Bytes>,
-    tables: TrackTables,
 }
 
 /// The file's brands: `isom` (minor version 512), compatible with `isom`, `iso2`, `avc1`,
@@ -258,7 +362,7 @@ impl Mp4Muxer {
         if config.timescale_hz == 0 {
             return Err(Error::ZeroTimescale { track: n });
         }
-        self.tracks.push(Track {
+        self.tracks.push(moov::MovieTrack {
             kind: config.kind,
             timescale_hz: config.timescale_hz,
             default_sample_duration: config.default_sample_duration,
@@ -268,7 +372,7 @@ impl Mp4Muxer {
         Ok(TrackId(NonZeroU32::new(n).expect("n >= 1")))
     }
 
-    fn track_mut(&mut self, track: TrackId) -> Result<&mut Track, Error> {
+    fn track_mut(&mut self, track: TrackId) -> Result<&mut moov::MovieTrack, Error> {
         let id = track.0.get();
         self.tracks
             .get_mut(id as usize - 1)
@@ -336,100 +440,11 @@ impl Mp4Muxer {
         if !self.started {
             return Err(Error::NotStarted);
         }
-        let movie_hz = self.options.movie_timescale_hz;
-        let spans: Vec<Option<timing::MediaSpan>> = self
-            .tracks
-            .iter()
-            .map(|t| {
-                let tables = &t.tables;
-                Some(timing::MediaSpan {
-                    timescale_hz: t.timescale_hz,
-                    first_dts: tables.first_dts()?,
-                    min_composition_time: tables.min_composition_time()?,
-                    media_duration: tables.media_duration(t.default_sample_duration),
-                })
-            })
-            .collect();
-        let edits = timing::plan_edits(&spans, movie_hz);
-        let movie_duration = edits
-            .iter()
-            .flatten()
-            .map(|e| e.track_duration())
-            .max()
-            .unwrap_or(0);
-        let time = self.options.creation_time_1904;
-        let mut mvhd = Mvhd::new(movie_hz, movie_duration, self.tracks.len() as u32 + 1);
-        mvhd.creation_time = time;
-        mvhd.modification_time = time;
-
-        let traks = self
-            .tracks
-            .into_iter()
-            .zip(edits)
-            .enumerate()
-            .map(|(i, (t, edit))| {
-                let media_duration = t.tables.media_duration(t.default_sample_duration);
-                let (width, height, volume, hdlr, media_header) = match t.kind {
-                    TrackKind::Video { width, height } => (
-                        u32::from(width) << 16,
-                        u32::from(height) << 16,
-                        0,
-                        Hdlr::video(),
-                        MediaHeader::Video(Vmhd::default()),
-                    ),
-                    TrackKind::Audio => (
-                        0,
-                        0,
-                        0x0100,
-                        Hdlr::sound(),
-                        MediaHeader::Sound(Smhd::default()),
-                    ),
-                };
-                let stsd = Stsd {
-                    entries: t.sample_entries,
-                };
-                Trak {
-                    tkhd: Tkhd {
-                        flags: Tkhd::ENABLED | Tkhd::IN_MOVIE,
-                        creation_time: time,
-                        modification_time: time,
-                        track_id: i as u32 + 1,
-                        duration: edit.map_or(0, |e| e.track_duration()),
-                        layer: 0,
-                        alternate_group: 0,
-                        volume,
-                        matrix: IDENTITY_MATRIX,
-                        width,
-                        height,
-                    },
-                    edts: edit.map(|e| Edts {
-                        elst: Elst {
-                            entries: e.entries(),
-                        },
-                    }),
-                    mdia: Mdia {
-                        mdhd: Mdhd {
-                            creation_time: time,
-                            modification_time: time,
-                            timescale: t.timescale_hz,
-                            duration: media_duration,
-                            language: *b"und",
-                        },
-                        hdlr,
-                        minf: Minf {
-                            media_header,
-                            dinf: Dinf::default(),
-                            stbl: t.tables.into_stbl(stsd, t.default_sample_duration),
-                        },
-                    },
-                }
-            })
-            .collect();
-        let moov = Moov {
-            mvhd,
-            traks,
-            mvex: None,
-        };
+        let moov = moov::progressive(
+            self.tracks,
+            self.options.movie_timescale_hz,
+            self.options.creation_time_1904,
+        );
         let largesize = MdatHeader {
             payload_len: self.file_len - self.mdat_start - MdatHeader::LEN,
         }

@@ -55,6 +55,9 @@ pub struct TrackTables {
     chunk_samples: u32,
     chunk_sdi: u32,
     chunk_end_bytes: u64,
+    /// Duration of the last sample when known (set by
+    /// [`set_last_sample_duration`](Self::set_last_sample_duration)); cleared by a push.
+    last_duration: Option<NonZeroU32>,
 }
 
 /// Appends one sample to a run-length table, extending the last run when `same`.
@@ -89,6 +92,7 @@ impl TrackTables {
             chunk_samples: 0,
             chunk_sdi: 0,
             chunk_end_bytes: 0,
+            last_duration: None,
         }
     }
 
@@ -121,6 +125,7 @@ impl TrackTables {
         };
 
         // Checks done: record.
+        self.last_duration = None;
         match delta {
             Some(d) => push_run(
                 &mut self.stts,
@@ -214,15 +219,26 @@ impl TrackTables {
         (self.sample_count > 0).then_some(self.min_composition_time)
     }
 
-    /// Duration given to the last sample: the previous sample's duration; with a single
-    /// sample, `default`; and 1 when there is neither, since a zero duration would make
-    /// the sample invisible to most players.
+    /// Duration given to the last sample: the one set by
+    /// [`set_last_sample_duration`](Self::set_last_sample_duration) since the last push if
+    /// any; else the previous sample's duration; with a single sample, `default`; and 1
+    /// when there is neither, since a zero duration would make the sample invisible to
+    /// most players.
     pub fn last_sample_duration(&self, default: Option<NonZeroU32>) -> u32 {
-        self.stts
-            .last()
-            .map(|e| e.sample_delta)
+        self.last_duration
+            .map(NonZeroU32::get)
+            .or(self.stts.last().map(|e| e.sample_delta))
             .or(default.map(NonZeroU32::get))
             .unwrap_or(1)
+    }
+
+    /// Sets the duration of the most recently pushed sample, when it is known from
+    /// elsewhere (e.g. a movie fragment's `trun`); the next push forgets it, since that
+    /// sample's decode time then gives the duration. No effect without samples.
+    pub fn set_last_sample_duration(&mut self, duration: NonZeroU32) {
+        if self.sample_count > 0 {
+            self.last_duration = Some(duration);
+        }
     }
 
     /// Media duration in the track's timescale (the sum of all sample durations, the last
@@ -267,5 +283,51 @@ impl TrackTables {
             sgpd: Vec::new(),
             sbgp: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(dts: u64) -> TableSample {
+        TableSample {
+            dts,
+            cts_offset: 0,
+            size: 1,
+            is_sync: true,
+            sample_description_index: 1,
+            offset_bytes: dts,
+        }
+    }
+
+    #[test]
+    fn explicit_last_duration_holds_until_the_next_push() {
+        let d = |n| NonZeroU32::new(n).unwrap();
+        let mut t = TrackTables::new(1);
+        t.set_last_sample_duration(d(5)); // no samples: ignored
+        assert_eq!(t.last_sample_duration(None), 1);
+        t.push(sample(0)).unwrap();
+        t.push(sample(10)).unwrap();
+        assert_eq!(t.last_sample_duration(None), 10);
+        t.set_last_sample_duration(d(4));
+        assert_eq!(t.last_sample_duration(Some(d(99))), 4);
+        assert_eq!(t.media_duration(None), 14);
+        let stbl = t.clone().into_stbl(Stsd { entries: vec![] }, None);
+        assert_eq!(
+            stbl.stts.entries,
+            vec![
+                SttsEntry {
+                    sample_count: 1,
+                    sample_delta: 10
+                },
+                SttsEntry {
+                    sample_count: 1,
+                    sample_delta: 4
+                }
+            ]
+        );
+        t.push(sample(30)).unwrap();
+        assert_eq!(t.last_sample_duration(None), 20);
     }
 }

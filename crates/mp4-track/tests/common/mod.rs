@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod fragments;
+
 use bmff_boxes::dump::{self, RawBox};
 use mp4_track::Finished;
 

@@ -1,0 +1,746 @@
+//! Fragmented recording: a file that stays playable after a crash, turned progressive in
+//! place at a clean close.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+
+use bmff_boxes::{
+    BoxHeader, Encode, Free, Ftyp, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunFields, TrunSample,
+};
+use bytes::{Bytes, BytesMut};
+
+use crate::finalize::{self, Finalize, Layout};
+use crate::moov::{self, MovieTrack, NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS};
+use crate::{Error, SampleInfo, TableSample, TrackConfig, TrackId, TrackKind, TrackTables};
+
+/// Options for a [`FragmentedMuxer`].
+#[derive(Clone, Debug)]
+pub struct FragmentedOptions {
+    /// `mvhd.timescale`; 1000 unless there is a reason otherwise.
+    pub movie_timescale_hz: u32,
+    /// `creation_time`/`modification_time` in seconds since 1904-01-01 UTC.
+    pub creation_time_1904: u64,
+    /// Target fragment length. A fragment ends at the first video sync sample at least
+    /// this long after its start; without video, or when no sync sample comes within
+    /// twice this, at the first sample of any track past that point. This bounds what a
+    /// crash can lose.
+    pub fragment_duration_ms: u32,
+    /// Length of the `free` box written after the `ftyp`, header included, which the
+    /// final `moov` replaces at close when it fits (see [`estimate_moov_bytes`]). At most
+    /// `u32::MAX`; values below 8 give an empty 8-byte box, which is always written
+    /// because the commit of the finalization rewrites its size.
+    ///
+    /// [`estimate_moov_bytes`]: crate::estimate_moov_bytes
+    pub reserve_bytes: u64,
+}
+
+impl Default for FragmentedOptions {
+    /// 1000 Hz movie timescale, time 0, 2 s fragments, 256 KiB reserved (about 10 minutes
+    /// of 30 fps video with AAC audio at regular timestamps).
+    fn default() -> Self {
+        Self {
+            movie_timescale_hz: 1000,
+            creation_time_1904: 0,
+            fragment_duration_ms: 2000,
+            reserve_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// One movie fragment, ready to be written at [`offset`](Self::offset), which is always
+/// the current end of the file.
+///
+/// Write it with one vectored write of [`header`](Self::header) then every buffer of
+/// [`data`](Self::data), in order.
+#[derive(Clone, Debug)]
+pub struct Fragment {
+    /// Absolute file offset of the fragment (of its `moof`).
+    pub offset: u64,
+    /// The `moof` box followed by the `mdat` header.
+    pub header: Bytes,
+    /// The samples' data, in file order: the `mdat` payload.
+    pub data: Vec<Bytes>,
+    /// The `mfhd` sequence number, from 1.
+    pub sequence_number: u32,
+    /// One entry per track with samples in this fragment, in track order.
+    pub tracks: Vec<FragmentTrack>,
+}
+
+impl Fragment {
+    /// Total length in bytes: header plus data.
+    pub fn len_bytes(&self) -> u64 {
+        self.header.len() as u64 + self.data.iter().map(|d| d.len() as u64).sum::<u64>()
+    }
+
+    /// Offset just past the fragment: the file's length once it is written.
+    pub fn end_offset(&self) -> u64 {
+        self.offset + self.len_bytes()
+    }
+}
+
+/// What one track contributes to a [`Fragment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragmentTrack {
+    /// The track.
+    pub track: TrackId,
+    /// Decode time of its first sample in this fragment (`tfdt`), track timescale.
+    pub base_media_decode_time: u64,
+    /// Sum of its sample durations in this fragment, track timescale.
+    pub duration: u64,
+    /// Number of its samples in this fragment.
+    pub sample_count: u32,
+}
+
+/// A sample pushed but not yet in a fragment.
+#[derive(Debug)]
+struct Pending {
+    dts: u64,
+    cts_offset: i32,
+    size: u32,
+    is_sync: bool,
+    data: Bytes,
+}
+
+#[derive(Debug)]
+struct Track {
+    movie: MovieTrack,
+    pending: VecDeque<Pending>,
+    last_dts: Option<u64>,
+    /// Delta between the last two pushed samples.
+    last_delta: Option<NonZeroU32>,
+    /// Samples pushed, fragmented or pending.
+    pushed: u32,
+}
+
+impl Track {
+    fn is_video(&self) -> bool {
+        matches!(self.movie.kind, TrackKind::Video { .. })
+    }
+
+    /// Duration given to the last sample at the end of the recording, as
+    /// [`TrackTables::last_sample_duration`] does: the previous duration, else the default,
+    /// else 1.
+    fn final_duration(&self) -> u32 {
+        self.last_delta
+            .or(self.movie.default_sample_duration)
+            .map_or(1, NonZeroU32::get)
+    }
+}
+
+/// A time as (ticks, timescale).
+type Time = (u64, u32);
+
+/// `a >= b + ms` milliseconds, exactly.
+fn at_least_after(a: Time, b: Time, ms: u64) -> bool {
+    let (ad, at) = (u128::from(a.0), u128::from(a.1));
+    let (bd, bt) = (u128::from(b.0), u128::from(b.1));
+    ad * bt * 1000 >= bd * at * 1000 + u128::from(ms) * at * bt
+}
+
+/// `a < b`, exactly.
+fn before(a: Time, b: Time) -> bool {
+    u128::from(a.0) * u128::from(b.1) < u128::from(b.0) * u128::from(a.1)
+}
+
+/// The brands of a fragmented file (kept after finalizing): `isom` (minor version 512),
+/// compatible with `isom`, `iso6` (movie fragments with `tfdt`), `iso2`, `avc1`, `mp41`.
+fn ftyp() -> Ftyp {
+    Ftyp {
+        major_brand: *b"isom",
+        minor_version: 512,
+        compatible_brands: vec![*b"isom", *b"iso6", *b"iso2", *b"avc1", *b"mp41"],
+    }
+}
+
+/// Crash-safe muxer: writes a fragmented MP4 while recording and turns it into a
+/// progressive one, `moov` first, in place at close.
+///
+/// File layout while recording:
+///
+/// ```text
+/// [ftyp][free: reserve_bytes][moov: init, mvex][moof 1][mdat 1][moof 2][mdat 2]...
+/// ```
+///
+/// Every fragment is self-contained (`tfdt` decode times, sizes, flags), so a file cut
+/// anywhere plays up to its last complete fragment, and [`Recovery`](crate::Recovery)
+/// rebuilds the rest. At close, [`finalize`](Self::finalize) returns a plan of small
+/// in-place writes that leaves:
+///
+/// ```text
+/// [ftyp][free 8][moov: final][free: rest of reserve, init moov, moof 1][mdat 1][free][mdat 2]...
+/// ```
+///
+/// (or the final `moov` at the end when it does not fit the reserve). Media data is never
+/// moved or copied. See [`Finalize`] for the order of the writes and why each
+/// intermediate state is safe.
+///
+/// Usage: [`add_track`](Self::add_track) for each track, [`start`](Self::start) and write
+/// its bytes, then [`push`](Self::push) samples (the data is held by reference count until
+/// its fragment is written) and write each fragment that
+/// [`poll_fragment`](Self::poll_fragment) returns; at the end, write what
+/// [`flush`](Self::flush) returns until it returns `None`, then apply
+/// [`finalize`](Self::finalize)'s plan.
+///
+/// Since the init `moov` is written first, every track has exactly one sample entry.
+#[derive(Debug)]
+pub struct FragmentedMuxer {
+    options: FragmentedOptions,
+    tracks: Vec<Track>,
+    started: bool,
+    flushed: bool,
+    layout: Layout,
+    file_len: u64,
+    next_sequence: u32,
+    /// Start time of the fragment being gathered, once it has a sample.
+    fragment_start: Option<Time>,
+    ready: VecDeque<Fragment>,
+}
+
+impl FragmentedMuxer {
+    /// A muxer with no tracks yet.
+    pub fn new(options: FragmentedOptions) -> Self {
+        Self {
+            options,
+            tracks: Vec::new(),
+            started: false,
+            flushed: false,
+            layout: Layout::default(),
+            file_len: 0,
+            next_sequence: 1,
+            fragment_start: None,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Adds a track; must be called before [`start`](Self::start).
+    pub fn add_track(&mut self, config: TrackConfig) -> Result<TrackId, Error> {
+        if self.started {
+            return Err(Error::AlreadyStarted);
+        }
+        let n = u32::try_from(self.tracks.len() + 1).expect("fewer than u32::MAX tracks");
+        if config.timescale_hz == 0 {
+            return Err(Error::ZeroTimescale { track: n });
+        }
+        self.tracks.push(Track {
+            movie: MovieTrack {
+                kind: config.kind,
+                timescale_hz: config.timescale_hz,
+                default_sample_duration: config.default_sample_duration,
+                sample_entries: vec![config.sample_entry],
+                tables: TrackTables::new(n),
+            },
+            pending: VecDeque::new(),
+            last_dts: None,
+            last_delta: None,
+            pushed: 0,
+        });
+        Ok(TrackId(NonZeroU32::new(n).expect("n >= 1")))
+    }
+
+    /// Returns the bytes that start the file: `ftyp`, the reserved `free` box, and the
+    /// init `moov` (empty sample tables, `mvex` with one `trex` per track).
+    pub fn start(&mut self) -> Result<Bytes, Error> {
+        if self.started {
+            return Err(Error::AlreadyStarted);
+        }
+        let o = &self.options;
+        if o.movie_timescale_hz == 0 {
+            return Err(Error::ZeroMovieTimescale);
+        }
+        let reserve = match o.reserve_bytes.max(8) {
+            n @ ..=0xFFFF_FFFF => Free {
+                data_len: (n - 8) as u32,
+            },
+            n => return Err(Error::InvalidReserve { bytes: n }),
+        };
+        let movie_tracks: Vec<&MovieTrack> = self.tracks.iter().map(|t| &t.movie).collect();
+        let init = moov::init(&movie_tracks, o.movie_timescale_hz, o.creation_time_1904);
+        let ftyp = ftyp();
+        let len = ftyp.encoded_len() + reserve.encoded_len() + init.encoded_len();
+        let mut out = BytesMut::with_capacity(usize::try_from(len).expect("fits in memory"));
+        ftyp.encode(&mut out);
+        self.layout.reserve_offset = out.len() as u64;
+        reserve.encode(&mut out);
+        self.layout.reserve_len = reserve.encoded_len();
+        self.layout.init_moov_offset = out.len() as u64;
+        init.encode(&mut out);
+        self.layout.init_moov_len = init.encoded_len();
+        self.file_len = out.len() as u64;
+        self.layout.end = self.file_len;
+        self.started = true;
+        Ok(out.freeze())
+    }
+
+    /// Records one sample of `track` with its data (held by reference count, not copied,
+    /// until its fragment is returned). Decode times must increase strictly per track.
+    ///
+    /// A sample's duration is only known when the track's next sample arrives, so the
+    /// last sample of each track stays pending. When this sample completes a fragment
+    /// (see [`FragmentedOptions::fragment_duration_ms`]), that fragment becomes available
+    /// from [`poll_fragment`](Self::poll_fragment). On error nothing is recorded.
+    pub fn push(&mut self, track: TrackId, sample: SampleInfo, data: Bytes) -> Result<(), Error> {
+        if !self.started {
+            return Err(Error::NotStarted);
+        }
+        if self.flushed {
+            return Err(Error::AlreadyFlushed);
+        }
+        let id = track.0.get();
+        let t = self
+            .tracks
+            .get_mut(id as usize - 1)
+            .ok_or(Error::UnknownTrack(id))?;
+        if data.len() as u64 != u64::from(sample.size) {
+            return Err(Error::SizeMismatch {
+                track: id,
+                size: sample.size,
+                data_len: data.len() as u64,
+            });
+        }
+        if t.pushed == u32::MAX {
+            return Err(Error::TooManySamples { track: id });
+        }
+        let delta = match t.last_dts {
+            Some(prev) if sample.dts <= prev => {
+                return Err(Error::NonMonotonicTimestamp {
+                    track: id,
+                    prev,
+                    got: sample.dts,
+                });
+            }
+            Some(prev) => {
+                let d = sample.dts - prev;
+                let d = u32::try_from(d).map_err(|_| Error::SampleDurationTooLong {
+                    track: id,
+                    duration: d,
+                })?;
+                NonZeroU32::new(d)
+            }
+            None => None,
+        };
+        // Checks done: record.
+        t.pushed += 1;
+        t.last_dts = Some(sample.dts);
+        if delta.is_some() {
+            t.last_delta = delta;
+        }
+        t.pending.push_back(Pending {
+            dts: sample.dts,
+            cts_offset: sample.cts_offset,
+            size: sample.size,
+            is_sync: sample.is_sync,
+            data,
+        });
+        let now = (sample.dts, t.movie.timescale_hz);
+        let triggers_video = t.is_video() && sample.is_sync;
+
+        let Some(start) = self.fragment_start else {
+            self.fragment_start = Some(now);
+            return Ok(());
+        };
+        let d = u64::from(self.options.fragment_duration_ms);
+        let has_video = self.tracks.iter().any(Track::is_video);
+        let cut = if has_video {
+            (triggers_video && at_least_after(now, start, d)) || at_least_after(now, start, 2 * d)
+        } else {
+            at_least_after(now, start, d)
+        };
+        if cut {
+            // Every sample before `now` whose duration is known, i.e. not its track's last.
+            let take: Vec<usize> = self
+                .tracks
+                .iter()
+                .map(|t| {
+                    let known = t.pending.len().saturating_sub(1);
+                    t.pending
+                        .iter()
+                        .take(known)
+                        .take_while(|p| before((p.dts, t.movie.timescale_hz), now))
+                        .count()
+                })
+                .collect();
+            if take.iter().any(|&n| n > 0) {
+                self.cut(&take, false);
+                self.fragment_start = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next fragment to write, if one is complete.
+    pub fn poll_fragment(&mut self) -> Option<Fragment> {
+        self.ready.pop_front()
+    }
+
+    /// Ends the recording's last fragment with every pending sample, giving each track's
+    /// last sample the duration of the one before it (else the track's
+    /// [`default_sample_duration`](TrackConfig::default_sample_duration), else 1; never
+    /// 0), and returns the next fragment to write. Call until it returns `None` (it also
+    /// returns fragments not yet polled). Afterwards [`push`](Self::push) is refused.
+    pub fn flush(&mut self) -> Option<Fragment> {
+        if self.started && !self.flushed {
+            self.flushed = true;
+            let take: Vec<usize> = self.tracks.iter().map(|t| t.pending.len()).collect();
+            if take.iter().any(|&n| n > 0) {
+                self.cut(&take, true);
+            }
+        }
+        self.ready.pop_front()
+    }
+
+    /// Length of the file once every fragment returned so far is written.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The plan that turns the finished fragmented file into a progressive one in place,
+    /// after [`flush`](Self::flush) returned `None` and every fragment was written.
+    pub fn finalize(self) -> Result<Finalize, Error> {
+        if !self.started {
+            return Err(Error::NotStarted);
+        }
+        let pending_samples: usize = self.tracks.iter().map(|t| t.pending.len()).sum();
+        if pending_samples > 0 || !self.ready.is_empty() {
+            return Err(Error::NotFlushed {
+                pending_samples,
+                unwritten_fragments: self.ready.len(),
+            });
+        }
+        let o = &self.options;
+        let tracks = self.tracks.into_iter().map(|t| t.movie).collect();
+        let moov = moov::progressive(tracks, o.movie_timescale_hz, o.creation_time_1904);
+        Ok(finalize::plan(&self.layout, &moov, None))
+    }
+
+    /// Moves the first `take[i]` pending samples of each track `i` into a new fragment
+    /// at the end of the file; with `flush`, a track's last sample gets its final
+    /// duration, else every taken sample must have a successor.
+    fn cut(&mut self, take: &[usize], flush: bool) {
+        let offset = self.file_len;
+        let sequence_number = self.next_sequence;
+        self.next_sequence += 1;
+        let mut runs = Vec::with_capacity(take.len());
+        for (i, (t, &n)) in self.tracks.iter().zip(take).enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let mut samples = Vec::with_capacity(n);
+            for k in 0..n {
+                let p = &t.pending[k];
+                let duration = match t.pending.get(k + 1) {
+                    Some(next) => (next.dts - p.dts) as u32, // checked at push
+                    None => {
+                        debug_assert!(flush, "a taken sample without successor");
+                        t.final_duration()
+                    }
+                };
+                samples.push(RunSample {
+                    duration,
+                    size: p.size,
+                    is_sync: p.is_sync,
+                    cts_offset: p.cts_offset,
+                });
+            }
+            runs.push(Run {
+                track_id: i as u32 + 1,
+                base_media_decode_time: t.pending[0].dts,
+                samples,
+            });
+        }
+        let (header, moof_len, run_offsets) = fragment_header(sequence_number, offset, &runs);
+        let mut data = Vec::with_capacity(take.iter().sum());
+        let mut tracks = Vec::with_capacity(runs.len());
+        for (run, run_offset) in runs.iter().zip(run_offsets) {
+            let t = &mut self.tracks[run.track_id as usize - 1];
+            let mut at = run_offset;
+            let mut duration = 0u64;
+            for s in &run.samples {
+                let p = t.pending.pop_front().expect("taken samples are pending");
+                t.movie
+                    .tables
+                    .push(TableSample {
+                        dts: p.dts,
+                        cts_offset: p.cts_offset,
+                        size: p.size,
+                        is_sync: p.is_sync,
+                        sample_description_index: 1,
+                        offset_bytes: at,
+                    })
+                    .expect("timestamps and counts were checked at push");
+                at += u64::from(p.size);
+                duration += u64::from(s.duration);
+                data.push(p.data);
+            }
+            let last = run.samples.last().expect("runs are not empty").duration;
+            if let Some(last) = NonZeroU32::new(last) {
+                t.movie.tables.set_last_sample_duration(last);
+            }
+            tracks.push(FragmentTrack {
+                track: TrackId(NonZeroU32::new(run.track_id).expect("track ids start at 1")),
+                base_media_decode_time: run.base_media_decode_time,
+                duration,
+                sample_count: run.samples.len() as u32,
+            });
+        }
+        let fragment = Fragment {
+            offset,
+            header,
+            data,
+            sequence_number,
+            tracks,
+        };
+        self.layout.moofs.push(offset);
+        self.layout.first_moof.get_or_insert((offset, moof_len));
+        self.file_len = fragment.end_offset();
+        self.layout.end = self.file_len;
+        self.ready.push_back(fragment);
+    }
+}
+
+/// One sample of a [`Run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RunSample {
+    pub duration: u32,
+    pub size: u32,
+    pub is_sync: bool,
+    pub cts_offset: i32,
+}
+
+/// One track's samples in a fragment, stored contiguously in its `mdat`.
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    pub track_id: u32,
+    pub base_media_decode_time: u64,
+    pub samples: Vec<RunSample>,
+}
+
+fn sample_flags(is_sync: bool) -> u32 {
+    if is_sync {
+        SYNC_SAMPLE_FLAGS
+    } else {
+        NON_SYNC_SAMPLE_FLAGS
+    }
+}
+
+/// The `traf` of one run, with `data_offset` 0 (set later).
+fn traf(run: &Run) -> Traf {
+    let s = &run.samples;
+    let first = s[0];
+    let same_duration = s.iter().all(|x| x.duration == first.duration);
+    let same_size = s.iter().all(|x| x.size == first.size);
+    let flags_of_rest = s.get(1).map(|x| x.is_sync);
+    let rest_same_flags = s[1..].iter().all(|x| Some(x.is_sync) == flags_of_rest);
+    // Flags: one default for all; or a default for all but the first (the usual GOP:
+    // a sync sample then non-sync ones); or per sample.
+    let (default_flags, first_sample_flags, per_sample_flags) = match flags_of_rest {
+        None => (Some(sample_flags(first.is_sync)), None, false),
+        Some(rest) if rest_same_flags && rest == first.is_sync => {
+            (Some(sample_flags(rest)), None, false)
+        }
+        Some(rest) if rest_same_flags => (
+            Some(sample_flags(rest)),
+            Some(sample_flags(first.is_sync)),
+            false,
+        ),
+        Some(_) => (None, None, true),
+    };
+    let fields = TrunFields {
+        sample_duration: !same_duration,
+        sample_size: !same_size,
+        sample_flags: per_sample_flags,
+        sample_composition_time_offset: s.iter().any(|x| x.cts_offset != 0),
+    };
+    Traf {
+        tfhd: Tfhd {
+            track_id: run.track_id,
+            default_sample_duration: same_duration.then_some(first.duration),
+            default_sample_size: same_size.then_some(first.size),
+            default_sample_flags: default_flags,
+            default_base_is_moof: true,
+            ..Tfhd::default()
+        },
+        tfdt: Some(Tfdt {
+            base_media_decode_time: run.base_media_decode_time,
+        }),
+        trun: vec![Trun {
+            data_offset: Some(0),
+            first_sample_flags,
+            fields,
+            samples: s
+                .iter()
+                .map(|x| TrunSample {
+                    sample_duration: x.duration,
+                    sample_size: x.size,
+                    sample_flags: sample_flags(x.is_sync),
+                    sample_composition_time_offset: x.cts_offset,
+                })
+                .collect(),
+        }],
+    }
+}
+
+/// Encodes a fragment's `moof` and `mdat` header for `runs` stored one after the other in
+/// the `mdat`, for a fragment at absolute `moof_offset`. Returns the header, the `moof`'s
+/// length, and the absolute offset of each run's data.
+///
+/// Data offsets are relative to the `moof` (`default-base-is-moof`) unless the fragment
+/// is too large for the signed 32-bit `trun.data_offset`; then every `tfhd` carries an
+/// absolute `base_data_offset`.
+pub(crate) fn fragment_header(
+    sequence_number: u32,
+    moof_offset: u64,
+    runs: &[Run],
+) -> (Bytes, u64, Vec<u64>) {
+    let mut moof = Moof {
+        mfhd: Mfhd { sequence_number },
+        traf: runs.iter().map(traf).collect(),
+    };
+    let run_lens: Vec<u64> = runs
+        .iter()
+        .map(|r| r.samples.iter().map(|s| u64::from(s.size)).sum())
+        .collect();
+    let mdat = BoxHeader {
+        fourcc: *b"mdat",
+        payload_len: run_lens.iter().sum(),
+    };
+    let starts = |moof_len: u64| {
+        let mut at = moof_len + mdat.encoded_len();
+        run_lens
+            .iter()
+            .map(|len| {
+                let start = at;
+                at += len;
+                start
+            })
+            .collect::<Vec<u64>>()
+    };
+    let mut relative = starts(moof.encoded_len());
+    let fits = relative.last().is_none_or(|&o| o <= i32::MAX as u64);
+    if !fits {
+        for traf in &mut moof.traf {
+            traf.tfhd.base_data_offset = Some(0); // same length as the real value
+            traf.tfhd.default_base_is_moof = false;
+        }
+        relative = starts(moof.encoded_len());
+    }
+    for (traf, &rel) in moof.traf.iter_mut().zip(&relative) {
+        if fits {
+            traf.trun[0].data_offset = Some(rel as i32);
+        } else {
+            traf.tfhd.base_data_offset = Some(moof_offset + rel);
+        }
+    }
+    let moof_len = moof.encoded_len();
+    let len = moof_len + mdat.encoded_len();
+    let mut out = BytesMut::with_capacity(usize::try_from(len).expect("fits in memory"));
+    moof.encode(&mut out);
+    mdat.encode(&mut out);
+    debug_assert_eq!(out.len() as u64, len);
+    let absolute = relative.iter().map(|r| moof_offset + r).collect();
+    (out.freeze(), moof_len, absolute)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(track_id: u32, sizes: &[u32]) -> Run {
+        Run {
+            track_id,
+            base_media_decode_time: 0,
+            samples: sizes
+                .iter()
+                .map(|&size| RunSample {
+                    duration: 10,
+                    size,
+                    is_sync: true,
+                    cts_offset: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn small_fragment_uses_moof_relative_offsets_and_a_compact_mdat() {
+        let (header, moof_len, offsets) =
+            fragment_header(1, 1000, &[run(1, &[5, 6]), run(2, &[7])]);
+        assert_eq!(moof_len, header.len() as u64 - 8);
+        let dump = bmff_boxes::dump::dump(&header[..header.len() - 8]).unwrap();
+        // Track 1: sizes differ, so per-sample sizes; track 2: everything in the defaults.
+        assert!(dump.contains("tfhd size=24 flags=0x20028 track_id=1 default_duration=10 "));
+        assert!(dump.contains("trun size=28 v0 flags=0x201 samples=2"));
+        assert!(dump.contains("tfhd size=28 flags=0x20038 track_id=2 default_duration=10 "));
+        let moof_len = header.len() as u64 - 8;
+        assert!(dump.contains(&format!("data_offset={}", moof_len + 8)));
+        assert!(dump.contains(&format!("data_offset={}", moof_len + 8 + 11)));
+        assert_eq!(
+            &header[header.len() - 8..],
+            &[0, 0, 0, 26, b'm', b'd', b'a', b't']
+        );
+        assert_eq!(offsets, vec![1000 + moof_len + 8, 1000 + moof_len + 8 + 11]);
+    }
+
+    #[test]
+    fn huge_fragment_uses_a_largesize_mdat_and_absolute_base_offsets() {
+        let big = u32::MAX;
+        let at = 10_000_000_000u64;
+        let (header, _, offsets) = fragment_header(7, at, &[run(1, &[big, big]), run(2, &[3])]);
+        let moof = bmff_boxes::dump::boxes(&header)
+            .next()
+            .unwrap()
+            .map(|b| b.size())
+            .unwrap_or(0);
+        let (moof_bytes, mdat) = header.split_at(moof as usize);
+        assert_eq!(mdat.len(), 16);
+        assert_eq!(&mdat[..8], &[0, 0, 0, 1, b'm', b'd', b'a', b't']);
+        let payload = 2 * u64::from(big) + 3;
+        assert_eq!(&mdat[8..], &(payload + 16).to_be_bytes());
+        let first = at + moof + 16;
+        assert_eq!(offsets, vec![first, first + 2 * u64::from(big)]);
+        let dump = bmff_boxes::dump::dump(moof_bytes).unwrap();
+        assert!(dump.contains(&format!("flags=0x39 track_id=1 base_data_offset={first}")));
+        assert!(dump.contains(&format!(
+            "flags=0x39 track_id=2 base_data_offset={}",
+            offsets[1]
+        )));
+        assert!(!dump.contains("data_offset=-"));
+    }
+
+    #[test]
+    fn flags_default_first_and_per_sample() {
+        let mut r = run(1, &[1, 1, 1]);
+        let flags = |r: &Run| {
+            let t = traf(r);
+            (
+                t.tfhd.default_sample_flags,
+                t.trun[0].first_sample_flags,
+                t.trun[0].fields.sample_flags,
+            )
+        };
+        assert_eq!(flags(&r), (Some(SYNC_SAMPLE_FLAGS), None, false));
+        r.samples[1].is_sync = false;
+        r.samples[2].is_sync = false;
+        assert_eq!(
+            flags(&r),
+            (Some(NON_SYNC_SAMPLE_FLAGS), Some(SYNC_SAMPLE_FLAGS), false)
+        );
+        r.samples[2].is_sync = true;
+        assert_eq!(flags(&r), (None, None, true));
+    }
+
+    #[test]
+    fn time_comparisons_are_exact_across_timescales() {
+        // 1 s at 90 kHz vs 48 kHz.
+        assert!(at_least_after((90_000, 90_000), (0, 48_000), 1000));
+        assert!(!at_least_after((89_999, 90_000), (0, 48_000), 1000));
+        assert!(at_least_after((96_000, 48_000), (90_000, 90_000), 1000));
+        assert!(before((47_999, 48_000), (90_000, 90_000)));
+        assert!(!before((48_000, 48_000), (90_000, 90_000)));
+        // No overflow at the extremes.
+        assert!(at_least_after(
+            (u64::MAX, 1),
+            (0, u32::MAX),
+            u64::from(u32::MAX) * 2
+        ));
+    }
+}

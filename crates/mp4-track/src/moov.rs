@@ -1,0 +1,203 @@
+//! Building the `moov`: the progressive one from accumulated tables (shared by
+//! [`Mp4Muxer`](crate::Mp4Muxer), [`FragmentedMuxer`](crate::FragmentedMuxer) and
+//! [`Recovery`](crate::Recovery)), and the init `moov` of a fragmented file.
+
+use std::num::NonZeroU32;
+
+use bmff_boxes::{
+    Dinf, Edts, Elst, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, MediaHeader, Minf, Moov, Mvex, Mvhd, Smhd,
+    Stsd, Tkhd, Trak, Trex, Vmhd,
+};
+use bytes::Bytes;
+
+use crate::{TrackKind, TrackTables, timing};
+
+/// `trex`/`tfhd` sample flags of a sync sample: `sample_depends_on` = 2 (depends on no
+/// other sample), `sample_is_non_sync_sample` = 0 (ISO/IEC 14496-12 §8.8.3.1).
+pub(crate) const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
+/// Sample flags of a non-sync sample: `sample_depends_on` = 1 (depends on others),
+/// `sample_is_non_sync_sample` = 1 (§8.8.3.1).
+pub(crate) const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
+/// The `sample_is_non_sync_sample` bit of sample flags (§8.8.3.1).
+pub(crate) const NON_SYNC_BIT: u32 = 0x0001_0000;
+
+/// One track as the `moov` describes it.
+#[derive(Debug)]
+pub(crate) struct MovieTrack {
+    pub kind: TrackKind,
+    pub timescale_hz: u32,
+    pub default_sample_duration: Option<NonZeroU32>,
+    pub sample_entries: Vec<Bytes>,
+    pub tables: TrackTables,
+}
+
+/// The parts of a `trak` that do not depend on the samples: handler, media header and
+/// `tkhd` dimensions/volume.
+fn kind_fields(kind: &TrackKind) -> (u32, u32, i16, Hdlr, MediaHeader) {
+    match *kind {
+        TrackKind::Video { width, height } => (
+            u32::from(width) << 16,
+            u32::from(height) << 16,
+            0,
+            Hdlr::video(),
+            MediaHeader::Video(Vmhd::default()),
+        ),
+        TrackKind::Audio => (
+            0,
+            0,
+            0x0100,
+            Hdlr::sound(),
+            MediaHeader::Sound(Smhd::default()),
+        ),
+    }
+}
+
+/// A `trak` with the given durations and sample table.
+fn trak(
+    track_id: u32,
+    kind: &TrackKind,
+    timescale_hz: u32,
+    time: u64,
+    durations: (u64, u64),
+    edts: Option<Edts>,
+    stbl: bmff_boxes::Stbl,
+) -> Trak {
+    let (width, height, volume, hdlr, media_header) = kind_fields(kind);
+    let (track_duration, media_duration) = durations;
+    Trak {
+        tkhd: Tkhd {
+            flags: Tkhd::ENABLED | Tkhd::IN_MOVIE,
+            creation_time: time,
+            modification_time: time,
+            track_id,
+            duration: track_duration,
+            layer: 0,
+            alternate_group: 0,
+            volume,
+            matrix: IDENTITY_MATRIX,
+            width,
+            height,
+        },
+        edts,
+        mdia: Mdia {
+            mdhd: Mdhd {
+                creation_time: time,
+                modification_time: time,
+                timescale: timescale_hz,
+                duration: media_duration,
+                language: *b"und",
+            },
+            hdlr,
+            minf: Minf {
+                media_header,
+                dinf: Dinf::default(),
+                stbl,
+            },
+        },
+    }
+}
+
+fn mvhd(movie_hz: u32, duration: u64, n_tracks: usize, time: u64) -> Mvhd {
+    let mut mvhd = Mvhd::new(movie_hz, duration, n_tracks as u32 + 1);
+    mvhd.creation_time = time;
+    mvhd.modification_time = time;
+    mvhd
+}
+
+/// The `moov` of a progressive file: every track's tables, placed on the shared timeline
+/// with edit lists (see [`timing::plan_edits`]). Track IDs are 1, 2, ... in order.
+pub(crate) fn progressive(tracks: Vec<MovieTrack>, movie_hz: u32, time: u64) -> Moov {
+    let spans: Vec<Option<timing::MediaSpan>> = tracks
+        .iter()
+        .map(|t| {
+            let tables = &t.tables;
+            Some(timing::MediaSpan {
+                timescale_hz: t.timescale_hz,
+                first_dts: tables.first_dts()?,
+                min_composition_time: tables.min_composition_time()?,
+                media_duration: tables.media_duration(t.default_sample_duration),
+            })
+        })
+        .collect();
+    let edits = timing::plan_edits(&spans, movie_hz);
+    let movie_duration = edits
+        .iter()
+        .flatten()
+        .map(|e| e.track_duration())
+        .max()
+        .unwrap_or(0);
+    let mvhd = mvhd(movie_hz, movie_duration, tracks.len(), time);
+    let traks = tracks
+        .into_iter()
+        .zip(edits)
+        .enumerate()
+        .map(|(i, (t, edit))| {
+            let media_duration = t.tables.media_duration(t.default_sample_duration);
+            let stsd = Stsd {
+                entries: t.sample_entries,
+            };
+            trak(
+                i as u32 + 1,
+                &t.kind,
+                t.timescale_hz,
+                time,
+                (edit.map_or(0, |e| e.track_duration()), media_duration),
+                edit.map(|e| Edts {
+                    elst: Elst {
+                        entries: e.entries(),
+                    },
+                }),
+                t.tables.into_stbl(stsd, t.default_sample_duration),
+            )
+        })
+        .collect();
+    Moov {
+        mvhd,
+        traks,
+        mvex: None,
+    }
+}
+
+/// The `moov` that starts a fragmented file: empty sample tables, zero durations, no edit
+/// lists (fragments carry their decode times in `tfdt`), and `mvex` with one `trex` per
+/// track. Track IDs are 1, 2, ... in order.
+pub(crate) fn init(tracks: &[&MovieTrack], movie_hz: u32, time: u64) -> Moov {
+    let traks = tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let stsd = Stsd {
+                entries: t.sample_entries.clone(),
+            };
+            let stbl = TrackTables::new(i as u32 + 1).into_stbl(stsd, None);
+            trak(
+                i as u32 + 1,
+                &t.kind,
+                t.timescale_hz,
+                time,
+                (0, 0),
+                None,
+                stbl,
+            )
+        })
+        .collect();
+    let trex = tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Trex {
+            track_id: i as u32 + 1,
+            default_sample_description_index: 1,
+            default_sample_duration: t.default_sample_duration.map_or(0, NonZeroU32::get),
+            default_sample_size: 0,
+            default_sample_flags: match t.kind {
+                TrackKind::Video { .. } => NON_SYNC_SAMPLE_FLAGS,
+                TrackKind::Audio => SYNC_SAMPLE_FLAGS,
+            },
+        })
+        .collect();
+    Moov {
+        mvhd: mvhd(movie_hz, 0, tracks.len(), time),
+        traks,
+        mvex: Some(Mvex { trex }),
+    }
+}
