@@ -28,9 +28,11 @@ usage: cargo xtask <command>
 commands:
   test                      fmt, clippy, tests, docs, tidy and verify (what CI runs)
   verify [--with-ffmpeg] [CASE...]
-                            record each test stream for 10 s and check the MP4 files;
-                            cases: h264aac h265aac mjpeg h264 (default: all);
-                            --with-ffmpeg records with ffmpeg instead (checks the harness)
+                            record the test streams (concurrently) and check the MP4 files;
+                            cases: h264aac h265aac mjpeg h264 (10 s each), fmp4 (fragmented),
+                            kill9 (SIGKILL, then repair), segments (35 s in 10 s files)
+                            (default: all); --with-ffmpeg records the first four with ffmpeg
+                            instead (checks the harness)
   demo [--seconds N]        start a local RTSP server, record /h264aac to ./demo.mp4
   tidy                      check the architecture invariants
   deps                      make sure ffmpeg and GStreamer's RTSP server are installed

@@ -258,6 +258,123 @@ pub fn evaluate(expect: &Expect, show: &Value, packets: &Value) -> Result<Measur
     })
 }
 
+/// Per-stream figures of one file, from `ffprobe -show_streams` (`show`) and
+/// `-show_packets -show_entries packet=stream_index,pts_time,duration_time,flags`
+/// (`packets`, all streams).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamFigures {
+    /// Packets of the stream.
+    pub packets: u64,
+    /// True when its first packet is a keyframe.
+    pub starts_with_keyframe: bool,
+    /// `start_time` in seconds.
+    pub start_s: f64,
+    /// End of its last packet (`pts_time + duration_time`, the largest), in seconds.
+    pub end_s: f64,
+    /// The stream's `duration` in seconds.
+    pub duration_s: f64,
+}
+
+/// The video and audio figures of a file (the first stream of each type).
+pub fn stream_figures(
+    show: &Value,
+    packets: &Value,
+) -> Result<(Option<StreamFigures>, Option<StreamFigures>)> {
+    let packets = packets
+        .get("packets")
+        .and_then(Value::as_array)
+        .context("ffprobe reports no packets")?;
+    let figures = |codec_type: &str| -> Result<Option<StreamFigures>> {
+        let Some(stream) = streams_of(show, codec_type).into_iter().next() else {
+            return Ok(None);
+        };
+        let index = num_field(stream, "index").context("stream without index")?;
+        let mine: Vec<&Value> = packets
+            .iter()
+            .filter(|p| num_field(p, "stream_index") == Some(index))
+            .collect();
+        let end_s = mine
+            .iter()
+            .filter_map(|p| Some(num_field(p, "pts_time")? + num_field(p, "duration_time")?))
+            .fold(0.0, f64::max);
+        Ok(Some(StreamFigures {
+            packets: mine.len() as u64,
+            starts_with_keyframe: mine
+                .first()
+                .and_then(|p| str_field(p, "flags"))
+                .is_some_and(|f| f.starts_with('K')),
+            start_s: num_field(stream, "start_time").unwrap_or(0.0),
+            end_s,
+            duration_s: num_field(stream, "duration").unwrap_or(0.0),
+        }))
+    };
+    Ok((figures("video")?, figures("audio")?))
+}
+
+/// The recorder's last line: `recorded V video frames, A audio frames, S s, in N file(s)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    /// Video frames written.
+    pub video_frames: u64,
+    /// Audio frames written.
+    pub audio_frames: u64,
+    /// Media length in seconds.
+    pub duration_s: f64,
+    /// Files written.
+    pub files: u64,
+}
+
+/// Finds and parses the recorder's `recorded ...` line in its log.
+pub fn parse_recorded(log: &str) -> Result<Recorded> {
+    let line = log
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("recorded ").map(|(_, rest)| rest))
+        .context("the recorder printed no `recorded ...` line")?;
+    let mut words = line.split([' ', ',']).filter(|w| !w.is_empty());
+    let mut next = |what: &str| -> Result<f64> {
+        let w = words
+            .next()
+            .with_context(|| format!("no {what} in {line:?}"))?;
+        w.parse()
+            .with_context(|| format!("bad {what} {w:?} in {line:?}"))
+    };
+    let video_frames = next("video frame count")? as u64;
+    let _ = (next("word"), next("word")); // "video frames"
+    let audio_frames = next("audio frame count")? as u64;
+    let _ = (next("word"), next("word")); // "audio frames"
+    let duration_s = next("duration")?;
+    let _ = (next("word"), next("word")); // "s in"
+    let files = next("file count")? as u64;
+    Ok(Recorded {
+        video_frames,
+        audio_frames,
+        duration_s,
+        files,
+    })
+}
+
+/// `(moov bytes, reserved bytes)` of every `moov N bytes at the front, reserved R bytes`
+/// in the recorder's log.
+pub fn parse_moov_sizes(log: &str) -> Vec<(u64, u64, bool)> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split_once("; moov ")?.1;
+            let mut w = rest.split([' ', ',']).filter(|w| !w.is_empty());
+            let moov = w.next()?.parse().ok()?;
+            let front = rest.contains("at the front");
+            let reserved = rest
+                .split_once("reserved ")?
+                .1
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((moov, reserved, front))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,5 +555,43 @@ mod tests {
             err(&expect_h264aac(), &show(), &p),
             "video packet 100: dts 3.000000 s is not after the previous one (3.300000 s)"
         );
+    }
+
+    #[test]
+    fn recorder_lines_are_parsed() {
+        let log = "2026-01-01T00:00:00Z INFO recorder::writer: file finalized: /t/a.mp4: 300 \
+                   video frame(s), 469 audio frame(s), 10.003 s, 391234 bytes; moov 4577 bytes \
+                   at the front, reserved 9854 bytes (11 ms to close)\n\
+                   2026-01-01T00:00:00Z INFO recorder::record: recorded 1050 video frames, \
+                   1641 audio frames, 35.011 s, in 4 file(s)\n";
+        assert_eq!(
+            parse_recorded(log).unwrap(),
+            Recorded {
+                video_frames: 1050,
+                audio_frames: 1641,
+                duration_s: 35.011,
+                files: 4
+            }
+        );
+        assert_eq!(parse_moov_sizes(log), vec![(4577, 9854, true)]);
+        assert!(parse_recorded("nothing here").is_err());
+    }
+
+    #[test]
+    fn stream_figures_per_type() {
+        let show = show();
+        let packets = serde_json::json!({ "packets": [
+            { "stream_index": 0, "pts_time": "0.000000", "duration_time": "0.033333", "flags": "K_" },
+            { "stream_index": 1, "pts_time": "0.018000", "duration_time": "0.021333", "flags": "K_" },
+            { "stream_index": 0, "pts_time": "0.033333", "duration_time": "0.033333", "flags": "__" },
+        ]});
+        let (v, a) = stream_figures(&show, &packets).unwrap();
+        let v = v.unwrap();
+        assert_eq!((v.packets, v.starts_with_keyframe), (2, true));
+        assert!((v.end_s - 0.066666).abs() < 1e-9);
+        assert!((v.duration_s - 10.0).abs() < 1e-9);
+        let a = a.unwrap();
+        assert_eq!(a.packets, 1);
+        assert!((a.start_s - 0.018).abs() < 1e-9);
     }
 }

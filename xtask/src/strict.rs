@@ -5,20 +5,50 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
-use mp4_atom::{Any, Decode, StszSamples, Trak};
+use mp4_atom::{Any, Decode, Moof, Moov, StszSamples, Trak};
 
 /// What the strict parse found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StrictSummary {
     /// Top-level box types in file order.
     pub top_level: Vec<String>,
-    /// Per track: handler, sample entry fourcc, sample count.
+    /// Per track: handler, sample entry fourcc, sample count (sample tables plus
+    /// fragments).
     pub tracks: Vec<(String, String, u64)>,
+    /// Number of movie fragments (`moof`); 0 for a progressive file.
+    pub fragments: u64,
+}
+
+impl StrictSummary {
+    /// True when the `moov` comes before the first `mdat` (a "faststart" file).
+    pub fn moov_before_mdat(&self) -> bool {
+        let pos = |kind: &str| self.top_level.iter().position(|k| k == kind);
+        matches!((pos("moov"), pos("mdat")), (Some(m), Some(d)) if m < d)
+    }
 }
 
 impl fmt::Display for StrictSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.top_level.join(" "))?;
+        const SHOWN: usize = 6;
+        write!(
+            f,
+            "{}",
+            self.top_level[..self.top_level.len().min(SHOWN)].join(" ")
+        )?;
+        if self.top_level.len() > SHOWN {
+            let count = |kind: &str| self.top_level.iter().filter(|k| *k == kind).count();
+            write!(
+                f,
+                " ... ({} boxes: {} mdat, {} moof, {} free)",
+                self.top_level.len(),
+                count("mdat"),
+                count("moof"),
+                count("free")
+            )?;
+        }
+        if self.fragments > 0 {
+            write!(f, "; {} fragments", self.fragments)?;
+        }
         for (handler, entry, samples) in &self.tracks {
             write!(f, "; {handler} {entry} {samples} samples")?;
         }
@@ -27,7 +57,8 @@ impl fmt::Display for StrictSummary {
 }
 
 /// Parses the whole file with mp4-atom in strict mode (unknown or malformed boxes are
-/// errors) and checks each track's tables against each other and against the `mdat`.
+/// errors) and checks each track's tables against each other and against the `mdat`s;
+/// for a fragmented file, also each fragment's runs.
 pub fn check_file(path: &Path) -> Result<StrictSummary> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     check_bytes(&data)
@@ -38,7 +69,8 @@ pub fn check_bytes(data: &[u8]) -> Result<StrictSummary> {
     let mut buf = data;
     let mut top_level = Vec::new();
     let mut moov = None;
-    let mut mdat_payload: Option<(u64, u64)> = None;
+    let mut moofs: Vec<(u64, Moof)> = Vec::new();
+    let mut mdats: Vec<(u64, u64)> = Vec::new();
     while !buf.is_empty() {
         let offset = (data.len() - buf.len()) as u64;
         let atom = Any::decode(&mut buf)
@@ -50,10 +82,8 @@ pub fn check_bytes(data: &[u8]) -> Result<StrictSummary> {
                 ensure!(moov.is_none(), "more than one moov");
                 moov = Some(m);
             }
-            Any::Mdat(m) => {
-                ensure!(mdat_payload.is_none(), "more than one mdat");
-                mdat_payload = Some((end - m.data.len() as u64, end));
-            }
+            Any::Mdat(m) => mdats.push((end - m.data.len() as u64, end)),
+            Any::Moof(m) => moofs.push((offset, m)),
             _ => {}
         }
     }
@@ -63,14 +93,21 @@ pub fn check_bytes(data: &[u8]) -> Result<StrictSummary> {
         top_level.join(" ")
     );
     let moov = moov.context("no moov box")?;
-    let (mdat_start, mdat_end) = mdat_payload.context("no mdat box")?;
+    ensure!(!mdats.is_empty(), "no mdat box");
     ensure!(!moov.trak.is_empty(), "moov has no tracks");
+    let fragmented = !moofs.is_empty();
+    if fragmented {
+        ensure!(moov.mvex.is_some(), "moof boxes without mvex in the moov");
+    }
 
     let mut tracks = Vec::new();
     for trak in &moov.trak {
         let id = trak.tkhd.track_id;
-        let samples =
-            check_track(trak, mdat_start, mdat_end).with_context(|| format!("track {id}"))?;
+        let mut samples =
+            check_track(trak, &mdats, fragmented).with_context(|| format!("track {id}"))?;
+        samples += check_fragments(&moov, id, &moofs, &mdats)
+            .with_context(|| format!("track {id} fragments"))?;
+        ensure!(samples > 0, "track {id}: no samples");
         let entry = match trak.mdia.minf.stbl.stsd.codecs.first() {
             Some(mp4_atom::Codec::Unknown(kind, _)) => kind.to_string(),
             Some(codec) => format!("{codec:?}")
@@ -82,12 +119,78 @@ pub fn check_bytes(data: &[u8]) -> Result<StrictSummary> {
         };
         tracks.push((trak.mdia.hdlr.handler.to_string(), entry, samples));
     }
-    Ok(StrictSummary { top_level, tracks })
+    let mut prev_seq = 0;
+    for (offset, moof) in &moofs {
+        ensure!(
+            moof.mfhd.sequence_number > prev_seq,
+            "moof at {offset}: sequence number {} after {prev_seq}",
+            moof.mfhd.sequence_number
+        );
+        prev_seq = moof.mfhd.sequence_number;
+    }
+    Ok(StrictSummary {
+        top_level,
+        tracks,
+        fragments: moofs.len() as u64,
+    })
 }
 
-/// Expands stsc/stco|co64/stsz and checks that every sample lies inside the mdat payload
-/// and that stts, stsz and stsc agree on the sample count. Returns the sample count.
-fn check_track(trak: &Trak, mdat_start: u64, mdat_end: u64) -> Result<u64> {
+fn inside(mdats: &[(u64, u64)], start: u64, len: u64) -> bool {
+    mdats
+        .iter()
+        .any(|&(s, e)| start >= s && start.checked_add(len).is_some_and(|end| end <= e))
+}
+
+/// Checks that every sample of `track_id` in the fragments lies inside an `mdat`
+/// payload; returns how many there are.
+fn check_fragments(
+    moov: &Moov,
+    track_id: u32,
+    moofs: &[(u64, Moof)],
+    mdats: &[(u64, u64)],
+) -> Result<u64> {
+    let trex = moov
+        .mvex
+        .as_ref()
+        .and_then(|m| m.trex.iter().find(|t| t.track_id == track_id));
+    let mut count = 0u64;
+    for (moof_offset, moof) in moofs {
+        for traf in moof.traf.iter().filter(|t| t.tfhd.track_id == track_id) {
+            let trex = trex.context("a traf for a track without trex")?;
+            ensure!(
+                traf.tfdt.is_some(),
+                "moof at {moof_offset}: traf without tfdt"
+            );
+            let base = traf.tfhd.base_data_offset.unwrap_or(*moof_offset);
+            for trun in &traf.trun {
+                let mut at = base
+                    .checked_add_signed(i64::from(trun.data_offset.unwrap_or(0)))
+                    .context("data offset before the file")?;
+                for (i, e) in trun.samples.iter().enumerate() {
+                    let size = u64::from(
+                        e.size
+                            .or(traf.tfhd.default_sample_size)
+                            .unwrap_or(trex.default_sample_size),
+                    );
+                    ensure!(
+                        inside(mdats, at, size),
+                        "moof at {moof_offset}: sample {i} at bytes {at}..{} is outside every \
+                         mdat payload",
+                        at + size
+                    );
+                    at += size;
+                    count += 1;
+                }
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// Expands stsc/stco|co64/stsz and checks that every sample lies inside an mdat payload
+/// and that stts, stsz and stsc agree on the sample count. Returns the sample count,
+/// which may be 0 only in a fragmented file's init `moov`.
+fn check_track(trak: &Trak, mdats: &[(u64, u64)], fragmented: bool) -> Result<u64> {
     let stbl = &trak.mdia.minf.stbl;
     let sizes: Vec<u64> = match &stbl.stsz.samples {
         StszSamples::Identical { count, size } => vec![u64::from(*size); *count as usize],
@@ -104,7 +207,7 @@ fn check_track(trak: &Trak, mdat_start: u64, mdat_end: u64) -> Result<u64> {
         "stts counts {stts_count} samples, stsz {}",
         sizes.len()
     );
-    ensure!(!sizes.is_empty(), "no samples");
+    ensure!(fragmented || !sizes.is_empty(), "no samples");
     let chunk_offsets: Vec<u64> = match (&stbl.stco, &stbl.co64) {
         (Some(stco), None) => stco.entries.iter().map(|&o| u64::from(o)).collect(),
         (None, Some(co64)) => co64.entries.clone(),
@@ -112,7 +215,7 @@ fn check_track(trak: &Trak, mdat_start: u64, mdat_end: u64) -> Result<u64> {
     };
     let entries = &stbl.stsc.entries;
     ensure!(
-        entries.first().is_some_and(|e| e.first_chunk == 1),
+        entries.first().is_none_or(|e| e.first_chunk == 1),
         "stsc must start at chunk 1"
     );
     let entry_count = stbl.stsd.codecs.len() as u32;
@@ -142,9 +245,8 @@ fn check_track(trak: &Trak, mdat_start: u64, mdat_end: u64) -> Result<u64> {
                     .get(sample)
                     .with_context(|| format!("stsc maps more samples than stsz has ({sample})"))?;
                 ensure!(
-                    offset >= mdat_start && offset + size <= mdat_end,
-                    "sample {} at bytes {offset}..{} lies outside the mdat payload \
-                     {mdat_start}..{mdat_end}",
+                    inside(mdats, offset, size),
+                    "sample {} at bytes {offset}..{} lies outside every mdat payload",
                     sample + 1,
                     offset + size
                 );
@@ -180,25 +282,60 @@ mod tests {
     /// made once for all tests.
     fn ffmpeg_sample() -> Vec<u8> {
         static SAMPLE: OnceLock<Vec<u8>> = OnceLock::new();
+        SAMPLE.get_or_init(|| ffmpeg_file("plain", &[])).clone()
+    }
+
+    /// The same, fragmented by ffmpeg (an empty init moov, a fragment per 10 frames).
+    fn ffmpeg_fragmented() -> Vec<u8> {
+        static SAMPLE: OnceLock<Vec<u8>> = OnceLock::new();
         SAMPLE
             .get_or_init(|| {
-                let path =
-                    std::env::temp_dir().join(format!("xtask-strict-{}.mp4", std::process::id()));
-                let status = Command::new("ffmpeg")
-                    .args(["-nostdin", "-v", "error", "-y"])
-                    .args(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=30"])
-                    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-                    .args(["-t", "1", "-c:v", "mjpeg", "-c:a", "aac"])
-                    .args(["-map_metadata", "-1", "-fflags", "+bitexact"])
-                    .arg(&path)
-                    .status()
-                    .expect("ffmpeg is required: apt-get install -y ffmpeg");
-                assert!(status.success(), "ffmpeg failed: {status}");
-                let data = std::fs::read(&path).unwrap();
-                std::fs::remove_file(&path).unwrap();
-                data
+                ffmpeg_file(
+                    "frag",
+                    &["-movflags", "frag_keyframe+empty_moov", "-g", "10"],
+                )
             })
             .clone()
+    }
+
+    fn ffmpeg_file(name: &str, extra: &[&str]) -> Vec<u8> {
+        let path =
+            std::env::temp_dir().join(format!("xtask-strict-{name}-{}.mp4", std::process::id()));
+        let status = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", "1", "-c:v", "mjpeg", "-c:a", "aac"])
+            .args(["-map_metadata", "-1", "-fflags", "+bitexact"])
+            .args(extra)
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is required: apt-get install -y ffmpeg");
+        assert!(status.success(), "ffmpeg failed: {status}");
+        let data = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        data
+    }
+
+    #[test]
+    fn accepts_a_fragmented_file_and_counts_fragment_samples() {
+        let summary = check_bytes(&ffmpeg_fragmented()).unwrap();
+        assert!(summary.fragments >= 2, "{summary}");
+        assert_eq!(summary.tracks[0], ("vide".into(), "mp4v".into(), 30));
+        // ftyp, the (empty) init moov, then moof/mdat pairs.
+        assert_eq!(summary.top_level[..2], ["ftyp", "moov"]);
+        assert!(summary.moov_before_mdat());
+        assert_eq!(
+            summary.top_level.iter().filter(|k| *k == "moof").count() as u64,
+            summary.fragments
+        );
+    }
+
+    #[test]
+    fn moov_position_is_reported() {
+        let plain = check_bytes(&ffmpeg_sample()).unwrap();
+        // ffmpeg without +faststart writes the moov last.
+        assert!(!plain.moov_before_mdat(), "{plain}");
     }
 
     fn find(data: &[u8], fourcc: &[u8; 4]) -> usize {
@@ -239,6 +376,6 @@ mod tests {
             e.starts_with("track 1: sample 1 at bytes 2147418112.."),
             "{e}"
         );
-        assert!(e.contains("lies outside the mdat payload"), "{e}");
+        assert!(e.contains("lies outside every mdat payload"), "{e}");
     }
 }

@@ -28,6 +28,21 @@ pub struct Cli {
 pub enum Command {
     /// Record one RTSP stream to an MP4 file.
     Record(RecordArgs),
+    /// Finish a recording left by a crash, in place: keep every complete fragment and
+    /// finalize it into a progressive MP4 (FILE.partial is renamed to FILE).
+    Repair(FileArgs),
+    /// Print a file's box tree (tables elided) and a summary of each track.
+    Inspect(FileArgs),
+    /// Check a file's consistency; exits with 1 and the reason when it is inconsistent.
+    Verify(FileArgs),
+}
+
+/// A subcommand that works on one MP4 file.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The MP4 file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `recorder record`.
@@ -38,15 +53,48 @@ The password comes from, in order of precedence: --password-file, then the RECOR
 environment variable, then the URL. Passwords are never printed; URLs are shown as
 rtsp://user:***@host/...
 
-The file is written as FILE.partial and renamed to FILE once complete. Recording stops after
---duration of media, or on Ctrl-C or SIGTERM; the file is finalized either way.")]
+Output: -o is a file name or a template with strftime fields, filled with the wall-clock time
+of each file's first sample (local time, or UTC with --utc), e.g.
+-o 'cam1/%Y-%m-%d/%H-%M-%S.mp4'. Directories are created as needed. An existing name (or its
+.partial) is never overwritten: a numbered suffix is added (name-1.mp4, name-2.mp4, ...).
+
+Crash safety: each file is written as NAME.partial, fragmented (moof/mdat every
+--fragment-duration, each synced to disk with --sync fragment), so a crash or power cut loses
+at most the fragment in progress and the .partial plays as it is. On a clean stop (--duration,
+Ctrl-C, SIGTERM, or the end of a segment) it is finalized in place (--format mp4: moov first,
+in room reserved at the start) and renamed to NAME. At start, .partial files that this -o left
+behind are repaired first (as `recorder repair` does).")]
 pub struct RecordArgs {
     /// The camera's RTSP URL, e.g. rtsp://user:pass@192.168.1.10:554/stream1
     pub url: String,
 
-    /// The MP4 file to write (its directory must exist; an existing file is replaced).
+    /// The MP4 file to write, or a template with strftime fields (see below).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+
+    /// Fill the template's time fields in UTC instead of local time.
+    #[arg(long)]
+    pub utc: bool,
+
+    /// Start a new file at the first keyframe at least this long after the current file's
+    /// start, e.g. 10m, 1h [default: one file]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub segment_duration: Option<Duration>,
+
+    /// What a finished file is: mp4 (progressive, moov first; finalized in place) or fmp4
+    /// (left fragmented).
+    #[arg(long, value_enum, default_value_t = FormatArg::Mp4)]
+    pub format: FormatArg,
+
+    /// Target length of a fragment: what a crash can lose at most (fragments end at a
+    /// keyframe).
+    #[arg(long, value_name = "DURATION", value_parser = parse_fragment_duration,
+          default_value = "1s")]
+    pub fragment_duration: Duration,
+
+    /// When to fsync: after each fragment, or never (leave it to the OS).
+    #[arg(long, value_enum, default_value_t = SyncArg::Fragment)]
+    pub sync: SyncArg,
 
     /// How much media to record from the first keyframe, e.g. 10s, 5m, 1h30m
     /// [default: until Ctrl-C or SIGTERM]
@@ -89,6 +137,24 @@ pub struct RecordArgs {
     pub password_file: Option<PathBuf>,
 }
 
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Progressive MP4, moov first (finalized in place at the end).
+    Mp4,
+    /// Fragmented MP4, as written while recording.
+    Fmp4,
+}
+
+/// `--sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    /// fsync after each fragment.
+    Fragment,
+    /// Never fsync while recording.
+    None,
+}
+
 /// `--transport`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TransportArg {
@@ -127,6 +193,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be greater than zero".to_owned());
+    }
+    Ok(d)
+}
+
+/// Parses `--fragment-duration`: from 1 ms to about 49 days (u32 milliseconds).
+fn parse_fragment_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) || d.as_millis() > u128::from(u32::MAX) {
+        return Err("must be between 1ms and 49days".to_owned());
     }
     Ok(d)
 }
@@ -203,6 +278,7 @@ mod tests {
     fn record(args: &[&str]) -> RecordArgs {
         match parse(args).expect("valid arguments").command {
             Command::Record(r) => r,
+            other => panic!("not record: {other:?}"),
         }
     }
 
@@ -218,6 +294,11 @@ mod tests {
         assert!(!r.no_video && !r.no_audio && !r.allow_loss);
         assert_eq!(r.username, None);
         assert_eq!(r.password_file, None);
+        assert_eq!(r.format, FormatArg::Mp4);
+        assert_eq!(r.sync, SyncArg::Fragment);
+        assert_eq!(r.fragment_duration, Duration::from_secs(1));
+        assert_eq!(r.segment_duration, None);
+        assert!(!r.utc);
     }
 
     #[test]
@@ -242,10 +323,21 @@ mod tests {
             "admin",
             "--password-file",
             "/run/secrets/cam",
+            "--format",
+            "fmp4",
+            "--fragment-duration",
+            "500ms",
+            "--sync",
+            "none",
+            "--segment-duration",
+            "10m",
+            "--utc",
         ])
         .expect("valid arguments");
         assert_eq!(cli.verbose, 2);
-        let Command::Record(r) = cli.command;
+        let Command::Record(r) = cli.command else {
+            panic!("not record")
+        };
         assert_eq!(r.duration, Some(Duration::from_secs(90)));
         assert_eq!(r.transport, TransportArg::Udp);
         assert!(r.no_audio && !r.no_video && r.allow_loss);
@@ -253,6 +345,11 @@ mod tests {
         assert_eq!(r.teardown, TeardownArg::Never);
         assert_eq!(r.username.as_deref(), Some("admin"));
         assert_eq!(r.password_file, Some(PathBuf::from("/run/secrets/cam")));
+        assert_eq!(r.format, FormatArg::Fmp4);
+        assert_eq!(r.fragment_duration, Duration::from_millis(500));
+        assert_eq!(r.sync, SyncArg::None);
+        assert_eq!(r.segment_duration, Some(Duration::from_secs(600)));
+        assert!(r.utc);
     }
 
     #[test]
@@ -316,6 +413,14 @@ mod tests {
         assert_eq!(
             kind(&["-v", "-q", "record", "u", "-o", "o"]),
             ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["record", "u", "-o", "o", "--fragment-duration", "100us"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["record", "u", "-o", "o", "--format", "mkv"]),
+            ErrorKind::InvalidValue
         );
         // Usage errors exit with 2.
         assert_eq!(parse(&["record"]).map(drop).unwrap_err().exit_code(), 2);

@@ -1,11 +1,20 @@
 //! `recorder`: records RTSP cameras to MP4 files.
 //!
 //! `recorder record rtsp://cam/stream1 -o out.mp4 --duration 10s` connects with
-//! [`rtsp_ingest`], starts at the first video keyframe, and writes a progressive MP4 with
-//! [`mp4_track`] through a writer thread. See `recorder record --help`.
+//! [`rtsp_ingest`], starts at the first video keyframe, and writes a crash-safe fragmented
+//! MP4 with [`mp4_track`]'s `FragmentedMuxer` through a writer thread per file, finalized in
+//! place into a progressive MP4 at the end (optionally in segments named from a template).
+//! `recorder repair|inspect|verify FILE` work on files. See `recorder --help`.
 
+mod check;
 mod cli;
+mod finalize_io;
+mod inspect;
+mod mp4read;
 mod record;
+mod repair;
+mod segment;
+mod template;
 mod timeline;
 mod writer;
 
@@ -33,6 +42,9 @@ fn main() -> ExitCode {
             rt.block_on(async {
                 match cli.command {
                     Command::Record(args) => record::record(args).await,
+                    Command::Repair(args) => repair::run(&args.file),
+                    Command::Inspect(args) => inspect::run(&args.file),
+                    Command::Verify(args) => check::run(&args.file),
                 }
             })
         });

@@ -1,0 +1,261 @@
+//! `recorder repair`: finishes a recording left by a crash, in place.
+//!
+//! The fragmented file is read with [`mp4_track::Recovery`] through positioned reads (box
+//! headers and the `moov`/`moof` payloads only, never media data); its plan (truncate a
+//! torn tail, then the same finalization as a clean close) is applied to the same file
+//! with [`apply_finalize`], and a `FILE.partial` is then renamed to `FILE` without ever
+//! replacing an existing file.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use mp4_track::{Recovered, Recovery};
+
+use crate::finalize_io::apply_finalize;
+
+/// The suffix of a file still being written.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// What [`repair_file`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Where the file is now (renamed without `.partial` if it had that suffix).
+    pub path: PathBuf,
+    /// True when the file was already progressive: its bytes were left unchanged.
+    pub already_progressive: bool,
+    /// Complete fragments kept (0 for an already progressive file).
+    pub fragments: u32,
+    /// Samples per track, in track order.
+    pub sample_counts: Vec<u32>,
+    /// Handler type per track (`vide`, `soun`, ...), in track order.
+    pub handlers: Vec<String>,
+    /// Bytes cut off the end: a torn last fragment, or the `moov` an interrupted
+    /// finalization had appended.
+    pub dropped_bytes: u64,
+    /// True when the `moov` is before the media data.
+    pub moov_at_front: bool,
+    /// True when a finalization had been interrupted and was completed.
+    pub finalize_was_interrupted: bool,
+    /// The file's length afterwards.
+    pub file_len_bytes: u64,
+}
+
+impl fmt::Display for RepairReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tracks = self
+            .sample_counts
+            .iter()
+            .zip(&self.handlers)
+            .enumerate()
+            .map(|(i, (n, h))| format!("track {} ({h}): {n} samples", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.already_progressive {
+            write!(
+                f,
+                "{} is already a finalized progressive MP4; its bytes were left unchanged ({tracks}; moov at the {}).",
+                self.path.display(),
+                if self.moov_at_front { "front" } else { "end" }
+            )
+        } else {
+            write!(
+                f,
+                "repaired {}: kept {} complete fragment{} ({tracks}), dropped {} byte{} at the end{}; \
+                 the moov is at the {} of the {}-byte file.",
+                self.path.display(),
+                self.fragments,
+                if self.fragments == 1 { "" } else { "s" },
+                self.dropped_bytes,
+                if self.dropped_bytes == 1 { "" } else { "s" },
+                if self.finalize_was_interrupted {
+                    ", and completed an interrupted finalization"
+                } else {
+                    ""
+                },
+                if self.moov_at_front { "front" } else { "end" },
+                self.file_len_bytes,
+            )
+        }
+    }
+}
+
+/// Repairs the recording at `path` in place (see the module docs) and returns what it did.
+///
+/// A file that is not a fragmented recording this program can recover (garbage, empty, no
+/// init `moov`, ...) gives an error and is left untouched. An already progressive file is
+/// left unchanged (only renamed when its name ends in `.partial`).
+pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?
+        .len();
+    let recovered =
+        recover(&file, len).with_context(|| format!("cannot repair {}", path.display()))?;
+    drop(file);
+    let mut report = match recovered {
+        Recovered::AlreadyProgressive { .. } => {
+            let movie = crate::check::check_path(path)
+                .with_context(|| format!("{} is progressive but not consistent", path.display()))?;
+            RepairReport {
+                path: path.to_owned(),
+                already_progressive: true,
+                fragments: 0,
+                sample_counts: movie.sample_counts,
+                handlers: movie.handlers,
+                dropped_bytes: 0,
+                moov_at_front: movie.moov_at_front,
+                finalize_was_interrupted: false,
+                file_len_bytes: len,
+            }
+        }
+        Recovered::Fragmented(repair) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot open {} for writing", path.display()))?;
+            apply_finalize(&file, &repair.finalize)
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write the repair to {}", path.display()))?;
+            drop(file);
+            let movie = crate::check::check_path(path)
+                .with_context(|| format!("the repaired {} is not consistent", path.display()))?;
+            if movie.sample_counts != repair.sample_counts {
+                bail!(
+                    "the repaired {} holds {:?} samples per track, expected {:?}",
+                    path.display(),
+                    movie.sample_counts,
+                    repair.sample_counts
+                );
+            }
+            RepairReport {
+                path: path.to_owned(),
+                already_progressive: false,
+                fragments: repair.fragments,
+                sample_counts: repair.sample_counts,
+                handlers: movie.handlers,
+                dropped_bytes: repair.dropped_bytes,
+                moov_at_front: repair.finalize.moov_at_front,
+                finalize_was_interrupted: repair.finalize_was_interrupted,
+                file_len_bytes: repair.finalize.file_len,
+            }
+        }
+    };
+    if has_partial_suffix(path) {
+        report.path =
+            rename_partial(path).with_context(|| format!("cannot rename {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// `recorder repair FILE`: repairs and prints a one-paragraph summary.
+pub fn run(path: &Path) -> anyhow::Result<()> {
+    let report = repair_file(path)?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// Runs [`Recovery`] over `file` with positioned reads.
+fn recover(file: &File, len: u64) -> anyhow::Result<Recovered> {
+    let mut recovery = Recovery::new(len);
+    let mut buf = Vec::new();
+    while let Some(req) = recovery.poll_read() {
+        buf.resize(usize::try_from(req.len).context("read too large")?, 0);
+        file.read_exact_at(&mut buf, req.offset)
+            .with_context(|| format!("cannot read {} bytes at offset {}", req.len, req.offset))?;
+        recovery.push(&buf);
+    }
+    Ok(recovery.finish()?)
+}
+
+fn has_partial_suffix(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.len() > PARTIAL_SUFFIX.len() && n.ends_with(PARTIAL_SUFFIX))
+}
+
+/// Renames `FILE.partial` to `FILE`, or to `FILE-1`, `FILE-2`, ... (the number before the
+/// extension: `x-1.mp4`) when that name exists; never replaces an existing file. Then
+/// syncs the directory. Returns the new path.
+pub fn rename_partial(path: &Path) -> io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(PARTIAL_SUFFIX))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} does not end in {PARTIAL_SUFFIX}", path.display()),
+            )
+        })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let target = dir.join(name);
+    let (stem, ext) = match target.file_stem().and_then(|s| s.to_str()) {
+        Some(stem) if stem != name => (stem.to_owned(), &name[stem.len()..]),
+        _ => (name.to_owned(), ""),
+    };
+    for n in 0..10_000u32 {
+        let candidate = if n == 0 {
+            target.clone()
+        } else {
+            dir.join(format!("{stem}-{n}{ext}"))
+        };
+        match rename_no_replace(path, &candidate) {
+            Ok(()) => {
+                sync_dir(dir)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no free name for {}", target.display()),
+    ))
+}
+
+/// Renames without replacing: a hard link (which fails when `to` exists) then removing
+/// `from`; where hard links are not supported, an existence check then a rename.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            if to.try_exists()? {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            std::fs::rename(from, to)
+        }
+    }
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_suffix() {
+        assert!(has_partial_suffix(Path::new("/a/x.mp4.partial")));
+        assert!(!has_partial_suffix(Path::new("/a/x.mp4")));
+        assert!(!has_partial_suffix(Path::new("/a/.partial")));
+    }
+}
