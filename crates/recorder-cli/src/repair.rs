@@ -90,13 +90,24 @@ impl fmt::Display for RepairReport {
 /// left unchanged (only renamed when its name ends in `.partial`).
 pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // A recorder holds this lock while it writes the file: never touch a live recording.
+    // Kept until the function returns, so no other recorder starts writing it meanwhile.
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is being written by a running recorder (it holds a lock on it)",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
     let len = file
         .metadata()
         .with_context(|| format!("cannot stat {}", path.display()))?
         .len();
     let recovered =
         recover(&file, len).with_context(|| format!("cannot repair {}", path.display()))?;
-    drop(file);
     let mut report = match recovered {
         Recovered::AlreadyProgressive { .. } => {
             let movie = crate::check::check_path(path)

@@ -184,7 +184,14 @@ pub fn create_partial(path: &Path) -> anyhow::Result<(File, PathBuf)> {
             .create_new(true)
             .open(&partial)
         {
-            Ok(file) => return Ok((file, partial)),
+            Ok(file) => {
+                // Held for as long as the file is open (by the writer): `repair` and the
+                // leftover scan of another `recorder` skip a file that is being written.
+                file.try_lock()
+                    .map_err(io::Error::from)
+                    .with_context(|| format!("cannot lock {}", partial.display()))?;
+                return Ok((file, partial));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot create {}", partial.display()));

@@ -186,6 +186,35 @@ fn partial_is_renamed_with_a_numbered_suffix_when_taken() {
 }
 
 #[test]
+fn leaves_a_file_locked_by_a_running_recorder_alone() {
+    let rec = recording();
+    let dir = TempDir::new("locked");
+    let cut = rec.fragments[2].offset + 100;
+    let partial = dir.path("live.mp4.partial");
+    std::fs::write(&partial, &rec.bytes[..cut as usize]).unwrap();
+    // What a recording's writer holds while it writes the file.
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&partial)
+        .unwrap();
+    writer.try_lock().unwrap();
+    let out = recorder(&["repair"], &partial);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("being written by a running recorder"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&partial).unwrap(), &rec.bytes[..cut as usize]);
+    assert!(!dir.path("live.mp4").exists());
+    // Once the writer is gone (crashed), the leftover is repaired.
+    drop(writer);
+    let out = recorder(&["repair"], &partial);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_repaired(&dir.path("live.mp4"), expected_counts(&rec, 2));
+}
+
+#[test]
 fn refuses_what_it_cannot_recover_and_leaves_it_untouched() {
     let rec = recording();
     let dir = TempDir::new("refuse");
