@@ -1,1 +1,8 @@
-//! Cross-crate end-to-end tests live in `tests/tests/`.
+//! Support for the cross-crate end-to-end tests in `tests/tests/`.
+//!
+//! [`fake_rtsp`] is a scripted RTSP server for fault injection: it serves a real H.264 (and
+//! optionally AAC) stream made by ffmpeg and can misbehave in ways a real server cannot be
+//! made to (garbage answers, cut connections, stalls, bad payloads, timestamp jumps, packet
+//! loss).
+
+pub mod fake_rtsp;
