@@ -254,6 +254,8 @@ fn record(name: &str, dir: &Scratch, url: &str, extra: &[&str]) -> Run {
 
 /// Records from a fake server running `script`, with the password in the URL.
 fn record_from(name: &str, script: Script, extra: &[&str]) -> (Run, Scratch, FakeRtspServer) {
+    // Build the recorder first: the first build can take longer than the server's timeout.
+    recorder();
     let server = FakeRtspServer::start(script.with_timeout(RUN_TIMEOUT + Duration::from_secs(5)))
         .expect("start fake server");
     let dir = Scratch::new(name);
@@ -599,6 +601,7 @@ fn stall_then_sigterm_finalizes() {
     let script = script()
         .with_pacing(Pacing::RealTime)
         .with_fault(Fault::Stall { after_frames: 30 });
+    recorder();
     let server = FakeRtspServer::start(script.with_timeout(RUN_TIMEOUT)).expect("server");
     let dir = Scratch::new("stall");
     let out = dir.out();
