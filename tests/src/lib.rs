@@ -3,6 +3,8 @@
 //! [`fake_rtsp`] is a scripted RTSP server for fault injection: it serves a real H.264 (and
 //! optionally AAC) stream made by ffmpeg and can misbehave in ways a real server cannot be
 //! made to (garbage answers, cut connections, stalls, bad payloads, timestamp jumps, packet
-//! loss).
+//! loss). [`harness`] builds and runs the `recorder` binary and checks what every run must
+//! show (no panic, no password, one `error:` line on failure).
 
 pub mod fake_rtsp;
+pub mod harness;

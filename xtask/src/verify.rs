@@ -12,7 +12,18 @@
 //!   holds all but the fragment in progress; `recorder repair` then makes it faststart;
 //! - `segments`: 35 s of /h264aac in 10 s files from a `%H-%M-%S` template: each file
 //!   starts on a keyframe, and the files add up to the recording, with no audio gap or
-//!   overlap at the switches.
+//!   overlap at the switches;
+//! - `reconnect`: 25 s of /h264aac from a server of its own that is killed 8 s into the
+//!   recording and started again on the same port 4 s later: the recorder reconnects by
+//!   itself and exits 0 with at least two files, each decoding cleanly and passing
+//!   `recorder verify`;
+//! - `run`: `recorder run` with a configuration of three cameras (/h264aac, /h265aac,
+//!   /mjpeg), stopped by SIGTERM after 8 s: it exits 0 within a few seconds, with each
+//!   camera's file finalized (moov first) and decoding cleanly;
+//! - `sigint2`: a second signal (SIGINT, then SIGTERM) exits at once with code 130, leaving a `.partial` that
+//!   `recorder repair` finishes;
+//! - `maxretries`: `--max-retries 0` against a refused port fails at once with one
+//!   `error:` line.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -60,6 +71,14 @@ enum Check {
     Kill9,
     /// `--segment-duration`.
     Segments,
+    /// The server goes away and comes back.
+    Reconnect,
+    /// `recorder run` with three cameras, stopped by SIGTERM.
+    Run,
+    /// A second signal.
+    DoubleSignal,
+    /// `--max-retries 0` against a refused port.
+    MaxRetries,
 }
 
 /// One verify case: a server mount and what its recording must contain.
@@ -126,6 +145,26 @@ fn cases(duration_s: f64) -> Vec<Case> {
         name: "segments",
         mount: "/h264aac",
         check: Check::Segments,
+    });
+    all.push(Case {
+        name: "reconnect",
+        mount: "/h264aac",
+        check: Check::Reconnect,
+    });
+    all.push(Case {
+        name: "run",
+        mount: "/h264aac",
+        check: Check::Run,
+    });
+    all.push(Case {
+        name: "sigint2",
+        mount: "/h264",
+        check: Check::DoubleSignal,
+    });
+    all.push(Case {
+        name: "maxretries",
+        mount: "/h264",
+        check: Check::MaxRetries,
     });
     all
 }
@@ -394,8 +433,9 @@ pub fn verify(options: &VerifyOptions) -> Result<()> {
                     Check::Standard(_) => server.url(case.mount),
                     _ => format!("{}?case={}", server.url(case.mount), case.name),
                 };
+                let base = server.url("");
                 let (recorder, dir) = (&recorder, &dir);
-                scope.spawn(move || run_case(recorder, &url, case, dir))
+                scope.spawn(move || run_case(recorder, &url, &base, case, dir))
             })
             .collect();
         handles
@@ -434,7 +474,7 @@ pub fn verify(options: &VerifyOptions) -> Result<()> {
     Ok(())
 }
 
-fn run_case(recorder: &Recorder, url: &str, case: &Case, dir: &Path) -> Result<String> {
+fn run_case(recorder: &Recorder, url: &str, base: &str, case: &Case, dir: &Path) -> Result<String> {
     let log = dir.join(format!("{}.log", case.name));
     let file = dir.join(format!("{}.mp4", case.name));
     let bin = match recorder {
@@ -446,6 +486,10 @@ fn run_case(recorder: &Recorder, url: &str, case: &Case, dir: &Path) -> Result<S
         (Check::Fmp4(expect), Some(_)) => run_fmp4(recorder, url, expect, &file, &log),
         (Check::Kill9, Some(bin)) => run_kill9(recorder, bin, url, &file, &log),
         (Check::Segments, Some(_)) => run_segments(recorder, url, dir, &log),
+        (Check::Reconnect, Some(bin)) => run_reconnect(bin, dir, &log),
+        (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),
+        (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
+        (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }
 }
@@ -727,6 +771,382 @@ fn run_segments(recorder: &Recorder, url: &str, dir: &Path, log: &Path) -> Resul
         counts.join("+"),
         reported.video_frames,
         reported.audio_frames
+    ))
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+fn free_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot bind a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Starts `xtask/rtsp-server.py --port PORT` and waits for its READY line; its stderr
+/// goes to `log`.
+fn start_server_on(port: u16, max_seconds: u64, log: &Path) -> Result<ChildGuard> {
+    use std::io::{BufRead, BufReader};
+    let script = crate::util::project_root().join("xtask/rtsp-server.py");
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let mut child = Command::new(crate::deps::PYTHON)
+        .arg(&script)
+        .args(["--port", &port.to_string()])
+        .args(["--max-seconds", &max_seconds.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .with_context(|| format!("cannot start {}", script.display()))?;
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let guard = ChildGuard::new(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(line) if line.starts_with("READY ") => return Ok(guard),
+            Ok(_) => {}
+            Err(_) => bail!(
+                "rtsp-server.py on port {port} did not start; its stderr:\n{}",
+                tail(log, 20)
+            ),
+        }
+    }
+}
+
+/// Waits until `path` exists (at most `limit`).
+fn wait_for_file(path: &Path, limit: Duration, log: &Path) -> Result<()> {
+    let start = Instant::now();
+    while !path.exists() {
+        ensure!(
+            start.elapsed() < limit,
+            "no {} within {limit:?}; the recorder's output:\n{}",
+            path.display(),
+            tail(log, 30)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Sends `signal` (`TERM`, `INT`) to a process.
+fn send_signal(pid: u32, signal: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .context("cannot run kill")?;
+    ensure!(status.success(), "kill -{signal} {pid} failed ({status})");
+    Ok(())
+}
+
+/// The `.mp4` files directly in `dir`, sorted; fails on a `.partial` left behind.
+fn finished_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    ensure!(
+        names
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "mp4")),
+        "unexpected files (a .partial left?): {names:?}"
+    );
+    Ok(names)
+}
+
+/// The server goes away 8 s into the recording and comes back 4 s later on the same
+/// port: the recorder reconnects by itself, exits 0, and every file it wrote is sound.
+fn run_reconnect(bin: &Path, dir: &Path, log: &Path) -> Result<String> {
+    const TOTAL_S: u64 = 25;
+    let port = free_port()?;
+    let server_log = dir.join("reconnect-server.log");
+    let mut server = start_server_on(port, 120, &server_log)?;
+    let rec_dir = dir.join("reconnect");
+    std::fs::create_dir_all(&rec_dir)?;
+    let out = rec_dir.join("cam.mp4");
+    let url = format!("rtsp://127.0.0.1:{port}/h264aac");
+    let recorder = Recorder::Ours(bin.to_path_buf());
+    let mut child = spawn_record(&recorder, &url, &out, TOTAL_S, &[], log)?;
+    let started = Instant::now();
+    wait_for_file(
+        &PathBuf::from(format!("{}.partial", out.display())),
+        Duration::from_secs(20),
+        log,
+    )?;
+    std::thread::sleep(Duration::from_secs(8));
+    server.kill();
+    let down_at = started.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(4));
+    let _server = start_server_on(port, 120, &server_log)?;
+    let up_at = started.elapsed().as_secs_f64();
+    let status = child
+        .wait_timeout(Duration::from_secs(TOTAL_S) + RECORD_SLACK)?
+        .with_context(|| {
+            format!(
+                "the recorder did not finish; its output:\n{}",
+                tail(log, 30)
+            )
+        })?;
+    let took = started.elapsed().as_secs_f64();
+    ensure!(
+        status.success(),
+        "the recorder failed ({status}); its output:\n{}",
+        tail(log, 30)
+    );
+    let text = read_log(log)?;
+    let reconnects: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("reconnecting in"))
+        .collect();
+    ensure!(
+        !reconnects.is_empty() && reconnects.iter().all(|l| l.contains(&url)),
+        "no reconnect line naming {url} in the log:\n{}",
+        tail(log, 30)
+    );
+    let files = finished_files(&rec_dir)?;
+    ensure!(
+        files.len() >= 2,
+        "{} file(s), expected at least 2: {files:?}",
+        files.len()
+    );
+    let mut frames = Vec::new();
+    for f in &files {
+        let what = || f.display().to_string();
+        let (v, a) = figures(f).with_context(what)?;
+        let v = v.with_context(|| format!("{}: no video", what()))?;
+        ensure!(a.is_some(), "{}: no audio", what());
+        ensure!(
+            v.starts_with_keyframe,
+            "{}: does not start on a keyframe",
+            what()
+        );
+        decode_clean(f).with_context(what)?;
+        recorder_tool(bin, &["verify"], f).with_context(what)?;
+        frames.push(v.packets);
+    }
+    let reported = probe::parse_recorded(&text)?;
+    let total: u64 = frames.iter().sum();
+    ensure!(
+        reported.files == files.len() as u64 && reported.video_frames == total,
+        "the recorder reports {} files and {} video frames, the directory holds {} files \
+         with {total}",
+        reported.files,
+        reported.video_frames,
+        files.len()
+    );
+    let counts: Vec<String> = frames.iter().map(u64::to_string).collect();
+    Ok(format!(
+        "server down at {down_at:.1} s, up at {up_at:.1} s; {} reconnect line(s), e.g. {:?}; \
+         exit 0 after {took:.1} s; {} files with {} video frames, each decodes clean and \
+         passes recorder verify",
+        reconnects.len(),
+        reconnects[0]
+            .split_once("WARN ")
+            .map_or(reconnects[0], |(_, l)| l)
+            .trim(),
+        files.len(),
+        counts.join("+")
+    ))
+}
+
+/// `recorder run` with three cameras, SIGTERM after 8 s: every file finalized.
+fn run_run(bin: &Path, base: &str, dir: &Path, log: &Path) -> Result<String> {
+    // Start after the standard recordings (10 s) so that fewer encoders run at once.
+    std::thread::sleep(Duration::from_secs(DURATION_S + 2));
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir)?;
+    let cams = [
+        ("front", "/h264aac", "h264"),
+        ("side", "/h265aac", "hevc"),
+        ("yard", "/mjpeg", "mjpeg"),
+    ];
+    let mut config = format!(
+        "[defaults]\noutput = \"{}/{{name}}/%H-%M-%S.mp4\"\nstall_timeout = \"5s\"\n",
+        run_dir.display()
+    );
+    for (name, mount, _) in cams {
+        config.push_str(&format!(
+            "\n[[camera]]\nname = \"{name}\"\nurl = \"{base}{mount}?case=run\"\n"
+        ));
+    }
+    let config_path = dir.join("cameras.toml");
+    std::fs::write(&config_path, &config)?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["run", "--config"]).arg(&config_path);
+    println!("$ {}", display(&cmd));
+    let log_file = std::fs::File::create(log)?;
+    let mut child = ChildGuard::new(
+        cmd.stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .context("cannot start recorder run")?,
+    );
+    // Wait until each camera writes its file.
+    let start = Instant::now();
+    loop {
+        let writing = cams.iter().all(|(name, _, _)| {
+            std::fs::read_dir(run_dir.join(name)).is_ok_and(|mut d| d.next().is_some())
+        });
+        if writing {
+            break;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(20),
+            "not every camera started within 20 s; the output:\n{}",
+            tail(log, 30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    send_signal(child.id(), "TERM")?;
+    let termed = Instant::now();
+    let status = child
+        .wait_timeout(Duration::from_secs(20))?
+        .with_context(|| {
+            format!(
+                "recorder run did not exit after SIGTERM:\n{}",
+                tail(log, 30)
+            )
+        })?;
+    let exit_s = termed.elapsed().as_secs_f64();
+    ensure!(
+        status.success(),
+        "recorder run failed ({status}) on SIGTERM; its output:\n{}",
+        tail(log, 30)
+    );
+    ensure!(
+        exit_s < 6.0,
+        "recorder run took {exit_s:.1} s to exit after SIGTERM"
+    );
+    let text = read_log(log)?;
+    let mut parts = Vec::new();
+    for (name, _, codec) in cams {
+        ensure!(
+            text.contains(&format!("name={name}")),
+            "no log line tagged with camera {name}:\n{}",
+            tail(log, 30)
+        );
+        let files = finished_files(&run_dir.join(name))?;
+        let [file] = files.as_slice() else {
+            bail!("camera {name}: expected one file, found {files:?}");
+        };
+        let what = || format!("camera {name}: {}", file.display());
+        let parsed = strict::check_file(file).with_context(what)?;
+        ensure!(
+            parsed.moov_before_mdat(),
+            "{}: moov not first: {parsed}",
+            what()
+        );
+        decode_clean(file).with_context(what)?;
+        let show = ffprobe_json(&["-show_streams"], file).with_context(what)?;
+        let got = show["streams"][0]["codec_name"].as_str().unwrap_or("?");
+        ensure!(got == codec, "{}: codec {got}, expected {codec}", what());
+        let (v, _) = figures(file).with_context(what)?;
+        let v = v.with_context(|| format!("{}: no video", what()))?;
+        ensure!(
+            v.duration_s >= 7.0,
+            "{}: only {:.2} s of video",
+            what(),
+            v.duration_s
+        );
+        parts.push(format!(
+            "{name} {codec} {} frames {:.2} s",
+            v.packets, v.duration_s
+        ));
+    }
+    Ok(format!(
+        "SIGTERM after 8 s: exit 0 in {exit_s:.1} s; {}; each moov first, ffmpeg -xerror \
+         clean, log lines tagged per camera",
+        parts.join(", ")
+    ))
+}
+
+/// A second signal (SIGINT then SIGTERM): exit 130 at once, the `.partial` left for
+/// `recorder repair`.
+fn run_double_signal(bin: &Path, url: &str, dir: &Path, log: &Path) -> Result<String> {
+    std::thread::sleep(Duration::from_secs(DURATION_S + 2));
+    let sig_dir = dir.join("sigint2");
+    std::fs::create_dir_all(&sig_dir)?;
+    let out = sig_dir.join("cam.mp4");
+    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    let recorder = Recorder::Ours(bin.to_path_buf());
+    let mut child = spawn_record(&recorder, url, &out, 60, &[], log)?;
+    wait_for_file(&partial, Duration::from_secs(20), log)?;
+    std::thread::sleep(Duration::from_secs(4));
+    // Finishing takes milliseconds, and signals of one kind may coalesce: stop the
+    // process, queue a SIGINT and a SIGTERM, and let it go on with both pending.
+    send_signal(child.id(), "STOP")?;
+    send_signal(child.id(), "INT")?;
+    send_signal(child.id(), "TERM")?;
+    send_signal(child.id(), "CONT")?;
+    let status = child
+        .wait_timeout(Duration::from_secs(10))?
+        .context("the recorder did not exit after two signals")?;
+    ensure!(
+        status.code() == Some(130),
+        "exit {status} after two signals, expected 130; its output:\n{}",
+        tail(log, 20)
+    );
+    ensure!(
+        partial.is_file() && !out.exists(),
+        "expected the .partial to stay: {:?}",
+        finished_files(&sig_dir).err()
+    );
+    decode_clean(&partial).context("the .partial")?;
+    recorder_tool(bin, &["repair"], &partial).context("recorder repair")?;
+    let verdict = recorder_tool(bin, &["verify"], &out).context("recorder verify")?;
+    Ok(format!(
+        "exit 130 at the second signal; the .partial decodes clean; repaired: {}",
+        verdict.lines().next().unwrap_or("").trim()
+    ))
+}
+
+/// `--max-retries 0` against a refused port: a non-zero exit at once, one error line.
+fn run_max_retries(bin: &Path, dir: &Path, log: &Path) -> Result<String> {
+    let port = free_port()?;
+    let out = dir.join("maxretries.mp4");
+    let mut cmd = Command::new(bin);
+    cmd.args(["record", &format!("rtsp://127.0.0.1:{port}/x"), "-o"])
+        .arg(&out)
+        .args(["--max-retries", "0"]);
+    println!("$ {}", display(&cmd));
+    let started = Instant::now();
+    let result = cmd
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start the recorder")?;
+    let took = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    std::fs::write(log, stderr.as_bytes())?;
+    ensure!(
+        !result.status.success() && result.status.code().is_some(),
+        "exit {} with --max-retries 0 against a refused port",
+        result.status
+    );
+    ensure!(took < 5.0, "took {took:.1} s to give up");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    ensure!(
+        errors.len() == 1 && errors[0].to_lowercase().contains("connection refused"),
+        "expected one error line naming the refused connection:\n{stderr}"
+    );
+    ensure!(
+        !stderr.contains("reconnecting in"),
+        "it tried to reconnect:\n{stderr}"
+    );
+    ensure!(!out.exists(), "a file was written");
+    Ok(format!(
+        "exit {} after {took:.2} s: {}",
+        result.status.code().unwrap_or(-1),
+        errors[0]
     ))
 }
 

@@ -108,6 +108,8 @@ struct Track {
     last_dts: Option<u64>,
     /// Delta between the last two pushed samples.
     last_delta: Option<NonZeroU32>,
+    /// Duration of the last pushed sample set by [`FragmentedMuxer::set_track_end`].
+    end_delta: Option<NonZeroU32>,
     /// Samples pushed, fragmented or pending.
     pushed: u32,
 }
@@ -121,7 +123,8 @@ impl Track {
     /// [`TrackTables::last_sample_duration`] does: the previous duration, else the default,
     /// else 1.
     fn final_duration(&self) -> u32 {
-        self.last_delta
+        self.end_delta
+            .or(self.last_delta)
             .or(self.movie.default_sample_duration)
             .map_or(1, NonZeroU32::get)
     }
@@ -232,6 +235,7 @@ impl FragmentedMuxer {
             pending: VecDeque::new(),
             last_dts: None,
             last_delta: None,
+            end_delta: None,
             pushed: 0,
         });
         Ok(TrackId(NonZeroU32::new(n).expect("n >= 1")))
@@ -321,6 +325,7 @@ impl FragmentedMuxer {
         // Checks done: record.
         t.pushed += 1;
         t.last_dts = Some(sample.dts);
+        t.end_delta = None;
         if delta.is_some() {
             t.last_delta = delta;
         }
@@ -364,6 +369,39 @@ impl FragmentedMuxer {
                 self.fragment_start = Some(now);
             }
         }
+        Ok(())
+    }
+
+    /// Sets where `track`'s media ends: its last pushed sample lasts until `end_dts` (in
+    /// the track's timescale, on the shared timeline), e.g. the decode time of the sample
+    /// that follows it in the next file of a segmented recording. Without it, [`flush`]
+    /// gives the last sample the duration of the one before it. A later
+    /// [`push`](Self::push) clears it.
+    ///
+    /// [`flush`]: Self::flush
+    pub fn set_track_end(&mut self, track: TrackId, end_dts: u64) -> Result<(), Error> {
+        let id = track.0.get();
+        let t = self
+            .tracks
+            .get_mut(id as usize - 1)
+            .ok_or(Error::UnknownTrack(id))?;
+        let Some(last) = t.last_dts else {
+            return Ok(());
+        };
+        if end_dts <= last {
+            return Err(Error::NonMonotonicTimestamp {
+                track: id,
+                prev: last,
+                got: end_dts,
+            });
+        }
+        let d = end_dts - last;
+        t.end_delta = Some(u32::try_from(d).ok().and_then(NonZeroU32::new).ok_or(
+            Error::SampleDurationTooLong {
+                track: id,
+                duration: d,
+            },
+        )?);
         Ok(())
     }
 

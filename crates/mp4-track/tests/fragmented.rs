@@ -670,3 +670,40 @@ fn recovery_of_a_file_without_a_free_box_before_its_init_moov() {
     torn.apply_all(&r.finalize.steps);
     assert_eq!(torn.to_vec(), done.to_vec());
 }
+
+#[test]
+fn set_track_end_gives_the_last_samples_their_true_durations() {
+    // 1 s of video and audio; the next file would start with video at 90_300 (a late
+    // frame: 3300 ticks after the last one) and audio at 46 * 1024 + 500.
+    let (mut mux, mut file, v, a) = started(options(1000, 64 * 1024), true);
+    let a = a.unwrap();
+    let samples = av_samples(v, Some(a), 1, 30, 0.0);
+    for &(track, s) in &samples {
+        mux.push(track, s, Bytes::from(vec![0xA5; s.size as usize]))
+            .unwrap();
+        while let Some(f) = mux.poll_fragment() {
+            file.append_fragment(&f);
+        }
+    }
+    let last_audio = samples.iter().rev().find(|(t, _)| *t == a).unwrap().1.dts;
+    assert_eq!(last_audio, 45 * 1024);
+    // An end not after the last sample is refused and changes nothing.
+    assert!(matches!(
+        mux.set_track_end(v, 87_000),
+        Err(Error::NonMonotonicTimestamp { .. })
+    ));
+    mux.set_track_end(v, 90_300).unwrap();
+    mux.set_track_end(a, 46 * 1024 + 500).unwrap();
+    while let Some(f) = mux.flush() {
+        file.append_fragment(&f);
+    }
+    let plan = mux.finalize().unwrap();
+    file.apply_all(&plan.steps);
+    let Ok(Parsed::Progressive { movie, .. }) = parse_file(&file) else {
+        panic!("not progressive");
+    };
+    // Video: 29 frames of 3000 and a last one of 3300: 90_300 ticks = 1003 ms.
+    assert_eq!(movie.tracks[0].elst, Some(vec![(1003, 0, 1)]));
+    // Audio: 45 frames of 1024 and a last one of 1524: 47_604 ticks = 991.75 ms.
+    assert_eq!(movie.tracks[1].elst, Some(vec![(992, 0, 1)]));
+}

@@ -1,6 +1,6 @@
 //! Command-line interface: argument definitions and credential resolution.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -8,7 +8,13 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// Record RTSP cameras to MP4 files.
 #[derive(Debug, Parser)]
-#[command(name = "recorder", version, about, propagate_version = true)]
+#[command(
+    name = "recorder",
+    version,
+    about,
+    propagate_version = true,
+    after_help = crate::exit::EXIT_CODES_HELP
+)]
 pub struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides -v and -q.
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -18,6 +24,10 @@ pub struct Cli {
     #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
 
+    /// Log format on stderr: text lines, or one JSON object per line.
+    #[arg(long, value_enum, global = true, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -26,8 +36,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Record one RTSP stream to an MP4 file.
+    /// Record one RTSP stream to MP4 files, reconnecting when the session fails.
     Record(RecordArgs),
+    /// Record many cameras, described in a TOML file, in one process.
+    Run(RunArgs),
     /// Finish a recording left by a crash, in place: keep every complete fragment and
     /// finalize it into a progressive MP4 (FILE.partial is renamed to FILE).
     Repair(FileArgs),
@@ -63,7 +75,19 @@ Crash safety: each file is written as NAME.partial, fragmented (moof/mdat every
 at most the fragment in progress and the .partial plays as it is. On a clean stop (--duration,
 Ctrl-C, SIGTERM, or the end of a segment) it is finalized in place (--format mp4: moov first,
 in room reserved at the start) and renamed to NAME. At start, .partial files that this -o left
-behind are repaired first (as `recorder repair` does).")]
+behind are repaired first (as `recorder repair` does).
+
+Reconnecting: when the session fails (the server is gone, the connection breaks, an RTSP error,
+no media for --stall-timeout, or the server ends the session), the files are finished and
+recorder connects again after 1 s, 2 s, 4 s, ... up to 30 s (+-20% jitter; a session that
+delivers media resets the delay), each new session in a new file. Errors that reconnecting
+cannot cure (401/404 and other 4xx answers, no usable stream, an invalid URL, trouble writing
+the files) end the recording at once.
+
+Duration: with --duration D the run ends at T0 + D on the wall clock, where T0 is when the
+first session's first keyframe arrived: a run without failures records exactly D of media from
+that keyframe; after a reconnect, recording goes on up to that same instant. If no session
+has started by D after the start, recorder gives up then.")]
 pub struct RecordArgs {
     /// The camera's RTSP URL, e.g. rtsp://user:pass@192.168.1.10:554/stream1
     pub url: String,
@@ -96,8 +120,8 @@ pub struct RecordArgs {
     #[arg(long, value_enum, default_value_t = SyncArg::Fragment)]
     pub sync: SyncArg,
 
-    /// How much media to record from the first keyframe, e.g. 10s, 5m, 1h30m
-    /// [default: until Ctrl-C or SIGTERM]
+    /// How long to record, from the first keyframe (wall clock across reconnects; see
+    /// below), e.g. 10s, 5m, 1h30m [default: until Ctrl-C or SIGTERM]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
@@ -135,6 +159,55 @@ pub struct RecordArgs {
     /// RECORDER_PASSWORD and the URL's password.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+
+    /// End the session (and reconnect) when no media arrives for this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub stall_timeout: Duration,
+
+    /// Give up after this many failed reconnection attempts in a row (0: stop at the first
+    /// failure) [default: never give up]
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+}
+
+/// `recorder run`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The configuration file (TOML) lists the cameras; every key but name, url and output is
+optional, and [defaults] gives defaults for all cameras:
+
+  [defaults]
+  segment_duration = \"10m\"
+  output = \"/srv/rec/{name}/%Y-%m-%d/%H-%M-%S.mp4\"
+
+  [[camera]]
+  name = \"front\"
+  url = \"rtsp://10.0.0.5/stream1\"
+  username = \"admin\"
+  password_file = \"/run/secrets/front\"
+
+  [[camera]]
+  name = \"yard\"
+  url = \"rtsp://10.0.0.6/live\"
+  output = \"/srv/rec/yard/%H-%M-%S.mp4\"
+  audio = false
+
+Keys: name, url, output ({name} is replaced by the camera's name), username, password_file,
+password_env (the name of an environment variable holding the password), transport,
+segment_duration, format, fragment_duration, sync, audio, video, stall_timeout, max_retries,
+utc, initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
+Each camera runs on its own, reconnecting as `recorder record` does; one camera's failure
+does not stop the others. The process ends when every camera has ended (exit 0 if all
+succeeded) or on SIGINT/SIGTERM (every file finished; a second signal exits at once).")]
+pub struct RunArgs {
+    /// The cameras' configuration file.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// How long each camera records, from its first keyframe, as `recorder record
+    /// --duration` [default: until Ctrl-C or SIGTERM]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// `--format`.
@@ -189,7 +262,7 @@ pub enum TeardownArg {
 }
 
 /// Parses a positive humantime duration (`10s`, `5m`, `1h30m`).
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be greater than zero".to_owned());
@@ -198,7 +271,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Parses `--fragment-duration`: from 1 ms to about 49 days (u32 milliseconds).
-fn parse_fragment_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_fragment_duration(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(1) || d.as_millis() > u128::from(u32::MAX) {
         return Err("must be between 1ms and 49days".to_owned());
@@ -216,25 +289,31 @@ pub struct PasswordSources {
 }
 
 impl PasswordSources {
-    /// Reads `--password-file` (if given) and `RECORDER_PASSWORD` (if set).
-    pub fn gather(args: &RecordArgs) -> anyhow::Result<Self> {
-        let file = match &args.password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read password file {}", path.display()))?;
-                let text = text.strip_suffix('\n').unwrap_or(&text);
-                let text = text.strip_suffix('\r').unwrap_or(text);
-                Some(text.to_owned())
-            }
+    /// Reads the password file (if given; one trailing newline is ignored) and the
+    /// environment variable `env_var` (if given and set).
+    pub fn read(file: Option<&Path>, env_var: Option<&str>) -> anyhow::Result<Self> {
+        let file = match file {
+            Some(path) => Some(read_password_file(path)?),
             None => None,
         };
-        let env = match std::env::var("RECORDER_PASSWORD") {
-            Ok(v) => Some(v),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(_)) => bail!("RECORDER_PASSWORD is not valid UTF-8"),
+        let env = match env_var.map(std::env::var) {
+            Some(Ok(v)) => Some(v),
+            None | Some(Err(std::env::VarError::NotPresent)) => None,
+            Some(Err(std::env::VarError::NotUnicode(_))) => {
+                bail!("{} is not valid UTF-8", env_var.unwrap_or_default())
+            }
         };
         Ok(Self { file, env })
     }
+}
+
+/// A password file's contents without one trailing newline.
+pub fn read_password_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read password file {}", path.display()))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(text.to_owned())
 }
 
 /// The credentials to use: user name from `--username` else the URL; password from the
@@ -299,6 +378,8 @@ mod tests {
         assert_eq!(r.fragment_duration, Duration::from_secs(1));
         assert_eq!(r.segment_duration, None);
         assert!(!r.utc);
+        assert_eq!(r.stall_timeout, Duration::from_secs(10));
+        assert_eq!(r.max_retries, None);
     }
 
     #[test]
@@ -332,6 +413,10 @@ mod tests {
             "--segment-duration",
             "10m",
             "--utc",
+            "--stall-timeout",
+            "3s",
+            "--max-retries",
+            "0",
         ])
         .expect("valid arguments");
         assert_eq!(cli.verbose, 2);
@@ -350,6 +435,24 @@ mod tests {
         assert_eq!(r.sync, SyncArg::None);
         assert_eq!(r.segment_duration, Some(Duration::from_secs(600)));
         assert!(r.utc);
+        assert_eq!(r.stall_timeout, Duration::from_secs(3));
+        assert_eq!(r.max_retries, Some(0));
+    }
+
+    #[test]
+    fn run_arguments() {
+        let cli = parse(&["run", "--config", "cams.toml", "--duration", "8s"]).expect("valid");
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.config, PathBuf::from("cams.toml"));
+        assert_eq!(r.duration, Some(Duration::from_secs(8)));
+        let r = parse(&["run", "-c", "c.toml"]).expect("valid");
+        assert!(matches!(
+            r.command,
+            Command::Run(RunArgs { duration: None, .. })
+        ));
+        assert!(parse(&["run"]).is_err());
     }
 
     #[test]
@@ -490,7 +593,7 @@ mod tests {
         std::fs::write(&path, "s3cret\r\n").expect("write");
         let mut r = record(&["record", "rtsp://cam/live", "-o", "o.mp4"]);
         r.password_file = Some(path.clone());
-        let p = PasswordSources::gather(&r).expect("readable");
+        let p = PasswordSources::read(r.password_file.as_deref(), None).expect("readable");
         assert_eq!(p.file.as_deref(), Some("s3cret"));
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }

@@ -6,19 +6,24 @@
 //! place into a progressive MP4 at the end (optionally in segments named from a template).
 //! `recorder repair|inspect|verify FILE` work on files. See `recorder --help`.
 
+mod backoff;
+mod camera;
 mod check;
 mod cli;
+mod config;
+mod exit;
 mod finalize_io;
 mod inspect;
+mod logging;
 mod mp4read;
 mod record;
 mod repair;
+mod run;
 mod segment;
 mod template;
 mod timeline;
 mod writer;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -31,7 +36,8 @@ fn main() -> ExitCode {
         // Usage errors exit with 2, --help and --version with 0.
         Err(e) => e.exit(),
     };
-    init_logging(cli.verbose, cli.quiet);
+    let log_format = cli.log_format;
+    logging::init(cli.verbose, cli.quiet, log_format);
     // One session per process: a current-thread runtime is plenty (file I/O runs on the
     // writer's own thread) and keeps the footprint small.
     let result = tokio::runtime::Builder::new_current_thread()
@@ -42,6 +48,7 @@ fn main() -> ExitCode {
             rt.block_on(async {
                 match cli.command {
                     Command::Record(args) => record::record(args).await,
+                    Command::Run(args) => run::run(args).await,
                     Command::Repair(args) => repair::run(&args.file),
                     Command::Inspect(args) => inspect::run(&args.file),
                     Command::Verify(args) => check::run(&args.file),
@@ -49,37 +56,13 @@ fn main() -> ExitCode {
             })
         });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(exit::ExitCause::Ok.code()),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let code = exit::classify(&e).code();
+            // The whole chain, with retina's connection context and hex dumps.
+            tracing::debug!("error chain: {e:#}");
+            logging::print_error(log_format, &exit::one_line(&e), code);
+            ExitCode::from(code)
         }
-    }
-}
-
-/// Logs to stderr; `RUST_LOG` (if set) overrides the level chosen by `-v`/`-q`.
-fn init_logging(verbose: u8, quiet: u8) {
-    let default = match (verbose, quiet) {
-        (0, 0) => "info,retina=warn",
-        (1, _) => "info,recorder=debug,rtsp_ingest=debug,mp4_track=debug",
-        (2.., _) => "debug,recorder=trace,rtsp_ingest=trace,mp4_track=trace",
-        (_, 1) => "warn",
-        (_, 2..) => "error",
-    };
-    let from_env = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let (filter, bad_env) = match from_env.map(|v| tracing_subscriber::EnvFilter::try_new(&v)) {
-        Some(Ok(f)) => (f, None),
-        Some(Err(e)) => (tracing_subscriber::EnvFilter::new(default), Some(e)),
-        None => (tracing_subscriber::EnvFilter::new(default), None),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    if let Some(e) = bad_env {
-        tracing::warn!("ignoring invalid RUST_LOG: {e}");
     }
 }

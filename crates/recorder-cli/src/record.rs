@@ -2,7 +2,7 @@
 //! muxer per output file, and the files' writer threads.
 
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
@@ -11,12 +11,10 @@ use mp4_track::{
     FragmentedMuxer, FragmentedOptions, SampleInfo, TrackConfig, TrackEstimate, TrackId, TrackKind,
     estimate_moov_bytes,
 };
-use rtsp_ingest::{Frame, Source, SourceOptions, VideoCodec};
+use rtsp_ingest::{Frame, Source, VideoCodec};
 
-use crate::cli::{
-    FormatArg, InitialTimestampArg, PasswordSources, RecordArgs, SyncArg, TeardownArg,
-    TransportArg, resolve_credentials,
-};
+use crate::camera::{CameraConfig, Shutdown};
+use crate::cli::{FormatArg, RecordArgs, SyncArg};
 use crate::segment::{Decision, MediaTime, Route, Segmenter};
 use crate::template::Template;
 use crate::timeline::{Placement, Timeline, TrackIndex};
@@ -42,85 +40,29 @@ const DEFAULT_EXPECTED_LENGTH: Duration = Duration::from_secs(3600);
 /// timestamps and AAC audio.
 const MAX_RESERVE_BYTES: u64 = 8 << 20;
 
-/// Runs `recorder record`.
+/// Runs `recorder record`: one camera, built from the command line.
 pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
-    let passwords = PasswordSources::gather(&args)?;
-    let creds = resolve_credentials(&args.url, args.username.as_deref(), &passwords)?;
-    let mut options = SourceOptions::new(args.url.clone())
-        .with_transport(match args.transport {
-            TransportArg::Tcp => rtsp_ingest::Transport::Tcp,
-            TransportArg::Udp => rtsp_ingest::Transport::Udp,
-        })
-        .with_initial_timestamp(match args.initial_timestamp {
-            InitialTimestampArg::Default => rtsp_ingest::InitialTimestampPolicy::Default,
-            InitialTimestampArg::Require => rtsp_ingest::InitialTimestampPolicy::Require,
-            InitialTimestampArg::Ignore => rtsp_ingest::InitialTimestampPolicy::Ignore,
-            InitialTimestampArg::Permissive => rtsp_ingest::InitialTimestampPolicy::Permissive,
-        })
-        .with_teardown(match args.teardown {
-            TeardownArg::Auto => rtsp_ingest::TeardownPolicy::Auto,
-            TeardownArg::Always => rtsp_ingest::TeardownPolicy::Always,
-            TeardownArg::Never => rtsp_ingest::TeardownPolicy::Never,
-        })
-        .with_video(!args.no_video)
-        .with_audio(!args.no_audio)
-        .with_allow_loss(args.allow_loss);
-    if let Some(c) = creds {
-        options = options.with_credentials(c.username(), c.password());
-    }
-    let url = options.redacted_url();
-
-    let output = Output::new(&args)?;
-    repair_leftovers(&output.template);
-    let mut shutdown = Shutdown::new()?;
-
-    tracing::info!("connecting to {url}");
-    let connect_started = Instant::now();
-    let connected = tokio::select! {
-        r = Source::connect(options) => r,
-        signal = shutdown.recv() => {
-            bail!("interrupted by {signal} before recording started; no file written");
-        }
-    };
-    let mut source = connected.with_context(|| format!("cannot record {url}"))?;
-    log_connected(&source, connect_started.elapsed());
-
-    let mut recording = match Recording::new(&source, output, &args) {
-        Ok(r) => r,
-        Err(e) => {
-            close(source).await;
-            return Err(e);
-        }
-    };
-    let outcome = recording.run(&mut source, &mut shutdown).await;
-    let finished = recording.finish().await;
-    close(source).await;
-    match (outcome, finished) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Ok(()), Err(e)) => Err(e),
-        (Err(e), Ok(())) => {
-            Err(e.context("recording stopped early (the files hold what was received)"))
-        }
-        (Err(e), Err(fin)) => {
-            tracing::error!("{fin:#}");
-            Err(e)
-        }
-    }
+    let camera = CameraConfig::from_record_args(&args)?;
+    let shutdown = crate::camera::install_signal_handlers()?;
+    crate::camera::run_camera(camera, args.duration, shutdown, 0).await
 }
 
 /// Where and how files are written.
-struct Output {
-    template: Template,
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// The output name template.
+    pub template: Template,
     tz: TimeZone,
     format: OutputFormat,
     sync: SyncPolicy,
 }
 
 impl Output {
-    /// Parses `-o` and checks, before connecting, that its directory can be created.
-    fn new(args: &RecordArgs) -> anyhow::Result<Self> {
-        let template = Template::parse(&args.output)?;
-        let tz = if args.utc {
+    /// Parses the output template and checks, before connecting, that its directory can
+    /// be created.
+    pub fn new(camera: &CameraConfig) -> anyhow::Result<Self> {
+        let template = Template::parse(&camera.output)?;
+        let tz = if camera.utc {
             TimeZone::UTC
         } else {
             TimeZone::try_system().unwrap_or_else(|e| {
@@ -136,22 +78,17 @@ impl Output {
                 first.display()
             );
         }
-        if let Some(dir) = first.parent().filter(|d| !d.as_os_str().is_empty()) {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)
-                .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        if let Some(dir) = first.parent() {
+            crate::writer::prepare_output_dir(dir)?;
         }
         Ok(Self {
             template,
             tz,
-            format: match args.format {
+            format: match camera.format {
                 FormatArg::Mp4 => OutputFormat::Mp4,
                 FormatArg::Fmp4 => OutputFormat::Fmp4,
             },
-            sync: match args.sync {
+            sync: match camera.sync {
                 SyncArg::Fragment => SyncPolicy::Fragment,
                 SyncArg::None => SyncPolicy::None,
             },
@@ -161,7 +98,7 @@ impl Output {
 
 /// Repairs the `.partial` files an earlier run with the same `-o` left behind (a crash,
 /// a power cut); one that cannot be repaired is left alone with a warning.
-fn repair_leftovers(template: &Template) {
+pub fn repair_leftovers(template: &Template) {
     for path in template.find_leftovers() {
         tracing::info!("found a leftover {}; repairing it", path.display());
         match crate::repair::repair_file(&path) {
@@ -171,7 +108,8 @@ fn repair_leftovers(template: &Template) {
     }
 }
 
-fn log_connected(source: &Source, waited: Duration) {
+/// Logs what a new session offers and how long its start took.
+pub fn log_connected(source: &Source, waited: Duration) {
     tracing::info!("connected to {}", source.redacted_url());
     if let Some(v) = source.video() {
         let fps = v
@@ -210,7 +148,7 @@ fn log_connected(source: &Source, waited: Duration) {
 }
 
 /// Tears the session down, bounded in time; failures are only logged.
-async fn close(source: Source) {
+pub async fn close(source: Source) {
     match tokio::time::timeout(TEARDOWN_TIMEOUT, source.close()).await {
         Ok(Ok(())) => tracing::debug!("session torn down"),
         Ok(Err(e)) => tracing::warn!("teardown failed: {e}"),
@@ -221,43 +159,74 @@ async fn close(source: Source) {
     }
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-struct Shutdown {
-    #[cfg(unix)]
-    sigint: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    sigterm: tokio::signal::unix::Signal,
+/// How a session ended.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// The requested duration was recorded.
+    Done,
+    /// A signal asked to stop.
+    Stopped(&'static str),
+    /// The session failed.
+    Failed(Failure),
 }
 
-impl Shutdown {
-    /// Installs the handlers now, so a signal during connection is not missed.
-    fn new() -> anyhow::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Self {
-                sigint: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-                sigterm: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            })
+/// A failed session or connection attempt.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: anyhow::Error,
+    /// Whether reconnecting may help.
+    pub retryable: bool,
+}
+
+impl Failure {
+    /// A failure worth a reconnect.
+    pub fn retryable(error: anyhow::Error) -> Self {
+        Self {
+            error,
+            retryable: true,
         }
-        #[cfg(not(unix))]
-        Ok(Self {})
     }
 
-    /// The next signal's name. Cancel-safe.
-    async fn recv(&mut self) -> &'static str {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.sigint.recv() => "SIGINT",
-                _ = self.sigterm.recv() => "SIGTERM",
-            }
+    /// A failure that reconnecting will not cure.
+    pub fn fatal(error: anyhow::Error) -> Self {
+        Self {
+            error,
+            retryable: false,
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
+    }
+
+    /// From the ingest crate's error, classified by
+    /// [`is_retryable`](rtsp_ingest::Error::is_retryable).
+    pub fn from_source(error: rtsp_ingest::Error, context: String) -> Self {
+        let retryable = error.is_retryable();
+        Self {
+            error: anyhow::Error::new(error).context(context),
+            retryable,
         }
+    }
+}
+
+/// What one session wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SessionTotals {
+    /// Video frames written.
+    pub video_frames: u64,
+    /// Audio frames written.
+    pub audio_frames: u64,
+    /// Media length (the longest track's end), in seconds.
+    pub duration_s: f64,
+    /// Files finished.
+    pub files: u64,
+}
+
+impl SessionTotals {
+    /// Adds another session's figures.
+    pub fn add(&mut self, other: SessionTotals) {
+        self.video_frames += other.video_frames;
+        self.audio_frames += other.audio_frames;
+        self.duration_s += other.duration_s;
+        self.files += other.files;
     }
 }
 
@@ -479,7 +448,8 @@ impl Segment {
     }
 }
 
-struct Recording {
+/// One session's recording: its timeline, segmenter and open files.
+pub struct Recording {
     output: Output,
     timeline: Timeline,
     segmenter: Segmenter,
@@ -497,8 +467,14 @@ struct Recording {
 
 impl Recording {
     /// Sets up the tracks from the source's streams; files are opened as samples come.
-    fn new(source: &Source, output: Output, args: &RecordArgs) -> anyhow::Result<Self> {
-        let mut timeline = Timeline::new(args.duration);
+    /// `limit` is the media to record from the session's first keyframe.
+    pub fn new(
+        source: &Source,
+        output: Output,
+        camera: &CameraConfig,
+        limit: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        let mut timeline = Timeline::new(limit);
         let video = match source.video() {
             Some(v) => {
                 let config = TrackConfig {
@@ -554,7 +530,7 @@ impl Recording {
         if video.is_none() && audio.is_none() {
             bail!("the source has no stream to record");
         }
-        let expected_length = match (args.segment_duration, args.duration) {
+        let expected_length = match (camera.segment_duration, limit) {
             (Some(s), Some(d)) => s.min(d),
             (Some(s), None) => s,
             (None, Some(d)) => d,
@@ -563,8 +539,8 @@ impl Recording {
         Ok(Self {
             output,
             timeline,
-            segmenter: Segmenter::new(args.segment_duration, video.is_some() && audio.is_some()),
-            fragment_duration_ms: u32::try_from(args.fragment_duration.as_millis())
+            segmenter: Segmenter::new(camera.segment_duration, video.is_some() && audio.is_some()),
+            fragment_duration_ms: u32::try_from(camera.fragment_duration.as_millis())
                 .unwrap_or(u32::MAX),
             expected_length,
             video,
@@ -577,34 +553,64 @@ impl Recording {
     }
 
     /// Receives frames until the duration is reached, a signal arrives, or something
-    /// fails.
-    async fn run(&mut self, source: &mut Source, shutdown: &mut Shutdown) -> anyhow::Result<()> {
+    /// fails. `stall_timeout` bounds the wait for each frame; `deadline` is the wall-clock
+    /// end of the run (a backstop: the timeline's limit normally ends it first).
+    pub async fn run(
+        &mut self,
+        source: &mut Source,
+        shutdown: &mut Shutdown,
+        stall_timeout: Duration,
+        deadline: Option<tokio::time::Instant>,
+    ) -> SessionEnd {
         let mut grace_deadline: Option<tokio::time::Instant> = None;
+        let backstop = deadline.map(|d| d + END_GRACE);
         loop {
             if self.timeline.all_done() {
                 tracing::info!("requested duration recorded");
-                return Ok(());
+                return SessionEnd::Done;
             }
             if grace_deadline.is_none() && self.timeline.primary_done() {
                 grace_deadline = Some(tokio::time::Instant::now() + END_GRACE);
             }
             let next = tokio::select! {
                 biased;
-                signal = shutdown.recv() => {
-                    tracing::info!("stopping on {signal}");
-                    return Ok(());
-                }
+                signal = shutdown.recv() => return SessionEnd::Stopped(signal),
                 _ = tokio::time::sleep_until(grace_deadline.unwrap_or_else(tokio::time::Instant::now)),
                     if grace_deadline.is_some() =>
                 {
                     tracing::info!("requested duration recorded (other track ended early)");
-                    return Ok(());
+                    return SessionEnd::Done;
                 }
-                next = source.next() => next,
+                _ = tokio::time::sleep_until(backstop.unwrap_or_else(tokio::time::Instant::now)),
+                    if backstop.is_some() =>
+                {
+                    tracing::info!("end of the requested duration (wall clock)");
+                    return SessionEnd::Done;
+                }
+                next = tokio::time::timeout(stall_timeout, source.next()) => next,
             };
-            match next.context("receiving failed")? {
-                Some(frame) => self.on_frame(frame).await?,
-                None => return Err(anyhow!("the server ended the session")),
+            let frame = match next {
+                Err(_) => {
+                    return SessionEnd::Failed(Failure::retryable(anyhow!(
+                        "no media for {} (--stall-timeout)",
+                        humantime::format_duration(stall_timeout)
+                    )));
+                }
+                Ok(Err(e)) => {
+                    return SessionEnd::Failed(Failure::from_source(
+                        e,
+                        "receiving failed".to_owned(),
+                    ));
+                }
+                Ok(Ok(None)) => {
+                    return SessionEnd::Failed(Failure::retryable(anyhow!(
+                        "the server ended the session"
+                    )));
+                }
+                Ok(Ok(Some(frame))) => frame,
+            };
+            if let Err(e) = self.on_frame(frame).await {
+                return SessionEnd::Failed(Failure::fatal(e));
             }
         }
     }
@@ -781,8 +787,9 @@ impl Recording {
         })
     }
 
-    /// Closes the open files, waits for every writer, and logs a summary.
-    async fn finish(mut self) -> anyhow::Result<()> {
+    /// Closes the open files, waits for every writer, and logs what was dropped. Returns
+    /// what the session wrote, or the first error finishing a file.
+    pub async fn finish(mut self) -> anyhow::Result<SessionTotals> {
         if let Some(p) = self.previous.take() {
             self.closing.push(p.close().await);
         }
@@ -819,19 +826,14 @@ impl Recording {
                 );
             }
         }
-        // A stable, parseable last line.
-        tracing::info!(
-            "recorded {} video frames, {} audio frames, {secs:.3} s, in {} file(s)",
-            count(&self.video),
-            count(&self.audio),
-            written.len()
-        );
         if let Some(e) = first_error {
             return Err(e.context("a file could not be finished"));
         }
-        if written.is_empty() {
-            bail!("no media was received; no file written");
-        }
-        Ok(())
+        Ok(SessionTotals {
+            video_frames: count(&self.video),
+            audio_frames: count(&self.audio),
+            duration_s: secs,
+            files: written.len() as u64,
+        })
     }
 }

@@ -8,25 +8,42 @@
 //! muxer, applies the finalization plan and renames the file into place: a segment being
 //! finalized never holds up the next one. The bounded channel gives back-pressure: if the
 //! disk cannot keep up, the receive loop slows down instead of buffering without limit.
+//!
+//! When the disk fills up or fails (`ENOSPC`, `EIO`, ...), the thread cuts the file back
+//! to the end of its last complete fragment, finalizes it from what is on disk (as
+//! `recorder repair` would) or, when even that cannot be written, leaves the valid
+//! fragmented `.partial`, and stops with a [`WriteError`] that says what was kept.
 
+use std::fmt;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use mp4_track::{Fragment, FragmentedMuxer};
+use mp4_track::{Finalize, FinalizeStep, Fragment, FragmentedMuxer, Recovered, Recovery};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::finalize_io::apply_finalize;
+use crate::finalize_io::apply_step;
 use crate::repair::rename_partial;
 use crate::template::{PARTIAL_SUFFIX, with_suffix};
 
 /// Fragments in flight between the receive loop and a writer thread: about this many
 /// seconds of media with 1 s fragments.
 const CHANNEL_CAPACITY: usize = 8;
+
+/// Mode of new files (before the umask): owner read/write, group read.
+pub const FILE_MODE: u32 = 0o640;
+
+/// Mode of new directories (before the umask).
+pub const DIR_MODE: u32 = 0o750;
+
+/// Linux `ENOSPC`: no space left on device.
+pub const ENOSPC: i32 = 28;
+/// Linux `EDQUOT`: disk quota exceeded.
+pub const EDQUOT: i32 = 122;
 
 /// What the writer does at the end of each fragment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +86,189 @@ pub struct Written {
     pub stats: SegmentStats,
 }
 
+/// What sort of trouble an output file ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteErrorKind {
+    /// No space left on the device, or the disk quota is used up (`ENOSPC`, `EDQUOT`).
+    DiskFull,
+    /// Permission denied, or a read-only file system: the output cannot be written at all.
+    Unwritable,
+    /// Any other I/O error (`EIO`, ...).
+    Io,
+}
+
+impl WriteErrorKind {
+    /// Classifies an I/O error.
+    pub fn of(e: &io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(ENOSPC | EDQUOT) => Self::DiskFull,
+            _ => match e.kind() {
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Self::DiskFull,
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    Self::Unwritable
+                }
+                _ => Self::Io,
+            },
+        }
+    }
+}
+
+/// What the writer was doing when an I/O error struck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteAction {
+    /// Creating the file or its directory.
+    Create,
+    /// Writing a fragment (or the file's first bytes).
+    Write,
+    /// Syncing the file to disk.
+    Sync,
+    /// Finalizing or renaming the file.
+    Finalize,
+    /// Checking at start that the output directory can be written to.
+    Probe,
+}
+
+impl WriteAction {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Write => "write",
+            Self::Sync => "sync",
+            Self::Finalize => "finalize",
+            Self::Probe => "write to output directory",
+        }
+    }
+
+    fn gerund(self) -> &'static str {
+        match self {
+            Self::Create => "creating",
+            Self::Write => "writing",
+            Self::Sync => "syncing",
+            Self::Finalize => "finalizing",
+            Self::Probe => "in output directory",
+        }
+    }
+}
+
+/// What an output file still holds after a [`WriteError`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kept {
+    /// The file as it was left: its path, length and contents.
+    pub written: Written,
+    /// True when it was finalized (and renamed to its final name); false when it is the
+    /// fragmented `.partial`, which plays as it is and which `recorder repair` finishes.
+    pub finalized: bool,
+}
+
+/// An output file could not be written: the disk is full, an I/O error, or the output
+/// directory is not writable. Says what was kept of the file.
+#[derive(Clone, Debug)]
+pub struct WriteError {
+    /// What went wrong.
+    pub kind: WriteErrorKind,
+    /// What was being done.
+    pub action: WriteAction,
+    /// The file (or directory) concerned.
+    pub path: PathBuf,
+    /// The I/O error's description.
+    pub cause: String,
+    /// What the file still holds: `None` when nothing was kept (no fragment had been
+    /// written, or the error was not about a file's contents).
+    pub kept: Option<Kept>,
+}
+
+impl WriteError {
+    /// An error from `e` while doing `action` on `path`; nothing kept (yet).
+    pub fn new(action: WriteAction, path: &Path, e: &io::Error) -> Self {
+        Self {
+            kind: WriteErrorKind::of(e),
+            action,
+            path: path.to_owned(),
+            cause: e.to_string(),
+            kept: None,
+        }
+    }
+
+    /// True when the device is full (or the quota used up): retrying may work once space
+    /// is freed.
+    pub fn is_disk_full(&self) -> bool {
+        self.kind == WriteErrorKind::DiskFull
+    }
+
+    /// The first [`WriteError`] in an error chain.
+    pub fn find(e: &anyhow::Error) -> Option<&WriteError> {
+        e.chain().find_map(|c| c.downcast_ref::<WriteError>())
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WriteErrorKind::DiskFull => write!(
+                f,
+                "disk full {} {}",
+                self.action.gerund(),
+                self.path.display()
+            )?,
+            _ => write!(
+                f,
+                "cannot {} {}: {}",
+                self.action.verb(),
+                self.path.display(),
+                self.cause
+            )?,
+        }
+        let sep = if self.is_disk_full() { ": " } else { "; " };
+        match &self.kept {
+            Some(k) if k.finalized => write!(
+                f,
+                "{sep}kept {:.1} s in {}",
+                k.written.stats.duration_s,
+                k.written.path.display()
+            ),
+            Some(k) if k.written.path == self.path => write!(
+                f,
+                "{sep}kept {:.1} s (fragmented, repairable with recorder repair)",
+                k.written.stats.duration_s
+            ),
+            Some(k) => write!(
+                f,
+                "{sep}kept {:.1} s in {} (fragmented, repairable with recorder repair)",
+                k.written.stats.duration_s,
+                k.written.path.display()
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Creates `dir` (and its parents, mode 0750) if missing and checks that a file can be
+/// created in it, by creating and removing a probe file: an unwritable output directory
+/// is an error before connecting rather than after the first keyframe.
+pub fn prepare_output_dir(dir: &Path) -> Result<(), WriteError> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|e| WriteError::new(WriteAction::Create, dir, &e))?;
+    let probe = dir.join(format!(".recorder-probe-{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&probe)
+        .map_err(|e| WriteError::new(WriteAction::Probe, dir, &e))?;
+    std::fs::remove_file(&probe).map_err(|e| WriteError::new(WriteAction::Probe, dir, &e))
+}
+
 enum Msg {
     Fragment(Fragment),
     /// Flush the muxer, write the rest, finalize, rename.
@@ -82,6 +282,9 @@ enum Msg {
 pub struct SegmentWriter {
     tx: mpsc::Sender<Msg>,
     done: oneshot::Receiver<anyhow::Result<Written>>,
+    /// Set once the thread stopped with an error (already returned by [`Self::write`]):
+    /// what it kept of the file, if anything.
+    failed: Option<Option<Written>>,
 }
 
 /// A file being finished by its thread.
@@ -96,12 +299,20 @@ impl Closing {
             .await
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the writer thread panicked")))
     }
+
+    fn ready(result: anyhow::Result<Written>) -> Self {
+        let (tx, done) = oneshot::channel();
+        // The receiver is right here.
+        let _ = tx.send(result);
+        Self { done }
+    }
 }
 
 impl SegmentWriter {
     /// Starts a thread that creates `path` (or, if it or its `.partial` exists,
-    /// `path-1`, `path-2`, ... before the extension) as `NAME.partial`, creating missing
-    /// directories (mode 0750), and writes `start` (the muxer's first bytes).
+    /// `path-1`, `path-2`, ... before the extension) as `NAME.partial` (mode 0640),
+    /// creating missing directories (mode 0750), and writes `start` (the muxer's first
+    /// bytes).
     pub fn spawn(
         path: PathBuf,
         start: Bytes,
@@ -117,27 +328,57 @@ impl SegmentWriter {
                 let _ = done_tx.send(run(&path, start, sync, format, rx));
             })
             .context("cannot start a writer thread")?;
-        Ok(Self { tx, done })
+        Ok(Self {
+            tx,
+            done,
+            failed: None,
+        })
     }
 
     /// Queues a fragment. Waits when the queue is full.
+    ///
+    /// When the thread has stopped (the disk is full, an I/O error), returns its error:
+    /// a [`WriteError`] (see [`WriteError::find`]) saying what was kept of the file. The
+    /// file is then already finished as far as it can be; [`Self::close`] only reports
+    /// what was kept.
     pub async fn write(&mut self, fragment: Fragment) -> anyhow::Result<()> {
+        if self.failed.is_some() {
+            bail!("the file was abandoned after an earlier error");
+        }
         if self.tx.send(Msg::Fragment(fragment)).await.is_err() {
             // The thread stopped early: it has an error to tell.
             let (_, never) = oneshot::channel();
             let done = std::mem::replace(&mut self.done, never);
-            return Err(Closing { done }
+            let err = Closing { done }
                 .wait()
                 .await
                 .err()
-                .unwrap_or_else(|| anyhow::anyhow!("the writer stopped unexpectedly")));
+                .unwrap_or_else(|| anyhow::anyhow!("the writer stopped unexpectedly"));
+            self.failed = Some(
+                WriteError::find(&err)
+                    .and_then(|w| w.kept.as_ref())
+                    .map(|k| k.written.clone()),
+            );
+            return Err(err);
         }
         Ok(())
     }
 
     /// Hands the muxer to the thread, which writes what remains, finalizes and renames
     /// the file; returns at once (unless the queue is full).
+    ///
+    /// After [`Self::write`] returned the thread's error, the returned [`Closing`]
+    /// resolves to what was kept of the file (the error itself is not repeated).
     pub async fn close(self, muxer: FragmentedMuxer, stats: SegmentStats) -> Closing {
+        match self.failed {
+            Some(Some(kept)) => return Closing::ready(Ok(kept)),
+            Some(None) => {
+                return Closing::ready(Err(anyhow::anyhow!(
+                    "nothing was kept of the file (see the error above)"
+                )));
+            }
+            None => {}
+        }
         // If the send fails the thread has already stopped with an error, returned by
         // `Closing::wait`.
         let _ = self
@@ -158,16 +399,17 @@ pub fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates the directories of `path` (0750) and a new `.partial` file for the first name
-/// among `path`, `path-1`, ... of which neither the file nor its `.partial` exists.
-/// Returns the open file and its `.partial` path.
+/// Creates the directories of `path` (0750) and a new `.partial` file (0640) for the
+/// first name among `path`, `path-1`, ... of which neither the file nor its `.partial`
+/// exists. Returns the open file and its `.partial` path. I/O failures are
+/// [`WriteError`]s.
 pub fn create_partial(path: &Path) -> anyhow::Result<(File, PathBuf)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         DirBuilder::new()
             .recursive(true)
-            .mode(0o750)
+            .mode(DIR_MODE)
             .create(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+            .map_err(|e| WriteError::new(WriteAction::Create, dir, &e))?;
     }
     for n in 0..10_000 {
         let candidate = with_suffix(path, n);
@@ -182,6 +424,7 @@ pub fn create_partial(path: &Path) -> anyhow::Result<(File, PathBuf)> {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(&partial)
         {
             Ok(file) => {
@@ -193,9 +436,7 @@ pub fn create_partial(path: &Path) -> anyhow::Result<(File, PathBuf)> {
                 return Ok((file, partial));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot create {}", partial.display()));
-            }
+            Err(e) => return Err(WriteError::new(WriteAction::Create, &partial, &e).into()),
         }
     }
     bail!("no free name for {} (tried 10000 suffixes)", path.display())
@@ -231,6 +472,202 @@ fn sync_dir(partial: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// An I/O step that failed: what was being done, and the error.
+struct Failed {
+    action: WriteAction,
+    error: io::Error,
+}
+
+trait Doing<T> {
+    fn doing(self, action: WriteAction) -> Result<T, Failed>;
+}
+
+impl<T> Doing<T> for io::Result<T> {
+    fn doing(self, action: WriteAction) -> Result<T, Failed> {
+        self.map_err(|error| Failed { action, error })
+    }
+}
+
+/// The `.partial` being written.
+struct PartialFile {
+    file: File,
+    partial: PathBuf,
+    sync: SyncPolicy,
+    format: OutputFormat,
+    /// End of the last complete fragment (or of the first bytes): what is valid on disk.
+    len: u64,
+    /// Complete fragments written.
+    fragments: u64,
+}
+
+impl PartialFile {
+    fn sync_data(&self) -> Result<(), Failed> {
+        self.file.sync_data().doing(WriteAction::Sync)
+    }
+
+    fn write_start(&mut self, start: &[u8]) -> Result<(), Failed> {
+        self.file.write_all(start).doing(WriteAction::Write)?;
+        self.len = start.len() as u64;
+        if self.sync == SyncPolicy::Fragment {
+            // The header, and the new name in its directory, survive a power cut.
+            self.sync_data()?;
+            sync_dir(&self.partial).doing(WriteAction::Sync)?;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, f: &Fragment) -> anyhow::Result<Result<(), Failed>> {
+        if f.offset != self.len {
+            bail!(
+                "internal error: fragment at offset {} but the file is {} bytes",
+                f.offset,
+                self.len
+            );
+        }
+        Ok(self.append_unchecked(f))
+    }
+
+    fn append_unchecked(&mut self, f: &Fragment) -> Result<(), Failed> {
+        write_vectored_all(&mut self.file, &f.header, &f.data).doing(WriteAction::Write)?;
+        if self.sync == SyncPolicy::Fragment {
+            self.sync_data()?;
+        }
+        self.len = f.end_offset();
+        self.fragments += 1;
+        Ok(())
+    }
+
+    /// Applies a finalization plan step by step. When its first step fails (nothing
+    /// changed yet but a possibly partial write, e.g. a `moov` appended to a full disk),
+    /// the file is cut back to its valid length.
+    fn finalize(&self, plan: &Finalize) -> Result<(), Failed> {
+        for (i, step) in plan.steps.iter().enumerate() {
+            if let Err(error) = apply_step(&self.file, step) {
+                let first_write = !plan.steps[..i]
+                    .iter()
+                    .any(|s| matches!(s, FinalizeStep::Write(_)));
+                let grown = self.file.metadata().is_ok_and(|m| m.len() > self.len);
+                if first_write && grown {
+                    // The final `moov` could not be appended (a full disk): cut off what
+                    // was written of it, back to the valid fragmented file.
+                    let _ = self.file.set_len(self.len);
+                }
+                return Err(Failed {
+                    action: WriteAction::Finalize,
+                    error,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After `failed`: cuts the file back to its last complete fragment, finalizes it from
+    /// what is on disk (`--format mp4`) and renames it, or leaves the fragmented `.partial`
+    /// when that cannot be done; the error says what was kept.
+    fn fail(self, failed: Failed) -> anyhow::Error {
+        let mut err = WriteError::new(failed.action, &self.partial, &failed.error);
+        tracing::debug!(
+            "{}: {} failed at {} bytes after {} fragment(s): {}",
+            self.partial.display(),
+            failed.action.verb(),
+            self.len,
+            self.fragments,
+            failed.error
+        );
+        if self.fragments == 0 {
+            // No media: nothing worth keeping.
+            drop(self.file);
+            match std::fs::remove_file(&self.partial) {
+                Ok(()) => tracing::debug!("removed {} (no media)", self.partial.display()),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", self.partial.display()),
+            }
+            return err.into();
+        }
+        if failed.action != WriteAction::Finalize {
+            // A torn fragment after the last complete one: cut it off. Shrinking needs no
+            // space; if it fails, the torn tail stays (players and `repair` skip it).
+            if let Err(e) = self.file.set_len(self.len) {
+                tracing::warn!("cannot truncate {}: {e}", self.partial.display());
+            }
+        }
+        let _ = self.file.sync_data();
+        let partial = self.partial.clone();
+        let finalized = match self.format {
+            OutputFormat::Mp4 if failed.action != WriteAction::Finalize => {
+                match self.finalize_from_disk() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::debug!("cannot finalize {} from disk: {e:#}", partial.display());
+                        false
+                    }
+                }
+            }
+            OutputFormat::Mp4 => false,
+            OutputFormat::Fmp4 => true,
+        };
+        let _ = self.file.sync_data();
+        drop(self.file);
+        let path = if finalized {
+            match rename_partial(&partial) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!("cannot rename {}: {e}", partial.display());
+                    partial.clone()
+                }
+            }
+        } else {
+            partial.clone()
+        };
+        let finalized = path != partial;
+        match describe(&path) {
+            Ok(written) => err.kept = Some(Kept { written, finalized }),
+            Err(e) => tracing::warn!("cannot read back {}: {e:#}", path.display()),
+        }
+        err.into()
+    }
+
+    /// Finalizes the file as `recorder repair` does: reads its boxes back and applies the
+    /// recovery plan.
+    fn finalize_from_disk(&self) -> anyhow::Result<()> {
+        let mut recovery = Recovery::new(self.len);
+        let mut buf = Vec::new();
+        while let Some(req) = recovery.poll_read() {
+            buf.resize(usize::try_from(req.len).context("read too large")?, 0);
+            self.file.read_exact_at(&mut buf, req.offset)?;
+            recovery.push(&buf);
+        }
+        match recovery.finish()? {
+            Recovered::Fragmented(repair) => self
+                .finalize(&repair.finalize)
+                .map_err(|f| anyhow::Error::from(f.error)),
+            Recovered::AlreadyProgressive { .. } => Ok(()),
+        }
+    }
+}
+
+/// What the file at `path` holds, read back.
+fn describe(path: &Path) -> anyhow::Result<Written> {
+    let checked = crate::check::check_path(path)?;
+    let count = |handler: &str| -> u64 {
+        checked
+            .handlers
+            .iter()
+            .zip(&checked.sample_counts)
+            .filter(|(h, _)| *h == handler)
+            .map(|(_, n)| u64::from(*n))
+            .sum()
+    };
+    Ok(Written {
+        path: path.to_owned(),
+        len_bytes: std::fs::metadata(path)?.len(),
+        stats: SegmentStats {
+            video_frames: count("vide"),
+            audio_frames: count("soun"),
+            duration_s: checked.durations_s.iter().copied().fold(0.0, f64::max),
+        },
+    })
+}
+
 fn run(
     path: &Path,
     start: Bytes,
@@ -238,54 +675,49 @@ fn run(
     format: OutputFormat,
     mut rx: mpsc::Receiver<Msg>,
 ) -> anyhow::Result<Written> {
-    let (mut file, partial) = create_partial(path)?;
+    let (file, partial) = create_partial(path)?;
     tracing::info!("writing {}", partial.display());
-    let write_err = || format!("cannot write {}", partial.display());
-    let sync_err = || format!("cannot sync {}", partial.display());
-    file.write_all(&start).with_context(write_err)?;
-    let mut len = start.len() as u64;
-    if sync == SyncPolicy::Fragment {
-        // The header, and the new name in its directory, survive a power cut.
-        file.sync_data().with_context(sync_err)?;
-        sync_dir(&partial).with_context(sync_err)?;
-    }
-    let write = |file: &mut File, f: &Fragment, len: &mut u64| -> anyhow::Result<()> {
-        if f.offset != *len {
-            bail!(
-                "internal error: fragment at offset {} but the file is {len} bytes",
-                f.offset
-            );
-        }
-        write_vectored_all(file, &f.header, &f.data).with_context(write_err)?;
-        *len = f.end_offset();
-        if sync == SyncPolicy::Fragment {
-            file.sync_data().with_context(sync_err)?;
-        }
-        Ok(())
+    let mut out = PartialFile {
+        file,
+        partial,
+        sync,
+        format,
+        len: 0,
+        fragments: 0,
     };
+    if let Err(f) = out.write_start(&start) {
+        return Err(out.fail(f));
+    }
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            Msg::Fragment(f) => write(&mut file, &f, &mut len)?,
+            Msg::Fragment(f) => {
+                if let Err(failed) = out.append(&f)? {
+                    return Err(out.fail(failed));
+                }
+            }
             Msg::Close { mut muxer, stats } => {
                 let started = Instant::now();
                 while let Some(f) = muxer.flush() {
-                    write(&mut file, &f, &mut len)?;
+                    if let Err(failed) = out.append(&f)? {
+                        return Err(out.fail(failed));
+                    }
                 }
                 let moov = match format {
                     OutputFormat::Mp4 => {
                         let plan = muxer.finalize().context("cannot plan the finalization")?;
-                        apply_finalize(&file, &plan)
-                            .with_context(|| format!("cannot finalize {}", partial.display()))?;
-                        len = plan.file_len;
+                        if let Err(failed) = out.finalize(&plan) {
+                            return Err(out.fail(failed));
+                        }
                         if !plan.moov_at_front {
                             tracing::warn!(
                                 "{}: the moov ({} bytes) did not fit the {}-byte reserve: \
                                  written at the end of the file (not faststart)",
-                                partial.display(),
+                                out.partial.display(),
                                 plan.moov_bytes,
                                 plan.reserved_bytes
                             );
                         }
+                        out.len = plan.file_len;
                         format!(
                             "; moov {} bytes at the {}, reserved {} bytes",
                             plan.moov_bytes,
@@ -294,13 +726,23 @@ fn run(
                         )
                     }
                     OutputFormat::Fmp4 => {
-                        file.sync_data().with_context(sync_err)?;
+                        if let Err(failed) = out.sync_data() {
+                            return Err(out.fail(failed));
+                        }
                         "; fragmented".to_owned()
                     }
                 };
-                drop(file);
-                let path = rename_partial(&partial)
-                    .with_context(|| format!("cannot rename {}", partial.display()))?;
+                let len = out.len;
+                let partial = out.partial.clone();
+                drop(out);
+                let path = rename_partial(&partial).map_err(|e| {
+                    let mut err = WriteError::new(WriteAction::Finalize, &partial, &e);
+                    err.kept = describe(&partial).ok().map(|written| Kept {
+                        written,
+                        finalized: false,
+                    });
+                    anyhow::Error::from(err)
+                })?;
                 tracing::info!(
                     "file finalized: {}: {} video frame(s), {} audio frame(s), {:.3} s, \
                      {len} bytes{moov} ({:.0} ms to close)",
@@ -319,10 +761,12 @@ fn run(
         }
     }
     // Abandoned without a close: leave the fragmented file, durable, for `repair`.
-    file.sync_data().with_context(sync_err)?;
+    if let Err(failed) = out.sync_data() {
+        return Err(out.fail(failed));
+    }
     bail!(
         "recording abandoned; {} holds what was written (see `recorder repair`)",
-        partial.display()
+        out.partial.display()
     )
 }
 

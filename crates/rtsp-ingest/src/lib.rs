@@ -10,6 +10,8 @@
 //!   keyframe (frames before it are dropped).
 //! - [`Source::next`] returns [`Frame::Video`] and [`Frame::Audio`] in arrival order.
 //! - [`Source::close`] tears the session down.
+//! - [`SessionGroup`] keeps a camera's sessions across reconnects, so that the stale ones
+//!   can be waited out ([`SessionGroup::await_stale_sessions`]) before connecting again.
 //!
 //! Passwords never appear in logs or errors: URLs are shown through [`redact_url`].
 //!
@@ -41,6 +43,7 @@
 mod error;
 mod frame;
 mod gate;
+mod group;
 mod nal;
 mod options;
 mod select;
@@ -49,6 +52,7 @@ mod url;
 
 pub use error::{Error, Phase};
 pub use frame::{AudioCodec, AudioInfo, Frame, VideoCodec, VideoInfo};
+pub use group::{SessionGroup, StaleSessions};
 pub use options::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
 pub use source::{DroppedFrames, Source};
 pub use url::{redact_url, split_credentials};

@@ -103,6 +103,7 @@ pub struct SourceOptions {
     pub(crate) allow_loss: bool,
     pub(crate) user_agent: String,
     pub(crate) max_timestamp_jump_secs: Option<NonZeroU32>,
+    pub(crate) session_group: Option<crate::SessionGroup>,
 }
 
 impl std::fmt::Debug for SourceOptions {
@@ -118,6 +119,7 @@ impl std::fmt::Debug for SourceOptions {
             .field("allow_loss", &self.allow_loss)
             .field("user_agent", &self.user_agent)
             .field("max_timestamp_jump_secs", &self.max_timestamp_jump_secs)
+            .field("session_group", &self.session_group)
             .finish()
     }
 }
@@ -139,6 +141,7 @@ impl SourceOptions {
             allow_loss: false,
             user_agent: concat!("recorder/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_timestamp_jump_secs: None,
+            session_group: None,
         }
     }
 
@@ -199,6 +202,14 @@ impl SourceOptions {
     /// treat jumps as discontinuities. Do not enable with B-frames.
     pub fn with_max_timestamp_jump_secs(mut self, secs: Option<NonZeroU32>) -> Self {
         self.max_timestamp_jump_secs = secs;
+        self
+    }
+
+    /// The group the session joins (a new one of its own without): keep one per camera
+    /// across reconnects, and wait out its stale sessions before connecting again (see
+    /// [`SessionGroup`](crate::SessionGroup)).
+    pub fn with_session_group(mut self, group: crate::SessionGroup) -> Self {
+        self.session_group = Some(group);
         self
     }
 

@@ -92,7 +92,10 @@ impl Source {
         let redacted_url = options.redacted_url();
         let (url, url_creds) = crate::url::parse_and_split(&options.url)?;
         let creds = options.credentials.clone().or(url_creds);
-        let group = Arc::new(SessionGroup::default());
+        let group = options
+            .session_group
+            .as_ref()
+            .map_or_else(|| Arc::new(SessionGroup::default()), |g| g.inner.clone());
         let session_options = SessionOptions::default()
             .creds(creds.map(|c| client::Credentials {
                 username: c.username().to_owned(),

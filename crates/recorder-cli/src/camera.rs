@@ -1,0 +1,407 @@
+//! One camera, recorded until the end: sessions, reconnects with backoff, signals.
+//!
+//! `recorder record` is one camera; `recorder run` is many, each in its own task. A camera
+//! connects, records a session (see [`crate::record::Recording`]) and, when the session
+//! fails (the server went away, the connection broke, an RTSP error, no media for the
+//! stall timeout, the server ended it), finishes its files and connects again after a
+//! backoff delay ([`crate::backoff`]), each session in new files. Errors that reconnecting
+//! cannot cure (rejected credentials, a missing stream, no usable stream, trouble with
+//! the output files) end the camera at once.
+//!
+//! With a duration `D`, the camera's run ends at `T0 + D` on the wall clock, where `T0`
+//! is the instant the first session's first keyframe arrived: the first session records
+//! exactly `D` of media from that keyframe if nothing breaks, and a later session records
+//! up to that same instant. While no session has started, it gives up at `start + D`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use rtsp_ingest::{Credentials, SessionGroup, Source, SourceOptions};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::cli::{
+    FormatArg, InitialTimestampArg, PasswordSources, RecordArgs, SyncArg, TeardownArg,
+    TransportArg, resolve_credentials,
+};
+use crate::record::{
+    Failure, Output, Recording, SessionEnd, SessionTotals, close, log_connected, repair_leftovers,
+};
+
+/// Default of `--stall-timeout`.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shortest time allowed for connecting (`DESCRIBE` to the first keyframe); the stall
+/// timeout when longer.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Longest wait for stale sessions on the server before connecting again anyway.
+const MAX_STALE_WAIT: Duration = Duration::from_secs(70);
+
+/// Everything needed to record one camera.
+#[derive(Clone, Debug)]
+pub struct CameraConfig {
+    /// Its name (`recorder run`), shown in its log lines.
+    pub name: Option<String>,
+    /// The RTSP URL (may hold credentials; shown redacted).
+    pub url: String,
+    /// Credentials resolved from the flags, files, environment and URL.
+    pub credentials: Option<Credentials>,
+    /// Output file name or template.
+    pub output: PathBuf,
+    /// Render templates in UTC.
+    pub utc: bool,
+    /// Segment length.
+    pub segment_duration: Option<Duration>,
+    /// Finished files' format.
+    pub format: FormatArg,
+    /// Fragment length.
+    pub fragment_duration: Duration,
+    /// When to fsync.
+    pub sync: SyncArg,
+    /// RTP transport.
+    pub transport: TransportArg,
+    /// Record video.
+    pub video: bool,
+    /// Record audio.
+    pub audio: bool,
+    /// Tolerate packet loss.
+    pub allow_loss: bool,
+    /// Initial timestamp policy.
+    pub initial_timestamp: InitialTimestampArg,
+    /// Teardown policy.
+    pub teardown: TeardownArg,
+    /// No media for this long fails the session.
+    pub stall_timeout: Duration,
+    /// Consecutive failed reconnects before giving up (`None`: never give up).
+    pub max_retries: Option<u32>,
+}
+
+impl CameraConfig {
+    /// The camera of `recorder record`.
+    pub fn from_record_args(args: &RecordArgs) -> anyhow::Result<Self> {
+        let passwords =
+            PasswordSources::read(args.password_file.as_deref(), Some("RECORDER_PASSWORD"))?;
+        let credentials = resolve_credentials(&args.url, args.username.as_deref(), &passwords)?;
+        Ok(Self {
+            name: None,
+            url: args.url.clone(),
+            credentials,
+            output: args.output.clone(),
+            utc: args.utc,
+            segment_duration: args.segment_duration,
+            format: args.format,
+            fragment_duration: args.fragment_duration,
+            sync: args.sync,
+            transport: args.transport,
+            video: !args.no_video,
+            audio: !args.no_audio,
+            allow_loss: args.allow_loss,
+            initial_timestamp: args.initial_timestamp,
+            teardown: args.teardown,
+            stall_timeout: args.stall_timeout,
+            max_retries: args.max_retries,
+        })
+    }
+
+    /// The ingest options for this camera.
+    pub fn source_options(&self) -> SourceOptions {
+        let mut options = SourceOptions::new(self.url.clone())
+            .with_transport(match self.transport {
+                TransportArg::Tcp => rtsp_ingest::Transport::Tcp,
+                TransportArg::Udp => rtsp_ingest::Transport::Udp,
+            })
+            .with_initial_timestamp(match self.initial_timestamp {
+                InitialTimestampArg::Default => rtsp_ingest::InitialTimestampPolicy::Default,
+                InitialTimestampArg::Require => rtsp_ingest::InitialTimestampPolicy::Require,
+                InitialTimestampArg::Ignore => rtsp_ingest::InitialTimestampPolicy::Ignore,
+                InitialTimestampArg::Permissive => rtsp_ingest::InitialTimestampPolicy::Permissive,
+            })
+            .with_teardown(match self.teardown {
+                TeardownArg::Auto => rtsp_ingest::TeardownPolicy::Auto,
+                TeardownArg::Always => rtsp_ingest::TeardownPolicy::Always,
+                TeardownArg::Never => rtsp_ingest::TeardownPolicy::Never,
+            })
+            .with_video(self.video)
+            .with_audio(self.audio)
+            .with_allow_loss(self.allow_loss);
+        if let Some(c) = &self.credentials {
+            options = options.with_credentials(c.username(), c.password());
+        }
+        options
+    }
+}
+
+/// Tells the cameras to stop: the name of the first SIGINT/SIGTERM, once one came.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<Option<&'static str>>);
+
+impl Shutdown {
+    /// A shutdown that never comes, and its trigger (for tests and callers of their own).
+    pub fn manual() -> (watch::Sender<Option<&'static str>>, Self) {
+        let (tx, rx) = watch::channel(None);
+        (tx, Self(rx))
+    }
+
+    /// Waits for the stop request and returns the signal's name. Cancel-safe; returns at
+    /// once when it already came.
+    pub async fn recv(&mut self) -> &'static str {
+        let name = match self.0.wait_for(Option::is_some).await {
+            Ok(name) => *name,
+            Err(_) => None,
+        };
+        match name {
+            Some(name) => name,
+            // The sender is gone: no stop will ever come.
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Installs the SIGINT and SIGTERM handlers (now, so a signal while connecting is not
+/// missed). The first signal asks every camera to finish its files; a second one exits
+/// at once with code 130, leaving the `.partial` files for the next run to repair.
+pub fn install_signal_handlers() -> anyhow::Result<Shutdown> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let (tx, shutdown) = Shutdown::manual();
+    async fn next(
+        sigint: &mut tokio::signal::unix::Signal,
+        sigterm: &mut tokio::signal::unix::Signal,
+    ) -> &'static str {
+        tokio::select! {
+            _ = sigint.recv() => "SIGINT",
+            _ = sigterm.recv() => "SIGTERM",
+        }
+    }
+    tokio::spawn(async move {
+        let first = next(&mut sigint, &mut sigterm).await;
+        tracing::info!("stopping on {first}: finishing the files (a second signal exits at once)");
+        let _ = tx.send(Some(first));
+        let second = next(&mut sigint, &mut sigterm).await;
+        tracing::warn!(
+            "{second} again: exiting at once; the .partial files are repaired by the next run"
+        );
+        std::process::exit(130);
+    });
+    Ok(shutdown)
+}
+
+/// Records one camera until `duration` is over (see the module documentation), a signal,
+/// a fatal error, or `max_retries` failed reconnects in a row. `salt` varies the backoff
+/// jitter between cameras. Ends with an error when no file was written or a fatal error
+/// ended it; the files written are finished either way.
+pub async fn run_camera(
+    camera: CameraConfig,
+    duration: Option<Duration>,
+    mut shutdown: Shutdown,
+    salt: u64,
+) -> anyhow::Result<()> {
+    let output = Output::new(&camera)?;
+    repair_leftovers(&output.template);
+    let group = SessionGroup::new();
+    let options = camera.source_options().with_session_group(group.clone());
+    let url = options.redacted_url();
+    let connect_timeout = camera.stall_timeout.max(MIN_CONNECT_TIMEOUT);
+    let mut backoff = Backoff::from_entropy(salt);
+    let started = Instant::now();
+    // The wall-clock end, fixed by the first session's first keyframe.
+    let mut deadline: Option<Instant> = None;
+    let mut totals = SessionTotals::default();
+    let mut sessions = 0u32;
+    // Failed reconnects since the last session that delivered media.
+    let mut retries = 0u32;
+    let mut attempts = 0u32;
+    let mut last_error: Option<anyhow::Error> = None;
+    let mut fatal: Option<anyhow::Error> = None;
+    let mut stopped_by: Option<&'static str> = None;
+
+    loop {
+        let give_up_at = duration.map(|d| deadline.unwrap_or(started + d));
+        if retries == 0 {
+            tracing::info!("connecting to {url}");
+        } else {
+            tracing::info!("reconnecting to {url} (retry {retries})");
+        }
+        let connect_started = Instant::now();
+        attempts += 1;
+        let connected = tokio::select! {
+            biased;
+            signal = shutdown.recv() => {
+                stopped_by = Some(signal);
+                break;
+            }
+            _ = tokio::time::sleep_until(give_up_at.unwrap_or(started)), if give_up_at.is_some() => {
+                tracing::info!("end of the requested duration while connecting to {url}");
+                break;
+            }
+            r = tokio::time::timeout(connect_timeout, Source::connect(options.clone())) => r,
+        };
+        let failure = match connected {
+            Err(_) => Failure::retryable(anyhow!(
+                "cannot record {url}: no keyframe within {} of connecting",
+                humantime::format_duration(connect_timeout)
+            )),
+            Ok(Err(e)) => Failure::from_source(e, format!("cannot record {url}")),
+            Ok(Ok(mut source)) => {
+                sessions += 1;
+                retries = 0;
+                backoff.reset();
+                let now = Instant::now();
+                let end = duration.map(|d| *deadline.get_or_insert(now + d));
+                let limit = end.map(|e| e.saturating_duration_since(now));
+                log_connected(&source, connect_started.elapsed());
+                let mut recording = match Recording::new(&source, output.clone(), &camera, limit) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        close(source).await;
+                        fatal = Some(e);
+                        break;
+                    }
+                };
+                let ended = recording
+                    .run(&mut source, &mut shutdown, camera.stall_timeout, end)
+                    .await;
+                let finished = recording.finish().await;
+                close(source).await;
+                match finished {
+                    Ok(t) => {
+                        if !matches!(ended, SessionEnd::Done | SessionEnd::Stopped(_))
+                            || sessions > 1
+                        {
+                            tracing::info!(
+                                "session {sessions}: {} video frames, {} audio frames, {:.3} s, \
+                                 in {} file(s)",
+                                t.video_frames,
+                                t.audio_frames,
+                                t.duration_s,
+                                t.files
+                            );
+                        }
+                        totals.add(t);
+                    }
+                    Err(e) => {
+                        // Files cannot be written: reconnecting will not help.
+                        if let SessionEnd::Failed(f) = ended {
+                            tracing::error!("{:#}", f.error);
+                        }
+                        fatal = Some(e);
+                        break;
+                    }
+                }
+                match ended {
+                    SessionEnd::Done => break,
+                    SessionEnd::Stopped(signal) => {
+                        stopped_by = Some(signal);
+                        break;
+                    }
+                    SessionEnd::Failed(f) => Failure {
+                        error: f.error.context(format!("recording {url} stopped")),
+                        retryable: f.retryable,
+                    },
+                }
+            }
+        };
+        if !failure.retryable {
+            fatal = Some(failure.error);
+            break;
+        }
+        if let Some(max) = camera.max_retries
+            && retries >= max
+        {
+            fatal = Some(failure.error.context(if retries == 0 {
+                "not reconnecting (--max-retries 0)".to_owned()
+            } else {
+                format!("giving up after {retries} failed reconnection(s) (--max-retries {max})")
+            }));
+            break;
+        }
+        retries += 1;
+        let delay = backoff.next_delay();
+        let of_max = camera
+            .max_retries
+            .map_or_else(String::new, |m| format!(" of {m}"));
+        tracing::warn!(
+            "{:#}; reconnecting in {:.1} s (retry {retries}{of_max})",
+            failure.error,
+            delay.as_secs_f64()
+        );
+        last_error = Some(failure.error);
+        let give_up_at = duration.map(|d| deadline.unwrap_or(started + d));
+        let waited = tokio::select! {
+            biased;
+            signal = shutdown.recv() => Err(Some(signal)),
+            _ = tokio::time::sleep_until(give_up_at.unwrap_or(started)), if give_up_at.is_some() => Err(None),
+            () = wait_before_reconnect(&group, delay) => Ok(()),
+        };
+        match waited {
+            Ok(()) => {}
+            Err(signal) => {
+                stopped_by = signal;
+                if signal.is_none() {
+                    tracing::info!("end of the requested duration while waiting to reconnect");
+                }
+                break;
+            }
+        }
+    }
+
+    if totals.files > 0 {
+        // A stable, parseable line.
+        let over = if sessions > 1 {
+            format!(" over {sessions} sessions")
+        } else {
+            String::new()
+        };
+        tracing::info!(
+            "recorded {} video frames, {} audio frames, {:.3} s, in {} file(s){over}",
+            totals.video_frames,
+            totals.audio_frames,
+            totals.duration_s,
+            totals.files
+        );
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    if totals.files == 0 {
+        if let Some(signal) = stopped_by {
+            bail!("interrupted by {signal} before recording started; no file written");
+        }
+        return Err(match last_error {
+            Some(e) => e.context(format!(
+                "no media was received; no file written ({attempts} connection attempt(s))"
+            )),
+            None => anyhow!("no media was received; no file written"),
+        });
+    }
+    Ok(())
+}
+
+/// Sleeps `delay`, then waits (bounded) for the camera's stale sessions to be torn down
+/// or to expire on the server, logging when there are any.
+async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
+    tokio::time::sleep(delay).await;
+    let stale = group.stale_sessions();
+    if stale.count == 0 {
+        return;
+    }
+    tracing::info!(
+        "waiting for {} stale session(s) on the server to be torn down or expire (at most {:.0} s)",
+        stale.count,
+        stale
+            .expires_within
+            .unwrap_or(MAX_STALE_WAIT)
+            .min(MAX_STALE_WAIT)
+            .as_secs_f64()
+    );
+    if tokio::time::timeout(MAX_STALE_WAIT, group.await_stale_sessions())
+        .await
+        .is_err()
+    {
+        tracing::warn!("stale sessions still there; connecting anyway");
+    }
+}

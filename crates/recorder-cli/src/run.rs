@@ -1,0 +1,53 @@
+//! `recorder run --config FILE`: many cameras in one process, each in its own task with
+//! its own reconnects; one camera's failure never stops another.
+
+use anyhow::anyhow;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::camera::{install_signal_handlers, run_camera};
+use crate::cli::RunArgs;
+
+/// Runs `recorder run`: ends when every camera has ended (or on a signal, once every
+/// file is finished). Fails when a camera failed, with the first failure's error.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let cameras = crate::config::load(&args.config)?;
+    let shutdown = install_signal_handlers()?;
+    let count = cameras.len();
+    tracing::info!("recording {count} camera(s) from {}", args.config.display());
+    let mut tasks = JoinSet::new();
+    for (i, camera) in cameras.into_iter().enumerate() {
+        let name = camera.name.clone().unwrap_or_default();
+        let span = tracing::info_span!("camera", name = %name);
+        let shutdown = shutdown.clone();
+        tasks.spawn(
+            async move {
+                let result = run_camera(camera, args.duration, shutdown, i as u64).await;
+                match &result {
+                    Ok(()) => tracing::info!("camera done"),
+                    Err(e) => tracing::error!("camera ended: {e:#}"),
+                }
+                (name, result)
+            }
+            .instrument(span),
+        );
+    }
+    let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((name, Err(e))) => failed.push((name, e)),
+            Err(e) => failed.push(("?".to_owned(), anyhow!("camera task failed: {e}"))),
+        }
+    }
+    let failures = failed.len();
+    match failed.into_iter().next() {
+        None => {
+            tracing::info!("all {count} camera(s) done");
+            Ok(())
+        }
+        Some((name, e)) => Err(e
+            .context(format!("camera {name:?}"))
+            .context(format!("{failures} of {count} camera(s) failed"))),
+    }
+}
