@@ -19,7 +19,6 @@ use tests::harness::{
 const EXPECTED_FRAMES: i64 = 60;
 
 /// Exit codes (see `recorder --help`).
-const OTHER: i32 = 1;
 const USAGE: i32 = 2;
 const UNREACHABLE: i32 = 3;
 const AUTH: i32 = 4;
@@ -286,9 +285,8 @@ fn connection_cut_mid_frame_keeps_what_arrived() {
     // FU-A fragments (the IDR at frame 30 with this clip).
     let script = script().with_fault(Fault::CloseMidFrame { frame: 20 });
     let (run, dir, server) = record_from("cut-mid-frame", script, &[]);
-    // "the server ended the session" is a plain message in record.rs, not a typed error
-    // yet, so it exits with 1 (other) rather than 3 (connection lost).
-    run.assert_failed_with(OTHER, &["ended", "closed", "eof", "reset", "receiv"]);
+    // A lost session: exit 3, like an unreachable server.
+    run.assert_failed_with(UNREACHABLE, &["ended", "closed", "eof", "reset", "receiv"]);
     let cut = server.fault_frame().expect("the cut happened");
     assert!(
         (20..EXPECTED_FRAMES as usize).contains(&cut),

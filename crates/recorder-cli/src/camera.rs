@@ -241,10 +241,10 @@ pub async fn run_camera(
             r = tokio::time::timeout(connect_timeout, Source::connect(options.clone())) => r,
         };
         let failure = match connected {
-            Err(_) => Failure::retryable(anyhow!(
+            Err(_) => Failure::retryable(anyhow::Error::new(crate::exit::Disconnected(format!(
                 "cannot record {url}: no keyframe within {} of connecting",
                 humantime::format_duration(connect_timeout)
-            )),
+            )))),
             Ok(Err(e)) => Failure::from_source(e, format!("cannot record {url}")),
             Ok(Ok(mut source)) => {
                 sessions += 1;

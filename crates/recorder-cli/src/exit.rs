@@ -73,6 +73,19 @@ Errors are printed as one line starting with `error:`.";
 
 /// The exit cause of an error: the first error in the chain (outermost first) that says
 /// something about the cause; [`ExitCause::Other`] when none does.
+/// The session with the server was lost without an error of its own: the server ended
+/// it, no media came for `--stall-timeout`, or no keyframe came after connecting.
+#[derive(Debug)]
+pub struct Disconnected(pub String);
+
+impl std::fmt::Display for Disconnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Disconnected {}
+
 pub fn classify(err: &anyhow::Error) -> ExitCause {
     err.chain().find_map(cause_of).unwrap_or(ExitCause::Other)
 }
@@ -81,6 +94,9 @@ pub fn classify(err: &anyhow::Error) -> ExitCause {
 fn cause_of(e: &(dyn std::error::Error + 'static)) -> Option<ExitCause> {
     if let Some(e) = e.downcast_ref::<rtsp_ingest::Error>() {
         return Some(rtsp_cause(e));
+    }
+    if e.is::<Disconnected>() {
+        return Some(ExitCause::Unreachable);
     }
     if e.is::<WriteError>() {
         return Some(ExitCause::Output);

@@ -4,7 +4,7 @@
 use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use bytes::Bytes;
 use jiff::tz::TimeZone;
 use mp4_track::{
@@ -355,6 +355,8 @@ struct FileTrack {
     samples: u64,
     last_dts: Option<u64>,
     last_delta: Option<u64>,
+    /// True once the track's end is fixed by the first sample of the next file.
+    ended: bool,
 }
 
 impl FileTrack {
@@ -366,6 +368,7 @@ impl FileTrack {
             samples: 0,
             last_dts: None,
             last_delta: None,
+            ended: false,
         }
     }
 
@@ -420,12 +423,38 @@ impl Segment {
         if let Some(prev) = track.last_dts {
             track.last_delta = Some(dts - prev);
         }
+        track.ended = false;
         track.last_dts = Some(dts);
         track.samples += 1;
         while let Some(f) = self.muxer.poll_fragment() {
             self.writer.write(f).await?;
         }
         Ok(())
+    }
+
+    /// The first sample of `kind` in the next file is at `next`: this file's last sample
+    /// of that kind lasts until then, so consecutive files neither overlap nor leave a gap
+    /// (without it, the last sample gets the duration of the one before it). Once per
+    /// track; ignored when `next` is not after the last sample.
+    fn end_track_at(&mut self, kind: Kind, next: MediaTime) {
+        let zero = self.zero;
+        let Some(track) = (match kind {
+            Kind::Video => self.video.as_mut(),
+            Kind::Audio => self.audio.as_mut(),
+        }) else {
+            return;
+        };
+        let Some(last) = track.last_dts.filter(|_| !track.ended) else {
+            return;
+        };
+        let end = next.since(zero);
+        match self.muxer.set_track_end(track.id, end) {
+            Ok(()) => {
+                track.last_delta = Some(end - last);
+                track.ended = true;
+            }
+            Err(e) => tracing::debug!("keeping the last sample's estimated duration: {e}"),
+        }
     }
 
     fn stats(&self) -> SegmentStats {
@@ -591,9 +620,11 @@ impl Recording {
             };
             let frame = match next {
                 Err(_) => {
-                    return SessionEnd::Failed(Failure::retryable(anyhow!(
-                        "no media for {} (--stall-timeout)",
-                        humantime::format_duration(stall_timeout)
+                    return SessionEnd::Failed(Failure::retryable(anyhow::Error::new(
+                        crate::exit::Disconnected(format!(
+                            "no media for {} (--stall-timeout)",
+                            humantime::format_duration(stall_timeout)
+                        )),
                     )));
                 }
                 Ok(Err(e)) => {
@@ -603,8 +634,8 @@ impl Recording {
                     ));
                 }
                 Ok(Ok(None)) => {
-                    return SessionEnd::Failed(Failure::retryable(anyhow!(
-                        "the server ended the session"
+                    return SessionEnd::Failed(Failure::retryable(anyhow::Error::new(
+                        crate::exit::Disconnected("the server ended the session".to_owned()),
                     )));
                 }
                 Ok(Ok(Some(frame))) => frame,
@@ -680,6 +711,12 @@ impl Recording {
         is_sync: bool,
         data: Bytes,
     ) -> anyhow::Result<()> {
+        // The first sample of a track in the newer file ends that track in the older one.
+        if d.route == Route::Current
+            && let Some(p) = self.previous.as_mut()
+        {
+            p.end_track_at(kind, t);
+        }
         if d.close_previous
             && let Some(p) = self.previous.take()
         {
@@ -687,7 +724,8 @@ impl Recording {
         }
         if d.open {
             let new = self.open_segment(t)?;
-            if let Some(old) = self.current.replace(new) {
+            if let Some(mut old) = self.current.replace(new) {
+                old.end_track_at(kind, t);
                 if d.linger {
                     if let Some(p) = self.previous.replace(old) {
                         self.closing.push(p.close().await);
