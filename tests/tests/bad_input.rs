@@ -93,6 +93,9 @@ fn record_from(name: &str, script: Script, extra: &[&str]) -> (Run, Scratch, Fak
 }
 
 fn script() -> Script {
+    // Build the recorder before any server starts: a first build can take longer than a
+    // server's timeout.
+    tests::harness::recorder();
     Script::normal().expect("ffmpeg makes the test clip (apt-get install -y ffmpeg)")
 }
 
@@ -326,14 +329,16 @@ fn packet_loss_allowed() {
 
 #[test]
 fn timestamp_jump_forward_one_hour() {
-    // One hour ahead from frame 30 (1 s): past the 2 s limit, so the recording ends there.
+    // One hour ahead from frame 30 (1 s): a discontinuity (past `--max-timestamp-jump`,
+    // 10 s by default). The session ends there with a media error naming the jump (with
+    // retries it would reconnect into a new file); the file keeps the 30 frames before it.
     let script = script().with_fault(Fault::TimestampJump {
         frame: 30,
         delta_90k: 3600 * 90_000,
     });
     let (run, dir, _server) = record_from("jump-forward", script, &[]);
-    run.assert_succeeded();
-    run.print_warnings();
+    let line = run.assert_failed_with(MEDIA, &["timestamp jumped"]);
+    assert!(line.contains("3600."), "{line}");
     let frames = decodable_h264_frames(&dir.out());
     eprintln!("[jump-forward] {frames} frames in the file");
     assert_eq!(frames, 30);
@@ -341,21 +346,36 @@ fn timestamp_jump_forward_one_hour() {
 
 #[test]
 fn timestamp_jump_backward_three_seconds() {
-    // Three seconds back from frame 30 (1 s): frames 30..120 are at or before 29/30 s and
-    // are dropped; frames from 120 (1.0 s again) fill up to 2 s. Six seconds of stream.
+    // Three seconds back from frame 30 (1 s): any backward jump is a discontinuity.
     let script = script().with_frames(180).with_fault(Fault::TimestampJump {
         frame: 30,
         delta_90k: -3 * 90_000,
     });
     let (run, dir, _server) = record_from("jump-backward", script, &[]);
+    run.assert_failed_with(MEDIA, &["timestamp jumped"]);
+    let frames = decodable_h264_frames(&dir.out());
+    eprintln!("[jump-backward] {frames} frames in the file");
+    assert_eq!(frames, 30);
+}
+
+#[test]
+fn timestamp_jump_within_the_limit_is_dropped_frames_not_an_error() {
+    // With the check off (`--max-timestamp-jump 0s`), a backward jump of 3 s from frame 30
+    // drops frames 30..120 (at or before 29/30 s) with a warning; frames from 120 (1.0 s
+    // again) fill up to 2 s. Six seconds of stream.
+    let script = script().with_frames(180).with_fault(Fault::TimestampJump {
+        frame: 30,
+        delta_90k: -3 * 90_000,
+    });
+    let (run, dir, _server) =
+        record_from("jump-backward-off", script, &["--max-timestamp-jump", "0s"]);
     run.assert_succeeded();
-    run.print_warnings();
     assert!(
         run.stderr.contains("dropping"),
         "warns about dropped frames"
     );
     let frames = decodable_h264_frames(&dir.out());
-    eprintln!("[jump-backward] {frames} frames in the file");
+    eprintln!("[jump-backward-off] {frames} frames in the file");
     assert_eq!(frames, 60);
 }
 
@@ -436,4 +456,19 @@ fn stall_then_sigterm_finalizes() {
     assert!(run.stderr.contains("SIGTERM"), "{}", run.stderr);
     assert_eq!(server.video_frames_sent(), 30);
     assert_eq!(decodable_h264_frames(&out), 30);
+}
+
+#[test]
+fn stall_timeout_ends_the_session() {
+    // Half a second of real-time video, then silence on an open connection: with
+    // `--stall-timeout 1s` and no retries, the session ends as lost (exit 3) about 1 s
+    // later, before `--duration 2s`, and the file holds what arrived.
+    let script = script()
+        .with_pacing(Pacing::RealTime)
+        .with_fault(Fault::Stall { after_frames: 15 });
+    let (run, dir, server) = record_from("stall-timeout", script, &["--stall-timeout", "1s"]);
+    let line = run.assert_failed_with(UNREACHABLE, &["no media for 1s", "stall-timeout"]);
+    eprintln!("[stall-timeout] {line}");
+    assert_eq!(server.video_frames_sent(), 15);
+    assert_eq!(decodable_h264_frames(&dir.out()), 15);
 }

@@ -27,6 +27,9 @@ const OUTPUT: i32 = 7;
 const ONE_SESSION: &[&str] = &["--max-retries", "0"];
 
 fn script() -> Script {
+    // Build the recorder before any server starts: a first build can take longer than a
+    // server's timeout.
+    tests::harness::recorder();
     Script::normal().expect("ffmpeg makes the test clip (apt-get install -y ffmpeg)")
 }
 

@@ -33,6 +33,9 @@ use crate::record::{
 /// Default of `--stall-timeout`.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default of `--max-timestamp-jump`.
+pub const DEFAULT_MAX_TIMESTAMP_JUMP: Duration = Duration::from_secs(10);
+
 /// Shortest time allowed for connecting (`DESCRIBE` to the first keyframe); the stall
 /// timeout when longer.
 const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -75,6 +78,8 @@ pub struct CameraConfig {
     pub teardown: TeardownArg,
     /// No media for this long fails the session.
     pub stall_timeout: Duration,
+    /// A larger forward (or any backward) RTP timestamp jump fails the session; zero: never.
+    pub max_timestamp_jump: Duration,
     /// Consecutive failed reconnects before giving up (`None`: never give up).
     pub max_retries: Option<u32>,
 }
@@ -102,6 +107,7 @@ impl CameraConfig {
             initial_timestamp: args.initial_timestamp,
             teardown: args.teardown,
             stall_timeout: args.stall_timeout,
+            max_timestamp_jump: args.max_timestamp_jump,
             max_retries: args.max_retries,
         })
     }
@@ -126,7 +132,12 @@ impl CameraConfig {
             })
             .with_video(self.video)
             .with_audio(self.audio)
-            .with_allow_loss(self.allow_loss);
+            .with_allow_loss(self.allow_loss)
+            .with_max_timestamp_jump_secs(
+                u32::try_from(self.max_timestamp_jump.as_secs())
+                    .ok()
+                    .and_then(std::num::NonZeroU32::new),
+            );
         if let Some(c) = &self.credentials {
             options = options.with_credentials(c.username(), c.password());
         }

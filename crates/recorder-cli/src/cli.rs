@@ -164,6 +164,12 @@ pub struct RecordArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub stall_timeout: Duration,
 
+    /// Treat an RTP timestamp that jumps forward by more than this, or backward at all, as
+    /// a discontinuity: the session ends and a new one (new file) starts. 0s: never.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero,
+          default_value = "10s")]
+    pub max_timestamp_jump: Duration,
+
     /// Give up after this many failed reconnection attempts in a row (0: stop at the first
     /// failure) [default: never give up]
     #[arg(long, value_name = "N")]
@@ -194,8 +200,8 @@ optional, and [defaults] gives defaults for all cameras:
 
 Keys: name, url, output ({name} is replaced by the camera's name), username, password_file,
 password_env (the name of an environment variable holding the password), transport,
-segment_duration, format, fragment_duration, sync, audio, video, stall_timeout, max_retries,
-utc, initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
+segment_duration, format, fragment_duration, sync, audio, video, stall_timeout,
+max_timestamp_jump, max_retries, utc, initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
 Each camera runs on its own, reconnecting as `recorder record` does; one camera's failure
 does not stop the others. The process ends when every camera has ended (exit 0 if all
 succeeded) or on SIGINT/SIGTERM (every file finished; a second signal exits at once).")]
@@ -266,6 +272,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be greater than zero".to_owned());
+    }
+    Ok(d)
+}
+
+/// Parses a duration where 0 means "off", in whole seconds.
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.subsec_nanos() != 0 {
+        return Err("must be whole seconds".to_owned());
     }
     Ok(d)
 }

@@ -10,7 +10,7 @@
 //! url = "rtsp://10.0.0.5/stream1" # credentials may be inline or in the keys below
 //! output = "/srv/rec/{name}/%Y-%m-%d/%H-%M-%S.mp4"
 //! # optional: username, password_file, password_env, transport, segment_duration, format,
-//! # fragment_duration, sync, audio, video, stall_timeout, max_retries, utc,
+//! # fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
 //! # initial_timestamp, teardown, allow_loss
 //! ```
 //!
@@ -26,7 +26,7 @@ use anyhow::anyhow;
 use clap::ValueEnum;
 use toml::{Table, Value};
 
-use crate::camera::{CameraConfig, DEFAULT_STALL_TIMEOUT};
+use crate::camera::{CameraConfig, DEFAULT_MAX_TIMESTAMP_JUMP, DEFAULT_STALL_TIMEOUT};
 use crate::cli::{
     FormatArg, InitialTimestampArg, PasswordSources, SyncArg, TeardownArg, TransportArg,
     parse_fragment_duration, read_password_file, resolve_credentials,
@@ -48,6 +48,7 @@ struct Settings {
     audio: Option<bool>,
     video: Option<bool>,
     stall_timeout: Option<Duration>,
+    max_timestamp_jump: Option<Duration>,
     max_retries: Option<u32>,
     utc: Option<bool>,
     initial_timestamp: Option<InitialTimestampArg>,
@@ -72,6 +73,7 @@ impl Settings {
             audio: self.audio.or(d.audio),
             video: self.video.or(d.video),
             stall_timeout: self.stall_timeout.or(d.stall_timeout),
+            max_timestamp_jump: self.max_timestamp_jump.or(d.max_timestamp_jump),
             max_retries: self.max_retries.or(d.max_retries),
             utc: self.utc.or(d.utc),
             initial_timestamp: self.initial_timestamp.or(d.initial_timestamp),
@@ -108,6 +110,7 @@ impl Settings {
             "audio" => self.audio = Some(boolean(value)?),
             "video" => self.video = Some(boolean(value)?),
             "stall_timeout" => self.stall_timeout = Some(duration(value)?),
+            "max_timestamp_jump" => self.max_timestamp_jump = Some(duration(value)?),
             "max_retries" => {
                 let n = value
                     .as_integer()
@@ -333,6 +336,7 @@ impl Entry {
                 .unwrap_or(InitialTimestampArg::Permissive),
             teardown: s.teardown.unwrap_or(TeardownArg::Auto),
             stall_timeout: s.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT),
+            max_timestamp_jump: s.max_timestamp_jump.unwrap_or(DEFAULT_MAX_TIMESTAMP_JUMP),
             max_retries: s.max_retries,
         })
     }
