@@ -14,6 +14,7 @@
 //! up to that same instant. While no session has started, it gives up at `start + D`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -29,6 +30,7 @@ use crate::cli::{
 use crate::record::{
     Failure, Output, Recording, SessionEnd, SessionTotals, close, log_connected, repair_leftovers,
 };
+use crate::status::{CameraStatus, State};
 
 /// Default of `--stall-timeout`.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,13 +205,34 @@ pub fn install_signal_handlers() -> anyhow::Result<Shutdown> {
 
 /// Records one camera until `duration` is over (see the module documentation), a signal,
 /// a fatal error, or `max_retries` failed reconnects in a row. `salt` varies the backoff
-/// jitter between cameras. Ends with an error when no file was written or a fatal error
-/// ended it; the files written are finished either way.
+/// jitter between cameras; `status` gets the camera's live figures. Ends with an error
+/// when no file was written or a fatal error ended it; the files written are finished
+/// either way.
 pub async fn run_camera(
     camera: CameraConfig,
     duration: Option<Duration>,
     mut shutdown: Shutdown,
     salt: u64,
+    status: Arc<CameraStatus>,
+) -> anyhow::Result<()> {
+    let result = record_camera(camera, duration, &mut shutdown, salt, &status).await;
+    match &result {
+        Ok(()) => status.set_state(State::Stopped),
+        Err(e) => {
+            status.set_error(e);
+            status.set_state(State::Failed);
+        }
+    }
+    result
+}
+
+/// [`run_camera`] without the final status.
+async fn record_camera(
+    camera: CameraConfig,
+    duration: Option<Duration>,
+    shutdown: &mut Shutdown,
+    salt: u64,
+    status: &Arc<CameraStatus>,
 ) -> anyhow::Result<()> {
     let output = Output::new(&camera)?;
     repair_leftovers(&output.template);
@@ -237,6 +260,7 @@ pub async fn run_camera(
         } else {
             tracing::info!("reconnecting to {url} (retry {retries})");
         }
+        status.set_state(State::Connecting);
         let connect_started = Instant::now();
         attempts += 1;
         let connected = tokio::select! {
@@ -265,8 +289,13 @@ pub async fn run_camera(
                 let end = duration.map(|d| *deadline.get_or_insert(now + d));
                 let limit = end.map(|e| e.saturating_duration_since(now));
                 log_connected(&source, connect_started.elapsed());
-                let mut recording = match Recording::new(&source, output.clone(), &camera, limit) {
-                    Ok(r) => r,
+                let recording =
+                    Recording::new(&source, output.clone(), &camera, limit, Arc::clone(status));
+                let mut recording = match recording {
+                    Ok(r) => {
+                        status.set_state(State::Recording);
+                        r
+                    }
                     Err(e) => {
                         close(source).await;
                         fatal = Some(e);
@@ -274,10 +303,11 @@ pub async fn run_camera(
                     }
                 };
                 let ended = recording
-                    .run(&mut source, &mut shutdown, camera.stall_timeout, end)
+                    .run(&mut source, shutdown, camera.stall_timeout, end)
                     .await;
                 let finished = recording.finish().await;
                 close(source).await;
+                let mut write_failure = None;
                 match finished {
                     Ok(t) => {
                         if !matches!(ended, SessionEnd::Done | SessionEnd::Stopped(_))
@@ -294,6 +324,13 @@ pub async fn run_camera(
                         }
                         totals.add(t);
                     }
+                    Err(e) if disk_full(&e) => {
+                        // Space may come back (a retention job, an operator): retry later.
+                        write_failure = Some(Failure {
+                            error: e.context(format!("recording {url} stopped")),
+                            retryable: true,
+                        });
+                    }
                     Err(e) => {
                         // Files cannot be written: reconnecting will not help.
                         if let SessionEnd::Failed(f) = ended {
@@ -303,16 +340,20 @@ pub async fn run_camera(
                         break;
                     }
                 }
-                match ended {
-                    SessionEnd::Done => break,
-                    SessionEnd::Stopped(signal) => {
-                        stopped_by = Some(signal);
-                        break;
+                if let Some(f) = write_failure {
+                    f
+                } else {
+                    match ended {
+                        SessionEnd::Done => break,
+                        SessionEnd::Stopped(signal) => {
+                            stopped_by = Some(signal);
+                            break;
+                        }
+                        SessionEnd::Failed(f) => Failure {
+                            retryable: f.retryable || disk_full(&f.error),
+                            error: f.error.context(format!("recording {url} stopped")),
+                        },
                     }
-                    SessionEnd::Failed(f) => Failure {
-                        error: f.error.context(format!("recording {url} stopped")),
-                        retryable: f.retryable,
-                    },
                 }
             }
         };
@@ -340,6 +381,9 @@ pub async fn run_camera(
             failure.error,
             delay.as_secs_f64()
         );
+        status.set_error(&failure.error);
+        status.add_reconnect();
+        status.set_state(State::Waiting(delay));
         last_error = Some(failure.error);
         let give_up_at = duration.map(|d| deadline.unwrap_or(started + d));
         let waited = tokio::select! {
@@ -415,4 +459,9 @@ async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
     {
         tracing::warn!("stale sessions still there; connecting anyway");
     }
+}
+
+/// True when `e` comes from a full disk (or quota): retrying later may work.
+fn disk_full(e: &anyhow::Error) -> bool {
+    crate::writer::WriteError::find(e).is_some_and(crate::writer::WriteError::is_disk_full)
 }

@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long, value_enum, global = true, default_value_t = crate::logging::LogFormat::Text)]
     pub log_format: crate::logging::LogFormat,
 
+    /// Do not show the live status table (shown by default when stderr is a terminal,
+    /// logs are text and not -q); a status line per camera is then logged every minute.
+    #[arg(long, global = true)]
+    pub no_status: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

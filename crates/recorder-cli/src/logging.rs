@@ -1,8 +1,11 @@
 //! Logging to stderr: plain text or JSON lines, level from `-v`/`-q` or `RUST_LOG`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use clap::ValueEnum;
+
+use crate::status::{LiveTerminal, LiveWriter};
 
 /// `--log-format`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -26,10 +29,12 @@ fn default_directives(verbose: u8, quiet: u8) -> &'static str {
     }
 }
 
-/// Installs the subscriber: logs go to stderr; `RUST_LOG` (if set) overrides the level
+/// Installs the subscriber: logs go to stderr (through `live` when the live status table
+/// is shown, so that it stays below them); `RUST_LOG` (if set) overrides the level
 /// chosen by `-v`/`-q`.
-pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
+pub fn init(verbose: u8, quiet: u8, format: LogFormat, live: Option<Arc<LiveTerminal>>) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let default = default_directives(verbose, quiet);
     let from_env = std::env::var("RUST_LOG")
         .ok()
@@ -41,7 +46,10 @@ pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(match live {
+            Some(live) => BoxMakeWriter::new(LiveWriter(live)),
+            None => BoxMakeWriter::new(std::io::stderr),
+        });
     match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder
@@ -54,6 +62,12 @@ pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
     if let Some(e) = bad_env {
         tracing::warn!("ignoring invalid RUST_LOG: {e}");
     }
+}
+
+/// Whether to show the live status table: stderr is a terminal, logs are text, not
+/// `-q`, and not `--no-status`.
+pub fn live_status(format: LogFormat, quiet: u8, no_status: bool) -> bool {
+    format == LogFormat::Text && quiet == 0 && !no_status && std::io::stderr().is_terminal()
 }
 
 /// Prints the final error: `error: MESSAGE` (text), or a JSON object with `level`

@@ -20,6 +20,7 @@ mod record;
 mod repair;
 mod run;
 mod segment;
+mod status;
 mod template;
 mod timeline;
 mod writer;
@@ -37,7 +38,10 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let log_format = cli.log_format;
-    logging::init(cli.verbose, cli.quiet, log_format);
+    let recording = matches!(cli.command, Command::Record(_) | Command::Run(_));
+    let live = (recording && logging::live_status(log_format, cli.quiet, cli.no_status))
+        .then(status::LiveTerminal::new);
+    logging::init(cli.verbose, cli.quiet, log_format, live.clone());
     // One session per process: a current-thread runtime is plenty (file I/O runs on the
     // writer's own thread) and keeps the footprint small.
     let result = tokio::runtime::Builder::new_current_thread()
@@ -47,8 +51,8 @@ fn main() -> ExitCode {
         .and_then(|rt| {
             rt.block_on(async {
                 match cli.command {
-                    Command::Record(args) => record::record(args).await,
-                    Command::Run(args) => run::run(args).await,
+                    Command::Record(args) => record::record(args, live).await,
+                    Command::Run(args) => run::run(args, live).await,
                     Command::Repair(args) => repair::run(&args.file),
                     Command::Inspect(args) => inspect::run(&args.file),
                     Command::Verify(args) => check::run(&args.file),

@@ -2,6 +2,7 @@
 //! muxer per output file, and the files' writer threads.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
@@ -16,6 +17,7 @@ use rtsp_ingest::{Frame, Source, VideoCodec};
 use crate::camera::{CameraConfig, Shutdown};
 use crate::cli::{FormatArg, RecordArgs, SyncArg};
 use crate::segment::{Decision, MediaTime, Route, Segmenter};
+use crate::status::{CameraStatus, Display, LiveTerminal, StatusBoard};
 use crate::template::Template;
 use crate::timeline::{Placement, Timeline, TrackIndex};
 use crate::writer::{Closing, OutputFormat, SegmentStats, SegmentWriter, SyncPolicy, Written};
@@ -40,11 +42,28 @@ const DEFAULT_EXPECTED_LENGTH: Duration = Duration::from_secs(3600);
 /// timestamps and AAC audio.
 const MAX_RESERVE_BYTES: u64 = 8 << 20;
 
-/// Runs `recorder record`: one camera, built from the command line.
-pub async fn record(args: RecordArgs) -> anyhow::Result<()> {
+/// Runs `recorder record`: one camera, built from the command line; its status is shown
+/// on `live` when given (else logged every minute).
+pub async fn record(args: RecordArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
     let camera = CameraConfig::from_record_args(&args)?;
     let shutdown = crate::camera::install_signal_handlers()?;
-    crate::camera::run_camera(camera, args.duration, shutdown, 0).await
+    let board = StatusBoard::new([status_name(&camera.source_options().redacted_url())]);
+    let display = Display::spawn(Arc::clone(&board), live);
+    let result =
+        crate::camera::run_camera(camera, args.duration, shutdown, 0, board.camera(0)).await;
+    display.stop().await;
+    result
+}
+
+/// The status name of `recorder record`'s camera: its redacted URL without the scheme
+/// and the user name.
+fn status_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = match rest.split_once('@') {
+        Some((user, r)) if !user.contains('/') => r,
+        _ => rest,
+    };
+    rest.to_owned()
 }
 
 /// Where and how files are written.
@@ -492,6 +511,8 @@ pub struct Recording {
     current: Option<Segment>,
     previous: Option<Segment>,
     closing: Vec<Closing>,
+    /// The camera's live figures.
+    status: Arc<CameraStatus>,
 }
 
 impl Recording {
@@ -502,6 +523,7 @@ impl Recording {
         output: Output,
         camera: &CameraConfig,
         limit: Option<Duration>,
+        status: Arc<CameraStatus>,
     ) -> anyhow::Result<Self> {
         let mut timeline = Timeline::new(limit);
         let video = match source.video() {
@@ -578,6 +600,7 @@ impl Recording {
             current: None,
             previous: None,
             closing: Vec::new(),
+            status,
         })
     }
 
@@ -747,8 +770,13 @@ impl Recording {
         .context("internal error: no such track")?;
         match segment {
             Some(segment) => {
+                let len = data.len();
                 segment.push(kind, t, is_sync, data).await?;
                 track.note_written(t.ticks);
+                match kind {
+                    Kind::Video => self.status.add_video_frame(len),
+                    Kind::Audio => self.status.add_audio_frame(len),
+                }
             }
             None => {
                 track.dropped_late += 1;
@@ -815,6 +843,7 @@ impl Recording {
             None => None,
         };
         let start = muxer.start()?;
+        self.status.set_file(&crate::status::free_name(&path));
         let writer = SegmentWriter::spawn(path, start, self.output.sync, self.output.format)?;
         Ok(Segment {
             muxer,

@@ -1,28 +1,35 @@
 //! `recorder run --config FILE`: many cameras in one process, each in its own task with
 //! its own reconnects; one camera's failure never stops another.
 
+use std::sync::Arc;
+
 use anyhow::anyhow;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::camera::{install_signal_handlers, run_camera};
 use crate::cli::RunArgs;
+use crate::status::{Display, LiveTerminal, StatusBoard};
 
 /// Runs `recorder run`: ends when every camera has ended (or on a signal, once every
 /// file is finished). Fails when a camera failed, with the first failure's error.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Their status is shown on `live` when given (else logged every minute).
+pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
     let cameras = crate::config::load(&args.config)?;
     let shutdown = install_signal_handlers()?;
     let count = cameras.len();
     tracing::info!("recording {count} camera(s) from {}", args.config.display());
+    let board = StatusBoard::new(cameras.iter().map(|c| c.name.clone().unwrap_or_default()));
+    let display = Display::spawn(Arc::clone(&board), live);
     let mut tasks = JoinSet::new();
     for (i, camera) in cameras.into_iter().enumerate() {
         let name = camera.name.clone().unwrap_or_default();
         let span = tracing::info_span!("camera", name = %name);
         let shutdown = shutdown.clone();
+        let status = board.camera(i);
         tasks.spawn(
             async move {
-                let result = run_camera(camera, args.duration, shutdown, i as u64).await;
+                let result = run_camera(camera, args.duration, shutdown, i as u64, status).await;
                 match &result {
                     Ok(()) => tracing::info!("camera done"),
                     Err(e) => tracing::error!("camera ended: {e:#}"),
@@ -40,6 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(e) => failed.push(("?".to_owned(), anyhow!("camera task failed: {e}"))),
         }
     }
+    display.stop().await;
     let failures = failed.len();
     match failed.into_iter().next() {
         None => {

@@ -1,0 +1,619 @@
+//! Live status per camera: a shared board the cameras update, a table redrawn every
+//! second when stderr is a terminal, and a summary log line per camera every minute
+//! otherwise.
+//!
+//! Each camera owns a [`CameraStatus`] on a [`StatusBoard`]. Per-frame updates are
+//! relaxed atomic additions (no lock, no allocation); the state, the current file and
+//! the last error change at most once per session or file and sit behind a mutex.
+//!
+//! On a terminal the table lives at the bottom of the screen: [`LiveTerminal`] is also
+//! the log writer, and it erases the table (cursor up, clear to the end of the screen),
+//! writes the log line, and draws the table again below it, so log lines scroll by
+//! above an always-current table. Line wrapping is turned off while the table is drawn,
+//! so that a line longer than the terminal is cut rather than wrapped (which would break
+//! the count of lines to erase).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::template::with_suffix;
+
+/// Period of the live table.
+pub const TABLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Period of the summary log lines when there is no live table.
+pub const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
+
+/// What a camera is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Connecting (or reconnecting), until the first keyframe.
+    Connecting,
+    /// Recording a session.
+    Recording,
+    /// Waiting this long before reconnecting.
+    Waiting(Duration),
+    /// Ended normally (the duration, a signal).
+    Stopped,
+    /// Ended with an error.
+    Failed,
+}
+
+impl State {
+    /// Its name, `in_state` after entering it.
+    fn label(self, in_state: Duration) -> String {
+        match self {
+            Self::Connecting => "connecting".to_owned(),
+            Self::Recording => "recording".to_owned(),
+            Self::Waiting(d) => format!(
+                "retry in {:.0}s",
+                d.saturating_sub(in_state).as_secs_f64().ceil()
+            ),
+            Self::Stopped => "stopped".to_owned(),
+            Self::Failed => "failed".to_owned(),
+        }
+    }
+}
+
+/// The parts that change rarely.
+#[derive(Debug)]
+struct Slow {
+    state: State,
+    since: Instant,
+    file: Option<PathBuf>,
+    last_error: Option<String>,
+}
+
+/// One camera's live figures.
+#[derive(Debug)]
+pub struct CameraStatus {
+    name: String,
+    video_frames: AtomicU64,
+    audio_frames: AtomicU64,
+    bytes: AtomicU64,
+    reconnects: AtomicU32,
+    slow: Mutex<Slow>,
+}
+
+impl CameraStatus {
+    /// A camera called `name`, connecting since now.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            video_frames: AtomicU64::new(0),
+            audio_frames: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            reconnects: AtomicU32::new(0),
+            slow: Mutex::new(Slow {
+                state: State::Connecting,
+                since: Instant::now(),
+                file: None,
+                last_error: None,
+            }),
+        }
+    }
+
+    fn slow(&self) -> MutexGuard<'_, Slow> {
+        self.slow.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Enters `state` (its time counts from now).
+    pub fn set_state(&self, state: State) {
+        let mut slow = self.slow();
+        slow.state = state;
+        slow.since = Instant::now();
+        if state != State::Recording {
+            slow.file = None;
+        }
+    }
+
+    /// Counts a written video frame of `bytes` bytes.
+    pub fn add_video_frame(&self, bytes: usize) {
+        self.video_frames.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a written audio frame of `bytes` bytes.
+    pub fn add_audio_frame(&self, bytes: usize) {
+        self.audio_frames.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a reconnect.
+    pub fn add_reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The file now being written.
+    pub fn set_file(&self, path: &Path) {
+        self.slow().file = Some(path.to_owned());
+    }
+
+    /// Remembers the last error (its first line).
+    pub fn set_error(&self, error: &anyhow::Error) {
+        let text = format!("{error:#}");
+        self.slow().last_error = Some(text.lines().next().unwrap_or_default().to_owned());
+    }
+
+    /// The figures now.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        let slow = self.slow();
+        Snapshot {
+            name: self.name.clone(),
+            state: slow.state,
+            in_state: now.saturating_duration_since(slow.since),
+            video_frames: self.video_frames.load(Ordering::Relaxed),
+            audio_frames: self.audio_frames.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            file: slow.file.clone(),
+            last_error: slow.last_error.clone(),
+        }
+    }
+}
+
+/// The name the writer will most likely give a file asked for as `path`: the first of
+/// `path`, `path-1`, ... of which neither the file nor its `.partial` exists (the writer
+/// picks the same way when it creates the file, a moment later).
+pub fn free_name(path: &Path) -> PathBuf {
+    (0..10_000)
+        .map(|n| with_suffix(path, n))
+        .find(|c| !c.exists() && !crate::writer::partial_path(c).exists())
+        .unwrap_or_else(|| path.to_owned())
+}
+
+/// Every camera's status, in the configuration's order.
+#[derive(Debug, Default)]
+pub struct StatusBoard {
+    cameras: Vec<Arc<CameraStatus>>,
+}
+
+impl StatusBoard {
+    /// A board with one entry per name.
+    pub fn new<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Arc<Self> {
+        Arc::new(Self {
+            cameras: names
+                .into_iter()
+                .map(|n| Arc::new(CameraStatus::new(n)))
+                .collect(),
+        })
+    }
+
+    /// The `i`th camera's status.
+    pub fn camera(&self, i: usize) -> Arc<CameraStatus> {
+        Arc::clone(&self.cameras[i])
+    }
+
+    /// Every camera's figures now.
+    pub fn snapshot(&self, now: Instant) -> Vec<Snapshot> {
+        self.cameras.iter().map(|c| c.snapshot(now)).collect()
+    }
+}
+
+/// One camera's figures at one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The camera's name.
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// How long it has been in that state.
+    pub in_state: Duration,
+    /// Video frames written since the start.
+    pub video_frames: u64,
+    /// Audio frames written since the start.
+    pub audio_frames: u64,
+    /// Media bytes written since the start.
+    pub bytes: u64,
+    /// Reconnects since the start.
+    pub reconnects: u32,
+    /// The file being written.
+    pub file: Option<PathBuf>,
+    /// The last error's first line.
+    pub last_error: Option<String>,
+}
+
+/// Rates over an interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    /// Video frames per second.
+    pub video_fps: f64,
+    /// Media kilobits (1000 bits) per second.
+    pub kbit_s: f64,
+}
+
+/// The rates between `before` and `after`, `elapsed` apart (zero when no time passed or
+/// a counter went backwards).
+pub fn rates(before: &Snapshot, after: &Snapshot, elapsed: Duration) -> Rates {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return Rates {
+            video_fps: 0.0,
+            kbit_s: 0.0,
+        };
+    }
+    let frames = after.video_frames.saturating_sub(before.video_frames);
+    let bytes = after.bytes.saturating_sub(before.bytes);
+    Rates {
+        video_fps: frames as f64 / secs,
+        kbit_s: bytes as f64 * 8.0 / 1000.0 / secs,
+    }
+}
+
+/// `H:MM:SS`.
+pub fn format_hms(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// The table's lines: a header, then one line per camera with its rates (by position in
+/// `rates`; none: blank rates).
+pub fn render_table(rows: &[Snapshot], rates: &[Rates]) -> Vec<String> {
+    let name_w = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let mut lines = vec![format!(
+        "{:<name_w$}  {:<14} {:>8} {:>6} {:>8} {:>9} {:>6}  FILE",
+        "CAMERA", "STATE", "TIME", "FPS", "KBIT/S", "MB", "RECONN"
+    )];
+    for (i, r) in rows.iter().enumerate() {
+        let (fps, kbit) = match (r.state, rates.get(i)) {
+            (State::Recording, Some(rt)) => {
+                (format!("{:.1}", rt.video_fps), format!("{:.0}", rt.kbit_s))
+            }
+            _ => ("-".to_owned(), "-".to_owned()),
+        };
+        let tail = match (&r.file, &r.last_error) {
+            (Some(f), _) if r.state == State::Recording => f.display().to_string(),
+            (_, Some(e)) if r.state != State::Recording => e.clone(),
+            _ => String::new(),
+        };
+        let line = format!(
+            "{:<name_w$}  {:<14} {:>8} {:>6} {:>8} {:>9.1} {:>6}  {tail}",
+            r.name,
+            r.state.label(r.in_state),
+            format_hms(r.in_state),
+            fps,
+            kbit,
+            r.bytes as f64 / 1e6,
+            r.reconnects,
+        );
+        lines.push(line.trim_end().to_owned());
+    }
+    lines
+}
+
+/// The periodic log line for a camera when there is no live table.
+pub fn summary_line(s: &Snapshot) -> String {
+    let mut line = format!(
+        "status {}: {} for {}, {} video + {} audio frames, {:.1} MB, {} reconnect(s)",
+        s.name,
+        s.state.label(s.in_state),
+        format_hms(s.in_state),
+        s.video_frames,
+        s.audio_frames,
+        s.bytes as f64 / 1e6,
+        s.reconnects
+    );
+    if s.state != State::Recording
+        && let Some(e) = &s.last_error
+    {
+        line.push_str("; last error: ");
+        line.push_str(e);
+    }
+    line
+}
+
+/// The bytes that erase a table of `lines` lines drawn just above the cursor.
+fn erase(lines: usize, out: &mut Vec<u8>) {
+    if lines > 0 {
+        // Cursor up `lines` lines to column 0, clear to the end of the screen.
+        out.extend_from_slice(format!("\x1b[{lines}F\x1b[J").as_bytes());
+    }
+}
+
+/// The bytes that draw `lines`, without line wrapping.
+fn draw(lines: &[String], out: &mut Vec<u8>) {
+    if lines.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b"\x1b[?7l");
+    for l in lines {
+        out.extend_from_slice(l.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"\x1b[?7h");
+}
+
+#[derive(Debug, Default)]
+struct Screen {
+    table: Vec<String>,
+}
+
+/// Stderr shared by the log lines and the live table kept below them.
+#[derive(Debug, Default)]
+pub struct LiveTerminal {
+    screen: Mutex<Screen>,
+}
+
+impl LiveTerminal {
+    /// A terminal with no table yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn screen(&self) -> MutexGuard<'_, Screen> {
+        self.screen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes a log line above the table.
+    pub fn write_log(&self, log: &[u8]) -> io::Result<()> {
+        let screen = self.screen();
+        let mut out = Vec::with_capacity(log.len() + 256);
+        erase(screen.table.len(), &mut out);
+        out.extend_from_slice(log);
+        draw(&screen.table, &mut out);
+        let mut err = io::stderr().lock();
+        err.write_all(&out)?;
+        err.flush()
+    }
+
+    /// Replaces the table.
+    pub fn show(&self, table: Vec<String>) {
+        let mut screen = self.screen();
+        let mut out = Vec::new();
+        erase(screen.table.len(), &mut out);
+        draw(&table, &mut out);
+        screen.table = table;
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(&out).and_then(|()| err.flush());
+    }
+
+    /// Removes the table.
+    pub fn clear(&self) {
+        self.show(Vec::new());
+    }
+}
+
+/// A [`tracing_subscriber`] writer that writes through a [`LiveTerminal`].
+#[derive(Clone, Debug)]
+pub struct LiveWriter(pub Arc<LiveTerminal>);
+
+impl Write for LiveWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // The fmt layer writes each event whole, with one `write_all`.
+        self.0.write_log(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LiveWriter {
+    type Writer = LiveWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The running display (a live table or the periodic summaries).
+#[derive(Debug)]
+pub struct Display {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Display {
+    /// Starts showing `board`: a table on `live` every [`TABLE_PERIOD`] when given, else
+    /// a summary log line per camera every [`SUMMARY_PERIOD`].
+    pub fn spawn(board: Arc<StatusBoard>, live: Option<Arc<LiveTerminal>>) -> Self {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let period = if live.is_some() {
+                TABLE_PERIOD
+            } else {
+                SUMMARY_PERIOD
+            };
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut before = Instant::now();
+            let mut prev = board.snapshot(before);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticks.tick() => {}
+                }
+                let now = Instant::now();
+                let snaps = board.snapshot(now);
+                match &live {
+                    Some(live) => {
+                        let r: Vec<Rates> = prev
+                            .iter()
+                            .zip(&snaps)
+                            .map(|(a, b)| rates(a, b, now - before))
+                            .collect();
+                        live.show(render_table(&snaps, &r));
+                    }
+                    None if now - before >= period / 2 => {
+                        for s in &snaps {
+                            tracing::info!("{}", summary_line(s));
+                        }
+                    }
+                    None => {}
+                }
+                before = now;
+                prev = snaps;
+            }
+            if let Some(live) = live {
+                live.clear();
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops it; the table is erased.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(name: &str, state: State, in_state_s: u64, video: u64, bytes: u64) -> Snapshot {
+        Snapshot {
+            name: name.to_owned(),
+            state,
+            in_state: Duration::from_secs(in_state_s),
+            video_frames: video,
+            audio_frames: video * 2,
+            bytes,
+            reconnects: 0,
+            file: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn rates_over_an_interval() {
+        let a = snap("a", State::Recording, 0, 100, 1_000_000);
+        let b = snap("a", State::Recording, 2, 150, 1_500_000);
+        let r = rates(&a, &b, Duration::from_secs(2));
+        assert_eq!(r.video_fps, 25.0);
+        // 500 000 bytes in 2 s: 2000 kbit/s.
+        assert_eq!(r.kbit_s, 2000.0);
+        let r = rates(&a, &b, Duration::ZERO);
+        assert_eq!((r.video_fps, r.kbit_s), (0.0, 0.0));
+        // A counter going back (never expected) gives zero, not a wrap.
+        let r = rates(&b, &a, Duration::from_secs(1));
+        assert_eq!((r.video_fps, r.kbit_s), (0.0, 0.0));
+    }
+
+    #[test]
+    fn hms() {
+        assert_eq!(format_hms(Duration::from_millis(59_999)), "0:00:59");
+        assert_eq!(format_hms(Duration::from_secs(3600 + 62)), "1:01:02");
+        assert_eq!(format_hms(Duration::from_secs(100 * 3600)), "100:00:00");
+    }
+
+    #[test]
+    fn table() {
+        let mut front = snap("front", State::Recording, 83, 2075, 12_345_678);
+        front.reconnects = 2;
+        front.file = Some(PathBuf::from("/rec/front/10-00-00.mp4"));
+        let mut back = snap(
+            "back-door",
+            State::Waiting(Duration::from_millis(2400)),
+            1,
+            0,
+            0,
+        );
+        back.last_error = Some("connection refused".to_owned());
+        let idle = snap("garage", State::Connecting, 5, 0, 0);
+        let rates = [
+            Rates {
+                video_fps: 25.0,
+                kbit_s: 2048.4,
+            },
+            Rates {
+                video_fps: 0.0,
+                kbit_s: 0.0,
+            },
+        ];
+        let lines = render_table(&[front, back, idle], &rates);
+        assert_eq!(
+            lines,
+            [
+                "CAMERA     STATE              TIME    FPS   KBIT/S        MB RECONN  FILE",
+                "front      recording       0:01:23   25.0     2048      12.3      2  /rec/front/10-00-00.mp4",
+                // 2.4 s wait, 1 s into it: 1.4 s left, rounded up.
+                "back-door  retry in 2s     0:00:01      -        -       0.0      0  connection refused",
+                "garage     connecting      0:00:05      -        -       0.0      0",
+            ]
+        );
+    }
+
+    #[test]
+    fn summary() {
+        let mut s = snap("front", State::Recording, 300, 7500, 45_600_000);
+        s.reconnects = 1;
+        s.last_error = Some("old".to_owned());
+        assert_eq!(
+            summary_line(&s),
+            "status front: recording for 0:05:00, 7500 video + 15000 audio frames, 45.6 MB, \
+             1 reconnect(s)"
+        );
+        s.state = State::Failed;
+        s.in_state = Duration::from_secs(3);
+        assert_eq!(
+            summary_line(&s),
+            "status front: failed for 0:00:03, 7500 video + 15000 audio frames, 45.6 MB, \
+             1 reconnect(s); last error: old"
+        );
+    }
+
+    #[test]
+    fn counters_and_state() {
+        let board = StatusBoard::new(["a", "b"]);
+        let a = board.camera(0);
+        a.add_video_frame(1000);
+        a.add_video_frame(500);
+        a.add_audio_frame(20);
+        a.add_reconnect();
+        a.set_state(State::Recording);
+        a.set_file(Path::new("x.mp4"));
+        a.set_error(&anyhow::anyhow!("line one\nline two").context("outer"));
+        let snaps = board.snapshot(Instant::now());
+        assert_eq!(snaps.len(), 2);
+        let s = &snaps[0];
+        assert_eq!(
+            (s.video_frames, s.audio_frames, s.bytes, s.reconnects),
+            (2, 1, 1520, 1)
+        );
+        assert_eq!(s.file.as_deref(), Some(Path::new("x.mp4")));
+        assert_eq!(s.last_error.as_deref(), Some("outer: line one"));
+        assert_eq!(snaps[1].name, "b");
+        assert_eq!(snaps[1].state, State::Connecting);
+        // Leaving the recording state forgets the file.
+        a.set_state(State::Stopped);
+        assert_eq!(board.snapshot(Instant::now())[0].file, None);
+    }
+
+    #[test]
+    fn free_names() {
+        let dir = std::env::temp_dir().join(format!("recorder-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.mp4");
+        assert_eq!(free_name(&path), path);
+        std::fs::write(&path, b"").unwrap();
+        std::fs::write(dir.join("a-1.mp4.partial"), b"").unwrap();
+        assert_eq!(free_name(&path), dir.join("a-2.mp4"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn erase_and_draw_bytes() {
+        let mut out = Vec::new();
+        erase(3, &mut out);
+        draw(&["a".to_owned(), "b".to_owned()], &mut out);
+        assert_eq!(out, b"\x1b[3F\x1b[J\x1b[?7la\nb\n\x1b[?7h");
+        let mut out = Vec::new();
+        erase(0, &mut out);
+        draw(&[], &mut out);
+        assert!(out.is_empty());
+    }
+}
