@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tests::fake_rtsp::{FakeRtspServer, Script};
+use tests::fake_rtsp::{FakeRtspServer, Pacing, Script};
 use tests::harness::{
     Invocation, RUN_TIMEOUT, Run, Scratch, assert_decodes, decodable_h264_frames, recorder, run,
 };
@@ -414,4 +414,67 @@ fn parse_json_lines(text: &str) -> Vec<serde_json::Value> {
             v
         })
         .collect()
+}
+
+#[test]
+fn run_keeps_other_cameras_going_when_one_disk_is_full() {
+    // Two cameras in one `recorder run`: "full" records a fast stream onto a 32 KiB file
+    // system (4 s of this clip take 45 KB), "ok" a real-time stream onto the normal disk. "full" fills its disk, keeps a
+    // valid file and retries later; "ok" records its 4 s undisturbed.
+    let dir = Scratch::new("unattended", "run-disk-full");
+    let fast = server(script().with_frames(5000));
+    let steady = server(script().with_pacing(Pacing::RealTime).with_frames(300));
+    let mnt = dir.0.join("mnt");
+    let copy = dir.0.join("left");
+    let ok_dir = dir.0.join("ok");
+    let config = dir.0.join("cameras.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[camera]]\nname = \"full\"\nurl = \"{}\"\noutput = \"{}/{{name}}.mp4\"\n\n\
+             [[camera]]\nname = \"ok\"\nurl = \"{}\"\noutput = \"{}/{{name}}.mp4\"\n",
+            fast.url(),
+            mnt.display(),
+            steady.url(),
+            ok_dir.display()
+        ),
+    )
+    .expect("write config");
+    let args = [
+        "run",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--duration",
+        "4s",
+    ];
+    let run = run_on_tmpfs("run-disk-full", &dir, &mnt, "size=32k", None, &copy, &args);
+    for line in run.stderr.lines().filter(|l| !l.contains("DEBUG")) {
+        eprintln!("[run-disk-full] {line}");
+    }
+    assert!(
+        run.stderr.contains("disk full"),
+        "reports the full disk: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("full") && l.contains("reconnecting in")),
+        "the full camera retries: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // The camera on the normal disk recorded its 4 s.
+    let ok_file = ok_dir.join("ok.mp4");
+    let frames = decodable_h264_frames(&ok_file);
+    assert_verifies(&ok_file);
+    assert!((115..=125).contains(&frames), "ok camera: {frames} frames");
+    // The full camera's first file is valid.
+    let full_file = copy.join("full.mp4");
+    assert_verifies(&full_file);
+    assert!(decodable_h264_frames(&full_file) >= 30);
+    eprintln!(
+        "[run-disk-full] exit {:?}; ok camera {frames} frames",
+        run.code()
+    );
 }

@@ -285,6 +285,9 @@ pub struct SegmentWriter {
     /// Set once the thread stopped with an error (already returned by [`Self::write`]):
     /// what it kept of the file, if anything.
     failed: Option<Option<Written>>,
+    /// The thread's error, when it was a [`WriteError`]: kept so that [`Self::close`] can
+    /// say why nothing was kept (a full disk is worth retrying later).
+    failed_error: Option<WriteError>,
 }
 
 /// A file being finished by its thread.
@@ -332,6 +335,7 @@ impl SegmentWriter {
             tx,
             done,
             failed: None,
+            failed_error: None,
         })
     }
 
@@ -359,6 +363,7 @@ impl SegmentWriter {
                     .and_then(|w| w.kept.as_ref())
                     .map(|k| k.written.clone()),
             );
+            self.failed_error = WriteError::find(&err).cloned();
             return Err(err);
         }
         Ok(())
@@ -373,9 +378,11 @@ impl SegmentWriter {
         match self.failed {
             Some(Some(kept)) => return Closing::ready(Ok(kept)),
             Some(None) => {
-                return Closing::ready(Err(anyhow::anyhow!(
-                    "nothing was kept of the file (see the error above)"
-                )));
+                let msg = "nothing was kept of the file (see the error above)";
+                return Closing::ready(Err(match self.failed_error {
+                    Some(e) => anyhow::Error::new(e).context(msg),
+                    None => anyhow::anyhow!(msg),
+                }));
             }
             None => {}
         }
