@@ -217,16 +217,23 @@ impl Recorder {
 /// Builds the `recorder` binary (debug) and returns its path, wherever the target dir is
 /// (`CARGO_TARGET_DIR` or `<workspace>/target`): cargo reports it in its JSON messages.
 pub fn build_recorder() -> Result<PathBuf> {
+    build_recorder_with(&[])
+}
+
+/// Builds the `recorder` binary with extra cargo arguments (e.g. `--release`) and returns
+/// its path as cargo reports it.
+pub fn build_recorder_with(extra: &[&str]) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args([
-        "build",
-        "-p",
-        "recorder-cli",
-        "--bin",
-        "recorder",
-        "--message-format=json-render-diagnostics",
-    ])
-    .stderr(Stdio::inherit());
+    cmd.arg("build")
+        .args(extra)
+        .args([
+            "-p",
+            "recorder-cli",
+            "--bin",
+            "recorder",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit());
     println!("$ {}", display(&cmd));
     let stdout = output(&mut cmd)?;
     for line in stdout.lines() {
