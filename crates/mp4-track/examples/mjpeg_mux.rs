@@ -13,82 +13,11 @@
 use std::io::{Read, Write};
 use std::num::NonZeroU32;
 
-use bytes::Bytes;
 use mp4_track::{Mp4Muxer, MuxerOptions, SampleInfo, TrackConfig, TrackKind};
 
-/// Splits a concatenation of JPEG images at their start-of-image markers.
-fn split_jpegs(data: &[u8]) -> Vec<&[u8]> {
-    let starts: Vec<usize> = (0..data.len().saturating_sub(2))
-        .filter(|&i| data[i] == 0xFF && data[i + 1] == 0xD8 && data[i + 2] == 0xFF)
-        .collect();
-    starts
-        .iter()
-        .enumerate()
-        .map(|(k, &s)| &data[s..starts.get(k + 1).copied().unwrap_or(data.len())])
-        .collect()
-}
+mod common;
 
-/// Width and height from the first start-of-frame marker (SOF0..SOF3).
-fn jpeg_dimensions(jpeg: &[u8]) -> Option<(u16, u16)> {
-    let mut i = 2;
-    while i + 9 < jpeg.len() {
-        if jpeg[i] != 0xFF {
-            return None;
-        }
-        let marker = jpeg[i + 1];
-        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-        if (0xC0..=0xC3).contains(&marker) {
-            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
-            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
-            return Some((w, h));
-        }
-        i += 2 + len;
-    }
-    None
-}
-
-/// A `mp4v` visual sample entry (ISO/IEC 14496-14 §5.6) whose `esds` declares JPEG
-/// (objectTypeIndication 0x6C).
-fn mp4v_jpeg_entry(width: u16, height: u16) -> Bytes {
-    let mut esds = Vec::new();
-    esds.extend_from_slice(&[0, 0, 0, 0]); // esds size, set below
-    esds.extend_from_slice(b"esds");
-    esds.extend_from_slice(&[0, 0, 0, 0]); // version, flags
-    let dcd_body: [u8; 13] = [
-        0x6C, // objectTypeIndication: JPEG (ISO/IEC 10918-1)
-        0x11, // streamType 4 (visual) << 2 | upStream 0 | reserved 1
-        0, 0, 0, // bufferSizeDB
-        0, 0, 0, 0, // maxBitrate
-        0, 0, 0, 0, // avgBitrate
-    ];
-    let es_len = 3 + 2 + dcd_body.len() + 3;
-    esds.extend_from_slice(&[0x03, es_len as u8, 0, 1, 0]); // ES_Descriptor, ES_ID 1, flags
-    esds.extend_from_slice(&[0x04, dcd_body.len() as u8]); // DecoderConfigDescriptor
-    esds.extend_from_slice(&dcd_body);
-    esds.extend_from_slice(&[0x06, 1, 2]); // SLConfigDescriptor, predefined = 2 (MP4)
-    let len = esds.len() as u32;
-    esds[..4].copy_from_slice(&len.to_be_bytes());
-
-    let mut e = Vec::new();
-    e.extend_from_slice(&[0, 0, 0, 0]); // size, set below
-    e.extend_from_slice(b"mp4v");
-    e.extend_from_slice(&[0; 6]); // reserved
-    e.extend_from_slice(&1u16.to_be_bytes()); // data_reference_index
-    e.extend_from_slice(&[0; 16]); // pre_defined, reserved, pre_defined[3]
-    e.extend_from_slice(&width.to_be_bytes());
-    e.extend_from_slice(&height.to_be_bytes());
-    e.extend_from_slice(&0x0048_0000u32.to_be_bytes()); // horizresolution 72 dpi
-    e.extend_from_slice(&0x0048_0000u32.to_be_bytes()); // vertresolution 72 dpi
-    e.extend_from_slice(&[0; 4]); // reserved
-    e.extend_from_slice(&1u16.to_be_bytes()); // frame_count
-    e.extend_from_slice(&[0; 32]); // compressorname
-    e.extend_from_slice(&0x0018u16.to_be_bytes()); // depth
-    e.extend_from_slice(&(-1i16).to_be_bytes()); // pre_defined
-    e.extend_from_slice(&esds);
-    let len = e.len() as u32;
-    e[..4].copy_from_slice(&len.to_be_bytes());
-    Bytes::from(e)
-}
+use common::{jpeg_dimensions, mp4v_jpeg_entry, split_jpegs};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
