@@ -16,6 +16,7 @@ mod finalize_io;
 mod inspect;
 mod logging;
 mod mp4read;
+mod pacing;
 mod record;
 mod repair;
 mod run;
@@ -42,10 +43,12 @@ fn main() -> ExitCode {
     let live = (recording && logging::live_status(log_format, cli.quiet, cli.no_status))
         .then(status::LiveTerminal::new);
     logging::init(cli.verbose, cli.quiet, log_format, live.clone());
-    // One session per process: a current-thread runtime is plenty (file I/O runs on the
-    // writer's own thread) and keeps the footprint small.
+    // One thread for every camera: a current-thread runtime is plenty (file I/O runs on
+    // the writers' own threads) and keeps the footprint small; it reads the sockets in
+    // batches (see `pacing`).
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(pacing::before_park)
         .build()
         .map_err(anyhow::Error::from)
         .and_then(|rt| {

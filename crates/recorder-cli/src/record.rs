@@ -30,19 +30,6 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// are written too.
 const END_GRACE: Duration = Duration::from_secs(2);
 
-/// Once everything received so far is handed out, how long to let the next packets pile
-/// up in the socket before reading again. Reading as soon as the socket is readable woke
-/// the process about 120 times a second for one SD stream with AAC, and the wake-ups
-/// (`epoll_wait`, `readv`, context switches) were most of the recorder's CPU time; with
-/// 50 ms batches it wakes about 70 times a second and uses about a third less CPU. Frames
-/// are timed by their RTP timestamps, so the delay changes nothing in the files.
-const RECEIVE_BATCH: Duration = Duration::from_millis(50);
-
-/// A stream that delivered this much since the last wait is read without the
-/// [`RECEIVE_BATCH`] pause: at high bit rates the pause would buy little and could hold
-/// the sender back on a not yet grown TCP receive window.
-const RECEIVE_BATCH_MAX_BYTES: usize = 64 << 10;
-
 /// Seconds between 1904-01-01 and 1970-01-01 (ISO BMFF times count from 1904).
 const SECS_1904_TO_1970: u64 = 2_082_844_800;
 
@@ -54,36 +41,6 @@ const DEFAULT_EXPECTED_LENGTH: Duration = Duration::from_secs(3600);
 /// end instead). 8 MiB holds the tables of about 6 hours of 30 fps video with jittery
 /// timestamps and AAC audio.
 const MAX_RESERVE_BYTES: u64 = 8 << 20;
-
-/// The source's next frame, read in batches of [`RECEIVE_BATCH`]: a frame already received
-/// (or readable without waiting) comes at once; otherwise this pauses for [`RECEIVE_BATCH`]
-/// (unless `batch_bytes`, the bytes received since the last wait, reached
-/// [`RECEIVE_BATCH_MAX_BYTES`]) before waiting for the socket. `Source::next` is
-/// cancel-safe, so dropping the first poll's future loses nothing.
-async fn next_batched(
-    source: &mut Source,
-    batch_bytes: &mut usize,
-) -> Result<Option<Frame>, rtsp_ingest::Error> {
-    {
-        let mut now = std::pin::pin!(source.next());
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        if let std::task::Poll::Ready(next) = now.as_mut().poll(&mut cx) {
-            if let Ok(Some(frame)) = &next {
-                *batch_bytes += frame.data().len();
-            }
-            return next;
-        }
-    }
-    if *batch_bytes < RECEIVE_BATCH_MAX_BYTES {
-        tokio::time::sleep(RECEIVE_BATCH).await;
-    }
-    *batch_bytes = 0;
-    let next = source.next().await;
-    if let Ok(Some(frame)) = &next {
-        *batch_bytes += frame.data().len();
-    }
-    next
-}
 
 /// Runs `recorder record`: one camera, built from the command line; its status is shown
 /// on `live` when given (else logged every minute).
@@ -659,7 +616,7 @@ impl Recording {
     ) -> SessionEnd {
         let mut grace_deadline: Option<tokio::time::Instant> = None;
         let backstop = deadline.map(|d| d + END_GRACE);
-        let mut batch_bytes = 0;
+        let mut streaming = crate::pacing::Streaming::start();
         loop {
             if self.timeline.all_done() {
                 tracing::info!("requested duration recorded");
@@ -668,8 +625,7 @@ impl Recording {
             if grace_deadline.is_none() && self.timeline.primary_done() {
                 grace_deadline = Some(tokio::time::Instant::now() + END_GRACE);
             }
-            let receive =
-                tokio::time::timeout(stall_timeout, next_batched(source, &mut batch_bytes));
+            let receive = tokio::time::timeout(stall_timeout, source.next());
             let next = tokio::select! {
                 biased;
                 signal = shutdown.recv() => return SessionEnd::Stopped(signal),
@@ -709,6 +665,7 @@ impl Recording {
                 }
                 Ok(Ok(Some(frame))) => frame,
             };
+            streaming.received(frame.data().len());
             if let Err(e) = self.on_frame(frame).await {
                 return SessionEnd::Failed(Failure::fatal(e));
             }

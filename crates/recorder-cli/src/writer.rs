@@ -450,8 +450,9 @@ pub fn create_partial(path: &Path) -> anyhow::Result<(File, PathBuf)> {
 }
 
 /// Writes `header` then every buffer of `data` at the file's current position with
-/// vectored writes (one, unless the kernel takes less), without copying them.
-pub fn write_vectored_all(file: &mut File, header: &[u8], data: &[Bytes]) -> io::Result<()> {
+/// vectored writes (one, unless the kernel takes less), without copying them: the
+/// kernel reads the media straight from the buffers the depacketizer filled.
+pub fn write_vectored_all(file: &mut impl Write, header: &[u8], data: &[Bytes]) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(data.len() + 1);
     slices.push(IoSlice::new(header));
     slices.extend(
@@ -804,6 +805,77 @@ mod tests {
         assert_eq!(&written[..4], b"HEAD");
         assert_eq!(&written[4 + 1999 * 4..], &1999u32.to_be_bytes());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A writer that records where each `write_vectored` call's buffers live and takes at
+    /// most `max_bytes` per call, as a kernel may.
+    struct Recording {
+        max_bytes: usize,
+        written: Vec<u8>,
+        /// Per call: (address, length) of each buffer offered.
+        calls: Vec<Vec<(usize, usize)>>,
+    }
+
+    impl Write for Recording {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls.push(
+                bufs.iter()
+                    .map(|b| (b.as_ptr() as usize, b.len()))
+                    .collect(),
+            );
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.max_bytes - n);
+                self.written.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.max_bytes {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn vectored_write_hands_the_buffers_themselves_to_the_kernel() {
+        let header = Bytes::from(vec![0xEEu8; 100]);
+        let data: Vec<Bytes> = (0..50u8)
+            .map(|i| Bytes::from(vec![i; 1000 + usize::from(i)]))
+            .collect();
+        let total = header.len() + data.iter().map(Bytes::len).sum::<usize>();
+        let mut w = Recording {
+            max_bytes: 7000,
+            written: Vec::new(),
+            calls: Vec::new(),
+        };
+        write_vectored_all(&mut w, &header, &data).unwrap();
+
+        let mut expected = header.to_vec();
+        data.iter().for_each(|d| expected.extend_from_slice(d));
+        assert_eq!(w.written, expected);
+        // The first call offers the header and every data buffer, by address: no copy.
+        let mut originals = vec![(header.as_ptr() as usize, header.len())];
+        originals.extend(data.iter().map(|d| (d.as_ptr() as usize, d.len())));
+        assert_eq!(w.calls[0], originals);
+        // Partial writes go on inside the same buffers: every offered buffer lies within
+        // an original one.
+        assert_eq!(w.calls.len(), total.div_ceil(7000));
+        for call in &w.calls {
+            for &(at, len) in call {
+                assert!(
+                    originals
+                        .iter()
+                        .any(|&(o, olen)| at >= o && at + len == o + olen),
+                    "buffer {at:#x}+{len} is not the tail of an original buffer"
+                );
+            }
+        }
     }
 
     #[test]
