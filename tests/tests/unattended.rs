@@ -472,7 +472,24 @@ fn run_keeps_other_cameras_going_when_one_disk_is_full() {
     // The full camera's first file is valid.
     let full_file = copy.join("full.mp4");
     assert_verifies(&full_file);
-    assert!(decodable_h264_frames(&full_file) >= 30);
+    let full_frames = decodable_h264_frames(&full_file);
+    assert!(full_frames >= 30);
+    // Its summary counts that file, though later sessions wrote nothing.
+    let summary = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("camera{name=full}") && l.contains(" recorded "))
+        .unwrap_or_else(|| panic!("no summary for the full camera: {}", run.stderr));
+    assert!(
+        summary.contains(&format!("recorded {full_frames} video frames"))
+            && summary.contains("in 1 file(s)"),
+        "summary {summary:?} vs {full_frames} frames in full.mp4"
+    );
+    assert!(
+        !run.stderr.contains("no media was received"),
+        "{}",
+        run.stderr
+    );
     eprintln!(
         "[run-disk-full] exit {:?}; ok camera {frames} frames",
         run.code()

@@ -4,6 +4,10 @@
 //! Every recorder process runs under `/usr/bin/time`, so CPU time and peak RSS come from
 //! the kernel's accounting (`wait4`) of that process and its children. The runs are
 //! sequential: one recorder and one N at a time. The server's own CPU is not counted.
+//!
+//! With `--rounds R`, every N is measured R times: in each round the three recorders run
+//! one after another, in an order that rotates from round to round so that none always
+//! goes first, and the report shows the median over the rounds with the range beside it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -30,8 +34,10 @@ const TIME: &str = "/usr/bin/time";
 pub struct BenchOptions {
     /// Seconds each recording lasts.
     pub seconds: u64,
-    /// The numbers of cameras to record at once, one run per recorder and number.
+    /// The numbers of cameras to record at once, one run per recorder, number and round.
     pub cameras: Vec<usize>,
+    /// Rounds per number of cameras (at least 1); the report shows medians over them.
+    pub rounds: usize,
 }
 
 impl Default for BenchOptions {
@@ -39,12 +45,13 @@ impl Default for BenchOptions {
         Self {
             seconds: 60,
             cameras: vec![1, 8, 32],
+            rounds: 1,
         }
     }
 }
 
 impl BenchOptions {
-    /// Parses `[--seconds S] [--cameras 1,8,32]`.
+    /// Parses `[--seconds S] [--cameras 1,8,32] [--rounds R]`.
     pub fn parse(args: &[String]) -> Result<Self> {
         let mut options = Self::default();
         let mut args = args.iter();
@@ -60,8 +67,15 @@ impl BenchOptions {
                     ensure!(options.seconds >= 1, "--seconds must be at least 1");
                 }
                 "--cameras" => options.cameras = parse_cameras(value)?,
+                "--rounds" => {
+                    options.rounds = value
+                        .parse()
+                        .with_context(|| format!("--rounds wants a whole number, got {value:?}"))?;
+                    ensure!(options.rounds >= 1, "--rounds must be at least 1");
+                }
                 other => bail!(
-                    "usage: cargo xtask bench [--seconds S] [--cameras 1,8,32]; got {other:?}"
+                    "usage: cargo xtask bench [--seconds S] [--cameras 1,8,32] [--rounds R]; \
+                     got {other:?}"
                 ),
             }
         }
@@ -97,6 +111,14 @@ enum Tool {
 
 impl Tool {
     const ALL: [Tool; 3] = [Tool::Ours, Tool::Ffmpeg, Tool::Gst];
+
+    /// The order of the runs in `round` (0-based): `ALL` rotated to start at
+    /// `ALL[round % 3]`, so that no recorder always goes first.
+    fn order(round: usize) -> [Tool; 3] {
+        let mut order = Self::ALL;
+        order.rotate_left(round % Self::ALL.len());
+        order
+    }
 
     fn key(self) -> &'static str {
         match self {
@@ -217,8 +239,107 @@ fn ratio(ours: f64, peer: f64) -> String {
     }
 }
 
-fn find(ms: &[Measurement], tool: Tool, cameras: usize) -> Option<&Measurement> {
-    ms.iter().find(|m| m.tool == tool && m.cameras == cameras)
+/// The middle value, or the mean of the two middle values for an even count; `None` for
+/// no values.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
+}
+
+/// One recorder at one N over every round that ran.
+#[derive(Debug, Clone, PartialEq)]
+struct Summary<'a> {
+    tool: Tool,
+    cameras: usize,
+    /// One per round that ran, in the order run; never empty.
+    runs: Vec<&'a Measurement>,
+}
+
+impl Summary<'_> {
+    fn values(&self, f: fn(&Measurement) -> f64) -> Vec<f64> {
+        self.runs.iter().map(|m| f(m)).collect()
+    }
+
+    fn median_of(&self, f: fn(&Measurement) -> f64) -> f64 {
+        median(&self.values(f)).unwrap_or(f64::NAN)
+    }
+
+    /// `min-max` of `f` over the rounds, or `-` for a single round.
+    fn range_of(&self, f: fn(&Measurement) -> f64, decimals: usize) -> String {
+        let values = self.values(f);
+        if values.len() < 2 {
+            return "-".to_string();
+        }
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{min:.decimals$}-{max:.decimals$}")
+    }
+
+    fn rounds(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Median of the rounds' CPU-s (all processes).
+    fn cpu_s(&self) -> f64 {
+        self.median_of(Measurement::cpu_s)
+    }
+
+    /// Median of the rounds' CPU-s per stream-minute.
+    fn cpu_per_stream_minute(&self) -> f64 {
+        self.median_of(Measurement::cpu_per_stream_minute)
+    }
+
+    /// Median of the rounds' summed peak RSS.
+    fn rss_total_mib(&self) -> f64 {
+        self.median_of(Measurement::rss_total_mib)
+    }
+
+    /// The largest of the rounds' summed peak RSS, or `-` for a single round.
+    fn rss_total_max_mib(&self) -> String {
+        if self.rounds() < 2 {
+            return "-".to_string();
+        }
+        let max = self
+            .values(Measurement::rss_total_mib)
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max);
+        format!("{max:.1}")
+    }
+
+    /// Median of the rounds' summed peak RSS per stream.
+    fn rss_per_stream_mib(&self) -> f64 {
+        self.median_of(Measurement::rss_per_stream_mib)
+    }
+
+    fn expected_frames(&self) -> u64 {
+        self.runs.first().map_or(0, |m| m.expected_frames())
+    }
+
+    /// Fewest frames of any stream in any round.
+    fn frames_min(&self) -> u64 {
+        self.runs.iter().map(|m| m.frames_min()).min().unwrap_or(0)
+    }
+
+    /// Most frames of any stream in any round.
+    fn frames_max(&self) -> u64 {
+        self.runs.iter().map(|m| m.frames_max()).max().unwrap_or(0)
+    }
+
+    /// Processes that exited non-zero, summed over the rounds.
+    fn failures(&self) -> usize {
+        self.runs.iter().map(|m| m.failures).sum()
+    }
+
+    /// No frame lost in any round.
+    fn no_frame_lost(&self) -> bool {
+        self.runs.iter().all(|m| m.no_frame_lost())
+    }
 }
 
 /// The numbers of cameras measured, in order of first appearance.
@@ -232,51 +353,85 @@ fn camera_counts(ms: &[Measurement]) -> Vec<usize> {
     ns
 }
 
-/// The main table: one row per N and recorder.
+/// The measurements grouped per (N, recorder): N in order of first appearance, then the
+/// recorders in `Tool::ALL` order whatever order the rounds ran them in.
+fn summarize(ms: &[Measurement]) -> Vec<Summary<'_>> {
+    let mut out = Vec::new();
+    for n in camera_counts(ms) {
+        for tool in Tool::ALL {
+            let runs: Vec<&Measurement> = ms
+                .iter()
+                .filter(|m| m.tool == tool && m.cameras == n)
+                .collect();
+            if !runs.is_empty() {
+                out.push(Summary {
+                    tool,
+                    cameras: n,
+                    runs,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn find<'s, 'a>(ss: &'s [Summary<'a>], tool: Tool, cameras: usize) -> Option<&'s Summary<'a>> {
+    ss.iter().find(|s| s.tool == tool && s.cameras == cameras)
+}
+
+/// The main table: one row per N and recorder, medians over the rounds.
 fn render_table(ms: &[Measurement]) -> String {
     let mut s = String::from(
-        "| N | recorder | CPU-s / stream-minute | peak RSS, all (MiB) | peak RSS / stream (MiB) \
-         | video frames / stream (min-max) | expected | exit != 0 |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "| N | recorder | rounds | CPU-s / stream-minute (median) | CPU range (min-max) \
+         | peak RSS, all (MiB, median) | peak RSS, all, max (MiB) \
+         | peak RSS / stream (MiB, median) | video frames / stream (min-max) | expected \
+         | exit != 0 |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    for m in ms {
+    for m in summarize(ms) {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.3} | {:.1} | {:.1} | {}-{} | {} | {} |",
+            "| {} | {} | {} | {:.3} | {} | {:.1} | {} | {:.1} | {}-{} | {} | {} |",
             m.cameras,
             m.tool.label(),
+            m.rounds(),
             m.cpu_per_stream_minute(),
+            m.range_of(Measurement::cpu_per_stream_minute, 3),
             m.rss_total_mib(),
+            m.rss_total_max_mib(),
             m.rss_per_stream_mib(),
             m.frames_min(),
             m.frames_max(),
             m.expected_frames(),
-            m.failures
+            m.failures()
         );
     }
     s
 }
 
-/// Our figures as ratios to each peer's, per N.
+/// Our figures (medians over the rounds) as ratios to each peer's, per N.
 fn render_ratios(ms: &[Measurement]) -> String {
+    let ss = summarize(ms);
     let mut s = String::from(
         "| N | CPU vs ffmpeg | CPU vs gst | RSS (all) vs ffmpeg | RSS (all) vs gst |\n\
          |---:|---:|---:|---:|---:|\n",
     );
     for n in camera_counts(ms) {
-        let Some(ours) = find(ms, Tool::Ours, n) else {
+        let Some(ours) = find(&ss, Tool::Ours, n) else {
             continue;
         };
-        let cell = |tool: Tool, f: fn(&Measurement) -> f64| {
-            find(ms, tool, n).map_or_else(|| "n/a".to_string(), |peer| ratio(f(ours), f(peer)))
+        let cell = |tool: Tool, f: &dyn Fn(&Summary<'_>) -> f64| {
+            find(&ss, tool, n).map_or_else(|| "n/a".to_string(), |peer| ratio(f(ours), f(peer)))
         };
+        let cpu = |s: &Summary<'_>| s.cpu_s();
+        let rss = |s: &Summary<'_>| s.rss_total_mib();
         let _ = writeln!(
             s,
             "| {n} | {} | {} | {} | {} |",
-            cell(Tool::Ffmpeg, Measurement::cpu_s),
-            cell(Tool::Gst, Measurement::cpu_s),
-            cell(Tool::Ffmpeg, Measurement::rss_total_mib),
-            cell(Tool::Gst, Measurement::rss_total_mib),
+            cell(Tool::Ffmpeg, &cpu),
+            cell(Tool::Gst, &cpu),
+            cell(Tool::Ffmpeg, &rss),
+            cell(Tool::Gst, &rss),
         );
     }
     s
@@ -286,14 +441,15 @@ fn verdict(holds: bool) -> &'static str {
     if holds { "holds" } else { "does not hold" }
 }
 
-/// The issue's targets, checked against the figures (reported, not asserted).
+/// The issue's targets, checked against the medians (reported, not asserted).
 fn render_targets(ms: &[Measurement]) -> String {
+    let ss = summarize(ms);
     let mut s = String::new();
     // 1. CPU per stream <= 0.5x ffmpeg's, at every N measured.
     let mut parts = Vec::new();
     let mut all = true;
     for n in camera_counts(ms) {
-        if let (Some(ours), Some(ff)) = (find(ms, Tool::Ours, n), find(ms, Tool::Ffmpeg, n)) {
+        if let (Some(ours), Some(ff)) = (find(&ss, Tool::Ours, n), find(&ss, Tool::Ffmpeg, n)) {
             let r = ours.cpu_s() / ff.cpu_s();
             all &= r <= 0.5;
             parts.push(format!("N={n}: {}", ratio(ours.cpu_s(), ff.cpu_s())));
@@ -310,7 +466,7 @@ fn render_targets(ms: &[Measurement]) -> String {
         parts.join(", ")
     );
     // 2. Total RSS at N=32 <= 0.1x the sum of 32 ffmpeg processes.
-    match (find(ms, Tool::Ours, 32), find(ms, Tool::Ffmpeg, 32)) {
+    match (find(&ss, Tool::Ours, 32), find(&ss, Tool::Ffmpeg, 32)) {
         (Some(ours), Some(ff)) => {
             let _ = writeln!(
                 s,
@@ -328,8 +484,8 @@ fn render_targets(ms: &[Measurement]) -> String {
             );
         }
     }
-    // 3. No frame lost at N=32.
-    match find(ms, Tool::Ours, 32) {
+    // 3. No frame lost at N=32, in any round.
+    match find(&ss, Tool::Ours, 32) {
         Some(ours) => {
             let _ = writeln!(
                 s,
@@ -337,7 +493,7 @@ fn render_targets(ms: &[Measurement]) -> String {
                 verdict(ours.no_frame_lost()),
                 ours.frames_min(),
                 ours.expected_frames(),
-                ours.failures
+                ours.failures()
             );
         }
         None => {
@@ -516,16 +672,16 @@ fn count_frames(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// Records `n` cameras of `url` with `tool` for `seconds` and measures it.
+/// Records `n` cameras of `url` with `tool` for `seconds` into `run_dir` (removed
+/// afterwards) and measures it.
 fn run_one(
     tool: Tool,
     n: usize,
     seconds: u64,
     url: &str,
     bin: &Path,
-    dir: &Path,
+    run_dir: &Path,
 ) -> Result<Measurement> {
-    let run_dir = dir.join(format!("{}-{n}", tool.key()));
     let cam_dir = |i: usize| run_dir.join(format!("cam{i}"));
     for i in 0..n {
         std::fs::create_dir_all(cam_dir(i))?;
@@ -681,28 +837,33 @@ fn run_one(
             })
         })
         .collect::<Vec<_>>();
-    let m = Measurement {
+    // The media is not needed any more: free the disk before the next run.
+    let _ = std::fs::remove_dir_all(run_dir);
+    Ok(Measurement {
         tool,
         cameras: n,
         seconds,
         usages,
         frames,
         failures,
-    };
-    println!(
-        "{} N={n}: {:.2} CPU-s ({:.3} per stream-minute), peak RSS {:.1} MiB in all, frames {}-{} \
-         per stream, {:.1} s wall",
-        tool.key(),
+    })
+}
+
+/// The progress line printed after each run.
+fn progress(m: &Measurement, round: usize, rounds: usize) -> String {
+    format!(
+        "round {}/{rounds} {} N={}: {:.2} CPU-s ({:.3} per stream-minute), peak RSS {:.1} MiB \
+         in all, frames {}-{} per stream, {:.1} s wall",
+        round + 1,
+        m.tool.key(),
+        m.cameras,
         m.cpu_s(),
         m.cpu_per_stream_minute(),
         m.rss_total_mib(),
         m.frames_min(),
         m.frames_max(),
         m.wall_s()
-    );
-    // The media is not needed any more: free the disk before the next run.
-    let _ = std::fs::remove_dir_all(&run_dir);
-    Ok(m)
+    )
 }
 
 /// gst-launch-1.0 exits 1 after an `Unhandled error` from rtspsrc while tearing down,
@@ -799,11 +960,17 @@ fn render_report(ms: &[Measurement], options: &BenchOptions, machine: &str) -> S
     let cameras: Vec<String> = options.cameras.iter().map(ToString::to_string).collect();
     format!(
         "# recorder benchmark\n\n\
-         `cargo xtask bench --seconds {} --cameras {}`: each recorder records N cameras of the \
-         same URL (`{MOUNT}` of GStreamer's RTSP server on 127.0.0.1: 640x360 {FPS} fps H.264 + \
-         AAC, encoded once per run), one recorder and one N at a time, {} s each. CPU (user + \
-         sys) and peak RSS from `/usr/bin/time` (the kernel's accounting) of each process; the \
-         server's own CPU is not counted. Frames: video packets in each stream's files \
+         `cargo xtask bench --seconds {} --cameras {} --rounds {}`: each recorder records N \
+         cameras of the same URL (`{MOUNT}` of GStreamer's RTSP server on 127.0.0.1: 640x360 \
+         {FPS} fps H.264 + AAC, encoded once per run), one recorder and one N at a time, {} s \
+         each, {} per N. Within a round the three recorders run one after another, and the \
+         order rotates from round to round (round 1 starts with `recorder`, round 2 with \
+         ffmpeg, round 3 with GStreamer, ...) so that none always goes first. Figures are \
+         medians over the rounds (the mean of the two middle ones for an even count), with \
+         the range across rounds beside the CPU and the largest round's RSS beside the RSS; \
+         frames are the min-max over every round and stream, and exit != 0 is summed over \
+         the rounds. CPU (user + sys) and peak RSS from `/usr/bin/time` (the kernel's \
+         accounting) of each process; the server's own CPU is not counted. Frames: video packets in each stream's files \
          (`ffprobe -count_packets`); the server sends {FPS} fps. GStreamer records video only \
          and is stopped by SIGINT after {} s (its time includes connecting; `gst-launch-1.0 -e` \
          exits 1 on an rtspsrc teardown error after the EOS has finished the file, which is not \
@@ -813,7 +980,12 @@ fn render_report(ms: &[Measurement], options: &BenchOptions, machine: &str) -> S
          ## Machine\n\n{machine}\n## Results\n\n{}\n### recorder / peer\n\n{}\n### Targets\n\n{}",
         options.seconds,
         cameras.join(","),
+        options.rounds,
         options.seconds,
+        match options.rounds {
+            1 => "1 round".to_string(),
+            r => format!("{r} rounds"),
+        },
         options.seconds,
         render_table(ms),
         render_ratios(ms),
@@ -828,24 +1000,39 @@ pub fn bench(options: &BenchOptions) -> Result<()> {
     }
     let bin = build_release_recorder()?;
     let dir = TempDir::new()?;
-    let runs = (options.cameras.len() * Tool::ALL.len()) as u64;
+    let runs = (options.cameras.len() * Tool::ALL.len() * options.rounds) as u64;
     let max_cameras = options.cameras.iter().copied().max().unwrap_or(1) as u64;
     let server_seconds = runs * (options.seconds + 45 + max_cameras) + 60;
     let server = RtspServer::start(server_seconds, &dir.0.join("server.log"))?;
     let mut ms = Vec::new();
     let mut failed = Vec::new();
+    let rounds = options.rounds;
     for &n in &options.cameras {
-        for (k, tool) in Tool::ALL.into_iter().enumerate() {
-            // A separate shared pipeline (one encode) per run, started fresh.
-            let url = server.url(&format!("{MOUNT}?bench={}-{n}-{k}", tool.key()));
-            match run_one(tool, n, options.seconds, &url, &bin, &dir.0) {
-                Ok(m) => ms.push(m),
-                Err(e) => {
-                    println!("error: {} N={n}: {e:#}", tool.key());
-                    failed.push(format!("- {} N={n}: {e:#}", tool.label()));
+        for round in 0..rounds {
+            for tool in Tool::order(round) {
+                // A separate shared pipeline (one encode) per run, started fresh.
+                let run = format!("{}-{n}-r{round}", tool.key());
+                let url = server.url(&format!("{MOUNT}?bench={run}"));
+                match run_one(tool, n, options.seconds, &url, &bin, &dir.0.join(&run)) {
+                    Ok(m) => {
+                        println!("{}", progress(&m, round, rounds));
+                        ms.push(m);
+                    }
+                    Err(e) => {
+                        println!(
+                            "error: round {}/{rounds} {} N={n}: {e:#}",
+                            round + 1,
+                            tool.key()
+                        );
+                        failed.push(format!(
+                            "- round {}/{rounds}, {} N={n}: {e:#}",
+                            round + 1,
+                            tool.label()
+                        ));
+                    }
                 }
+                std::thread::sleep(Duration::from_secs(2));
             }
-            std::thread::sleep(Duration::from_secs(2));
         }
     }
     server.stop();
@@ -948,7 +1135,8 @@ mod tests {
             BenchOptions::parse(&args(&["--seconds", "20", "--cameras", "1, 8"])).unwrap(),
             BenchOptions {
                 seconds: 20,
-                cameras: vec![1, 8]
+                cameras: vec![1, 8],
+                rounds: 1,
             }
         );
         assert!(BenchOptions::parse(&args(&["--cameras", "1,0"])).is_err());
@@ -988,15 +1176,15 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[2],
-            "| 2 | recorder run (1 process) | 0.400 | 20.0 | 10.0 | 899-900 | 900 | 0 |"
+            "| 2 | recorder run (1 process) | 1 | 0.400 | - | 20.0 | - | 10.0 | 899-900 | 900 | 0 |"
         );
         assert_eq!(
             lines[3],
-            "| 2 | ffmpeg -c copy (N processes) | 1.600 | 104.0 | 52.0 | 905-910 | 900 | 0 |"
+            "| 2 | ffmpeg -c copy (N processes) | 1 | 1.600 | - | 104.0 | - | 52.0 | 905-910 | 900 | 0 |"
         );
         assert_eq!(
             lines[4],
-            "| 2 | gst-launch-1.0 mp4mux (N processes, video only) | 1.200 | 38.0 | 19.0 | 870-880 | 900 | 1 |"
+            "| 2 | gst-launch-1.0 mp4mux (N processes, video only) | 1 | 1.200 | - | 38.0 | - | 19.0 | 870-880 | 900 | 1 |"
         );
         let ratios = render_ratios(&ms);
         assert_eq!(
@@ -1028,5 +1216,176 @@ mod tests {
             targets.contains("no frame lost at N=32: holds (min 900 frames per stream, expected 900, 0 exit != 0)"),
             "{targets}"
         );
+    }
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_rounds() {
+        let options = BenchOptions::parse(&args(&["--rounds", "3", "--seconds", "8"])).unwrap();
+        assert_eq!(
+            options,
+            BenchOptions {
+                seconds: 8,
+                cameras: vec![1, 8, 32],
+                rounds: 3,
+            }
+        );
+        assert_eq!(BenchOptions::default().rounds, 1);
+        let zero = BenchOptions::parse(&args(&["--rounds", "0"])).unwrap_err();
+        assert_eq!(zero.to_string(), "--rounds must be at least 1");
+        let word = BenchOptions::parse(&args(&["--rounds", "two"])).unwrap_err();
+        assert_eq!(
+            word.to_string(),
+            "--rounds wants a whole number, got \"two\""
+        );
+        assert!(BenchOptions::parse(&args(&["--rounds", "-1"])).is_err());
+        assert!(BenchOptions::parse(&args(&["--rounds", "1.5"])).is_err());
+        assert!(BenchOptions::parse(&args(&["--rounds"])).is_err());
+    }
+
+    #[test]
+    fn rotates_the_order_per_round() {
+        assert_eq!(Tool::order(0), [Tool::Ours, Tool::Ffmpeg, Tool::Gst]);
+        assert_eq!(Tool::order(1), [Tool::Ffmpeg, Tool::Gst, Tool::Ours]);
+        assert_eq!(Tool::order(2), [Tool::Gst, Tool::Ours, Tool::Ffmpeg]);
+        assert_eq!(Tool::order(3), [Tool::Ours, Tool::Ffmpeg, Tool::Gst]);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[0.7]), Some(0.7));
+        assert_eq!(median(&[5.0, 1.0]), Some(3.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    /// One round of `tool` at N=2 for 30 s: one process with `cpu_s` and `rss_mib`.
+    fn round(
+        tool: Tool,
+        cpu_s: f64,
+        rss_mib: u64,
+        frames: [u64; 2],
+        failures: usize,
+    ) -> Measurement {
+        Measurement {
+            tool,
+            cameras: 2,
+            seconds: 30,
+            usages: vec![usage(cpu_s, 0.0, rss_mib * 1024)],
+            frames: frames.to_vec(),
+            failures,
+        }
+    }
+
+    #[test]
+    fn aggregates_rounds_into_medians_and_ranges() {
+        // Three rounds of ours, two of ffmpeg, one of gst at N=2, in rotated order, and
+        // one round of ours at N=1 in between.
+        let mut one = round(Tool::Ours, 0.25, 15, [450, 450], 0);
+        one.cameras = 1;
+        one.seconds = 15;
+        one.frames = vec![450];
+        let ms = vec![
+            round(Tool::Ours, 0.4, 20, [900, 899], 0),
+            round(Tool::Ffmpeg, 1.6, 104, [905, 910], 0),
+            round(Tool::Gst, 1.2, 38, [880, 870], 1),
+            round(Tool::Ffmpeg, 2.0, 110, [900, 900], 0),
+            one,
+            round(Tool::Ours, 0.6, 24, [901, 900], 1),
+            round(Tool::Ours, 0.5, 22, [898, 900], 0),
+        ];
+        let table = render_table(&ms);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 6, "{table}");
+        // CPU-s per stream-minute = CPU-s / 2 streams / 0.5 min: 0.4, 0.6, 0.5 -> median
+        // 0.5; RSS 20, 24, 22 -> median 22, max 24; 11 per stream; frames 898-901.
+        assert_eq!(
+            lines[2],
+            "| 2 | recorder run (1 process) | 3 | 0.500 | 0.400-0.600 | 22.0 | 24.0 | 11.0 | 898-901 | 900 | 1 |"
+        );
+        // Two rounds: 1.6 and 2.0 -> 1.8; RSS 104 and 110 -> 107, max 110.
+        assert_eq!(
+            lines[3],
+            "| 2 | ffmpeg -c copy (N processes) | 2 | 1.800 | 1.600-2.000 | 107.0 | 110.0 | 53.5 | 900-910 | 900 | 0 |"
+        );
+        assert_eq!(
+            lines[4],
+            "| 2 | gst-launch-1.0 mp4mux (N processes, video only) | 1 | 1.200 | - | 38.0 | - | 19.0 | 870-880 | 900 | 1 |"
+        );
+        // 0.25 CPU-s for one stream over a quarter minute: 1.0 per stream-minute.
+        assert_eq!(
+            lines[5],
+            "| 1 | recorder run (1 process) | 1 | 1.000 | - | 15.0 | - | 15.0 | 450-450 | 450 | 0 |"
+        );
+        // Ratios of the medians: CPU 0.5 / 1.8 and 0.5 / 1.2, RSS 22 / 107 and 22 / 38.
+        let ratios = render_ratios(&ms);
+        assert_eq!(
+            ratios.lines().nth(2),
+            Some("| 2 | 0.28x | 0.42x | 0.21x | 0.58x |")
+        );
+        assert_eq!(ratios.lines().nth(3), Some("| 1 | n/a | n/a | n/a | n/a |"));
+        let targets = render_targets(&ms);
+        assert!(
+            targets.contains("- CPU per stream <= 0.5x ffmpeg's: holds (N=2: 0.28x)"),
+            "{targets}"
+        );
+    }
+
+    #[test]
+    fn no_frame_lost_needs_every_round() {
+        let mut ms = vec![
+            round(Tool::Ours, 0.4, 20, [900, 900], 0),
+            round(Tool::Ours, 0.4, 20, [900, 897], 0),
+        ];
+        for m in &mut ms {
+            m.cameras = 32;
+            m.frames = m.frames.repeat(16);
+        }
+        let targets = render_targets(&ms);
+        assert!(
+            targets.contains("no frame lost at N=32: does not hold (min 897 frames per stream, expected 900, 0 exit != 0)"),
+            "{targets}"
+        );
+        ms[1].frames = vec![900; 32];
+        ms[1].failures = 2;
+        let targets = render_targets(&ms);
+        assert!(
+            targets.contains("no frame lost at N=32: does not hold (min 900 frames per stream, expected 900, 2 exit != 0)"),
+            "{targets}"
+        );
+    }
+
+    #[test]
+    fn reports_rounds_and_progress() {
+        let ms = vec![round(Tool::Ffmpeg, 1.6, 104, [905, 910], 0)];
+        assert_eq!(
+            progress(&ms[0], 1, 3),
+            "round 2/3 ffmpeg N=2: 1.60 CPU-s (1.600 per stream-minute), peak RSS 104.0 MiB in all, \
+             frames 905-910 per stream, 20.5 s wall"
+        );
+        let options = BenchOptions {
+            seconds: 30,
+            cameras: vec![2],
+            rounds: 3,
+        };
+        let report = render_report(&ms, &options, "- CPU: test\n");
+        assert!(
+            report.contains("`cargo xtask bench --seconds 30 --cameras 2 --rounds 3`"),
+            "{report}"
+        );
+        assert!(report.contains("30 s each, 3 rounds per N."), "{report}");
+        assert!(
+            report.contains("Figures are medians over the rounds"),
+            "{report}"
+        );
+        let single = BenchOptions {
+            rounds: 1,
+            ..options
+        };
+        assert!(render_report(&ms, &single, "").contains("30 s each, 1 round per N."));
     }
 }

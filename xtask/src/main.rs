@@ -6,7 +6,7 @@
 //! cargo xtask demo [--seconds N]   record a local test stream to ./demo.mp4
 //! cargo xtask tidy                 architecture invariants (pure crates, retina confinement)
 //! cargo xtask deps                 install/check ffmpeg and GStreamer (apt-get as root)
-//! cargo xtask bench [--seconds S] [--cameras 1,8,32]
+//! cargo xtask bench [--seconds S] [--cameras 1,8,32] [--rounds R]
 //!                                  CPU, memory and frames against ffmpeg and GStreamer
 //! ```
 #![allow(clippy::print_stdout)]
@@ -39,10 +39,11 @@ commands:
   demo [--seconds N]        start a local RTSP server, record /h264aac to ./demo.mp4
   tidy                      check the architecture invariants
   deps                      make sure ffmpeg and GStreamer's RTSP server are installed
-  bench [--seconds S] [--cameras 1,8,32]
+  bench [--seconds S] [--cameras 1,8,32] [--rounds R]
                             record N cameras (default 60 s; N = 1, 8, 32) with one
-                            `recorder run`, N ffmpeg and N gst-launch-1.0 processes in turn;
-                            report CPU, peak RSS and frames to target/bench/report.md
+                            `recorder run`, N ffmpeg and N gst-launch-1.0 processes in turn,
+                            R rounds (default 1) in rotating order; report medians of CPU,
+                            peak RSS and frames to target/bench/report.md
 ";
 
 fn main() -> ExitCode {

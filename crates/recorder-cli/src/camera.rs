@@ -305,33 +305,34 @@ async fn record_camera(
                 let ended = recording
                     .run(&mut source, shutdown, camera.stall_timeout, end)
                     .await;
-                let finished = recording.finish().await;
+                let (t, finish_error) = recording.finish().await;
                 close(source).await;
+                if t.files > 0
+                    && (!matches!(ended, SessionEnd::Done | SessionEnd::Stopped(_))
+                        || sessions > 1
+                        || finish_error.is_some())
+                {
+                    tracing::info!(
+                        "session {sessions}: {} video frames, {} audio frames, {:.3} s, in {} \
+                         file(s)",
+                        t.video_frames,
+                        t.audio_frames,
+                        t.duration_s,
+                        t.files
+                    );
+                }
+                totals.add(t);
                 let mut write_failure = None;
-                match finished {
-                    Ok(t) => {
-                        if !matches!(ended, SessionEnd::Done | SessionEnd::Stopped(_))
-                            || sessions > 1
-                        {
-                            tracing::info!(
-                                "session {sessions}: {} video frames, {} audio frames, {:.3} s, \
-                                 in {} file(s)",
-                                t.video_frames,
-                                t.audio_frames,
-                                t.duration_s,
-                                t.files
-                            );
-                        }
-                        totals.add(t);
-                    }
-                    Err(e) if disk_full(&e) => {
+                match finish_error {
+                    None => {}
+                    Some(e) if disk_full(&e) => {
                         // Space may come back (a retention job, an operator): retry later.
                         write_failure = Some(Failure {
                             error: e.context(format!("recording {url} stopped")),
                             retryable: true,
                         });
                     }
-                    Err(e) => {
+                    Some(e) => {
                         // Files cannot be written: reconnecting will not help.
                         if let SessionEnd::Failed(f) = ended {
                             tracing::error!("{:#}", f.error);

@@ -20,7 +20,9 @@ use crate::segment::{Decision, MediaTime, Route, Segmenter};
 use crate::status::{CameraStatus, Display, LiveTerminal, StatusBoard};
 use crate::template::Template;
 use crate::timeline::{Placement, Timeline, TrackIndex};
-use crate::writer::{Closing, OutputFormat, SegmentStats, SegmentWriter, SyncPolicy, Written};
+use crate::writer::{
+    Closing, OutputFormat, SegmentStats, SegmentWriter, SyncPolicy, WriteError, Written,
+};
 
 /// How long to wait for `TEARDOWN` after the files are finished.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -257,11 +259,6 @@ struct Track {
     config: TrackConfig,
     /// For the `moov` reserve estimate.
     estimate: TrackEstimate,
-    written: u64,
-    /// Decode time (from the recording's zero) of the last written sample and the delta
-    /// before it.
-    last_dts: Option<u64>,
-    last_delta: Option<u64>,
     dropped_before_zero: u64,
     dropped_not_after_previous: u64,
     /// Frames dropped in the current run of non-increasing timestamps.
@@ -283,9 +280,6 @@ impl Track {
             timeline,
             config,
             estimate,
-            written: 0,
-            last_dts: None,
-            last_delta: None,
             dropped_before_zero: 0,
             dropped_not_after_previous: 0,
             dropping_run: 0,
@@ -332,31 +326,6 @@ impl Track {
             }
             Placement::AfterEnd => None,
         }
-    }
-
-    fn note_written(&mut self, dts: u64) {
-        if let Some(prev) = self.last_dts {
-            self.last_delta = Some(dts - prev);
-        }
-        self.last_dts = Some(dts);
-        self.written += 1;
-    }
-
-    /// End of the last written sample, in seconds from the recording's zero; the last
-    /// sample lasts as long as the one before it (else the nominal duration), as in the
-    /// files.
-    fn end_secs(&self) -> f64 {
-        let Some(last) = self.last_dts else {
-            return 0.0;
-        };
-        let d = self
-            .last_delta
-            .or(self
-                .config
-                .default_sample_duration
-                .map(|d| u64::from(d.get())))
-            .unwrap_or(1);
-        (last + d) as f64 / f64::from(self.clock_hz())
     }
 }
 
@@ -775,7 +744,6 @@ impl Recording {
             Some(segment) => {
                 let len = data.len();
                 segment.push(kind, t, is_sync, data).await?;
-                track.note_written(t.ticks);
                 match kind {
                     Kind::Video => self.status.add_video_frame(len),
                     Kind::Audio => self.status.add_audio_frame(len),
@@ -858,32 +826,37 @@ impl Recording {
     }
 
     /// Closes the open files, waits for every writer, and logs what was dropped. Returns
-    /// what the session wrote, or the first error finishing a file.
-    pub async fn finish(mut self) -> anyhow::Result<SessionTotals> {
+    /// what the session's files hold (those kept after an error too) and the first error
+    /// finishing a file.
+    pub async fn finish(mut self) -> (SessionTotals, Option<anyhow::Error>) {
         if let Some(p) = self.previous.take() {
             self.closing.push(p.close().await);
         }
         if let Some(c) = self.current.take() {
             self.closing.push(c.close().await);
         }
-        let mut written: Vec<Written> = Vec::new();
+        // Totals of what the files hold, including a file cut back to its last complete
+        // fragment after a write error (the disk filled up).
+        let mut totals = SessionTotals::default();
+        let mut add = |w: &Written| {
+            totals.video_frames += w.stats.video_frames;
+            totals.audio_frames += w.stats.audio_frames;
+            totals.duration_s += w.stats.duration_s;
+            totals.files += 1;
+        };
         let mut first_error = None;
         for closing in self.closing {
             match closing.wait().await {
-                Ok(w) => written.push(w),
+                Ok(w) => add(&w),
                 Err(e) => {
                     tracing::error!("{e:#}");
+                    if let Some(kept) = WriteError::find(&e).and_then(|w| w.kept.as_ref()) {
+                        add(&kept.written);
+                    }
                     first_error.get_or_insert(e);
                 }
             }
         }
-        let count = |t: &Option<Track>| t.as_ref().map_or(0, |t| t.written);
-        let secs = self
-            .video
-            .iter()
-            .chain(self.audio.iter())
-            .map(Track::end_secs)
-            .fold(0.0, f64::max);
         for t in self.video.iter().chain(self.audio.iter()) {
             if t.dropped_not_after_previous > 0 || t.dropped_before_zero > 0 || t.dropped_late > 0 {
                 tracing::info!(
@@ -896,14 +869,9 @@ impl Recording {
                 );
             }
         }
-        if let Some(e) = first_error {
-            return Err(e.context("a file could not be finished"));
-        }
-        Ok(SessionTotals {
-            video_frames: count(&self.video),
-            audio_frames: count(&self.audio),
-            duration_s: secs,
-            files: written.len() as u64,
-        })
+        (
+            totals,
+            first_error.map(|e| e.context("a file could not be finished")),
+        )
     }
 }
