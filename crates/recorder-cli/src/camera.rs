@@ -303,7 +303,13 @@ async fn record_camera(
                     }
                 };
                 let ended = recording
-                    .run(&mut source, shutdown, camera.stall_timeout, end)
+                    .run(
+                        &mut source,
+                        shutdown,
+                        camera.stall_timeout,
+                        end,
+                        camera.transport == TransportArg::Tcp,
+                    )
                     .await;
                 let (t, finish_error) = recording.finish().await;
                 close(source).await;

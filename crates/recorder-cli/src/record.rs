@@ -575,17 +575,19 @@ impl Recording {
 
     /// Receives frames until the duration is reached, a signal arrives, or something
     /// fails. `stall_timeout` bounds the wait for each frame; `deadline` is the wall-clock
-    /// end of the run (a backstop: the timeline's limit normally ends it first).
+    /// end of the run (a backstop: the timeline's limit normally ends it first); `batched`
+    /// lets the thread nap between reads (see [`crate::pacing`]; false over UDP).
     pub async fn run(
         &mut self,
         source: &mut Source,
         shutdown: &mut Shutdown,
         stall_timeout: Duration,
         deadline: Option<tokio::time::Instant>,
+        batched: bool,
     ) -> SessionEnd {
         let mut grace_deadline: Option<tokio::time::Instant> = None;
         let backstop = deadline.map(|d| d + END_GRACE);
-        let mut streaming = crate::pacing::Streaming::start();
+        let mut streaming = crate::pacing::Streaming::start(batched);
         loop {
             if self.timeline.all_done() {
                 tracing::info!("requested duration recorded");
