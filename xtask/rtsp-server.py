@@ -11,6 +11,7 @@ parameter sets in-band before every IDR):
   /h265aac   H.265 (x265enc) + AAC 48 kHz stereo
   /mjpeg     Motion JPEG (jpegenc, 4:2:0)
   /h264      H.264 alone
+  /h264b     H.264 with B-frames (x264enc bframes=2, main profile) + AAC 48 kHz stereo
 
 Every factory is shared and uses the CLOCK_AND_OFFSET publish clock mode, so a
 client joining a running pipeline does not make the others' RTP timestamps jump.
@@ -55,6 +56,19 @@ def h264_branch(pay: str) -> str:
     )
 
 
+def h264b_branch(pay: str) -> str:
+    """Two B-frames between references, as sent in decode order by cameras that use
+    them. No tune=zerolatency (it disables B-frames); the caps filter asks for main
+    profile, without which rtph264pay's caps make x264enc drop B-frames. One thread:
+    without zerolatency x264 runs frame threads on every core in bursts, which delays
+    the other mounts' encoders when all verify cases run at once."""
+    return (
+        f"{VIDEO_RAW} ! x264enc speed-preset=ultrafast bframes=2 b-adapt=false threads=1 "
+        f"key-int-max={GOP} bitrate=1500 ! video/x-h264,profile=main ! "
+        f"rtph264pay name={pay} pt=96 config-interval=-1"
+    )
+
+
 def h265_branch(pay: str) -> str:
     return (
         f"{VIDEO_RAW} ! x265enc tune=zerolatency speed-preset=ultrafast "
@@ -72,6 +86,7 @@ MOUNTS = {
     "/h265aac": lambda: f"( {h265_branch('pay0')} {aac_branch('pay1')} )",
     "/mjpeg": lambda: f"( {mjpeg_branch('pay0')} )",
     "/h264": lambda: f"( {h264_branch('pay0')} )",
+    "/h264b": lambda: f"( {h264b_branch('pay0')} {aac_branch('pay1')} )",
 }
 
 

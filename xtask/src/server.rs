@@ -19,6 +19,7 @@ pub const MOUNTS: &[(&str, &str)] = &[
     ("/h265aac", "H.265 + AAC 48 kHz stereo"),
     ("/mjpeg", "Motion JPEG"),
     ("/h264", "H.264 alone"),
+    ("/h264b", "H.264 with B-frames + AAC 48 kHz stereo"),
 ];
 
 /// A running test server on 127.0.0.1; killed (by pid) when dropped.

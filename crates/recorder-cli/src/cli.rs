@@ -169,8 +169,9 @@ pub struct RecordArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub stall_timeout: Duration,
 
-    /// Treat an RTP timestamp that jumps forward by more than this, or backward at all, as
-    /// a discontinuity: the session ends and a new one (new file) starts. 0s: never.
+    /// Treat an RTP timestamp that jumps forward by more than this past the newest one seen,
+    /// or backward (video: more than 1 s, which B-frames stay within; audio: at all), as a
+    /// discontinuity: the session ends and a new one (new file) starts. 0s: never.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero,
           default_value = "10s")]
     pub max_timestamp_jump: Duration,

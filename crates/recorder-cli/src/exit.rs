@@ -155,7 +155,7 @@ fn rtsp_cause(e: &rtsp_ingest::Error) -> ExitCause {
             }
         }
         Error::NoUsableStream { .. } | Error::UnsupportedCodec { .. } => ExitCause::Unusable,
-        Error::PacketLoss { .. } => ExitCause::Media,
+        Error::PacketLoss { .. } | Error::TimestampJump { .. } => ExitCause::Media,
         Error::EndedBeforeStart { .. } => ExitCause::Unreachable,
         // Variants added later: a transient failure is the server's or network's.
         other if other.is_retryable() => ExitCause::Unreachable,
@@ -298,6 +298,16 @@ mod tests {
             5
         );
         assert_eq!(e(Error::PacketLoss { stream: 0, lost: 3 }), 6);
+        assert_eq!(
+            e(Error::TimestampJump {
+                stream: 0,
+                delta_ticks: 90_000 * 3600,
+                clock_rate_hz: 90_000,
+                max_forward_secs: 10,
+                max_backward_ms: 1000,
+            }),
+            6
+        );
         assert_eq!(
             e(Error::EndedBeforeStart {
                 what: "video keyframe"

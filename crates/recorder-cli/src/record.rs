@@ -266,6 +266,11 @@ struct Track {
     /// Secondary frames from before a file switch that came after the previous file was
     /// closed.
     dropped_late: u64,
+    /// Video: the reorder depth (B-frames) in use; 0 otherwise.
+    reorder_depth: u8,
+    /// Video: pictures presented before their file's first keyframe but decoded after it
+    /// (open GOPs' leading pictures), which no file can hold.
+    dropped_leading: u64,
 }
 
 impl Track {
@@ -284,17 +289,36 @@ impl Track {
             dropped_not_after_previous: 0,
             dropping_run: 0,
             dropped_late: 0,
+            reorder_depth: 0,
+            dropped_leading: 0,
         }
+    }
+
+    /// Video: adopts the stream's reorder depth (B-frames) for the samples from now on.
+    fn set_reorder(&mut self, timeline: &mut Timeline, depth: u8, frame_ticks: Option<NonZeroU32>) {
+        if depth != self.reorder_depth {
+            tracing::info!(
+                "{}: up to {depth} frame(s) reordered (B-frames): writing decode times and \
+                 composition offsets",
+                self.name
+            );
+        }
+        self.reorder_depth = depth;
+        self.estimate.composition_offsets = depth > 0;
+        // Without a nominal frame rate, extrapolate the first decode times by 1/30 s.
+        let frame_ticks = frame_ticks.map_or(self.clock_hz() / 30, NonZeroU32::get);
+        timeline.set_reorder(self.timeline, depth, frame_ticks);
     }
 
     fn clock_hz(&self) -> u32 {
         self.config.timescale_hz
     }
 
-    /// Places a sample on the recording's timeline; `None` when it is dropped.
-    fn place(&mut self, timeline: &mut Timeline, pts: i64) -> Option<MediaTime> {
+    /// Places a sample on the recording's timeline: its presentation time and composition
+    /// offset; `None` when it is dropped.
+    fn place(&mut self, timeline: &mut Timeline, pts: i64) -> Option<(MediaTime, u32)> {
         match timeline.place(self.timeline, pts) {
-            Placement::Write { dts } => {
+            Placement::Write { time, cts_offset } => {
                 if self.dropping_run > 0 {
                     tracing::warn!(
                         "{}: timestamps increase again after {} dropped frame(s)",
@@ -303,24 +327,37 @@ impl Track {
                     );
                     self.dropping_run = 0;
                 }
-                Some(MediaTime {
-                    ticks: dts,
-                    clock_hz: self.clock_hz(),
-                })
+                Some((
+                    MediaTime {
+                        ticks: time,
+                        clock_hz: self.clock_hz(),
+                    },
+                    cts_offset,
+                ))
             }
             Placement::BeforeZero => {
                 self.dropped_before_zero += 1;
                 None
             }
-            Placement::NotAfterPrevious { prev_dts, dts } => {
+            Placement::NotAfterPrevious { prev_dts, time } => {
                 self.dropped_not_after_previous += 1;
                 self.dropping_run += 1;
                 if self.dropping_run == 1 {
-                    tracing::warn!(
-                        "{}: dropping frame at {dts} (not after the previous frame at {prev_dts}); \
-                         dropping until timestamps increase again",
-                        self.name
-                    );
+                    if self.reorder_depth == 0 {
+                        tracing::warn!(
+                            "{}: dropping frame at {time} (not after the previous frame at \
+                             {prev_dts}); dropping until timestamps increase again",
+                            self.name
+                        );
+                    } else {
+                        tracing::warn!(
+                            "{}: dropping frame at {time} (not after the previous frame's decode \
+                             time {prev_dts}: reordered by more than {} frame(s), or timestamps \
+                             went back); dropping until timestamps increase again",
+                            self.name,
+                            self.reorder_depth
+                        );
+                    }
                 }
                 None
             }
@@ -339,6 +376,11 @@ enum Kind {
 struct FileTrack {
     id: TrackId,
     clock_hz: u32,
+    /// Added to every decode time in this file (track clock): the file's first video
+    /// sample's composition offset, so that its decode times start at 0 and the other
+    /// track stays aligned with the video's presentation (the edit lists then start both
+    /// at the first keyframe's presentation).
+    lead: u64,
     default_duration: Option<NonZeroU32>,
     samples: u64,
     last_dts: Option<u64>,
@@ -348,10 +390,11 @@ struct FileTrack {
 }
 
 impl FileTrack {
-    fn new(id: TrackId, config: &TrackConfig) -> Self {
+    fn new(id: TrackId, config: &TrackConfig, lead: u64) -> Self {
         Self {
             id,
             clock_hz: config.timescale_hz,
+            lead,
             default_duration: config.default_sample_duration,
             samples: 0,
             last_dts: None,
@@ -368,7 +411,7 @@ impl FileTrack {
             .last_delta
             .or(self.default_duration.map(|d| u64::from(d.get())))
             .unwrap_or(1);
-        (last + d) as f64 / f64::from(self.clock_hz)
+        (last + d).saturating_sub(self.lead) as f64 / f64::from(self.clock_hz)
     }
 }
 
@@ -376,17 +419,21 @@ impl FileTrack {
 struct Segment {
     muxer: FragmentedMuxer,
     writer: SegmentWriter,
-    /// The instant (on the recording's timeline) of the file's first sample: its zero.
+    /// The instant (on the recording's timeline) of the file's first sample's presentation:
+    /// its zero.
     zero: MediaTime,
     video: Option<FileTrack>,
     audio: Option<FileTrack>,
 }
 
 impl Segment {
+    /// Writes a sample presented at `t` (not before the file's zero), decoded `cts_offset`
+    /// ticks earlier.
     async fn push(
         &mut self,
         kind: Kind,
         t: MediaTime,
+        cts_offset: u32,
         is_sync: bool,
         data: Bytes,
     ) -> anyhow::Result<()> {
@@ -395,14 +442,17 @@ impl Segment {
             Kind::Audio => self.audio.as_mut(),
         }
         .context("internal error: the file has no such track")?;
-        let dts = t.since(self.zero);
+        // Decode times increase from the file's first sample on, whose offset is the lead.
+        let dts = (t.since(self.zero) + track.lead)
+            .checked_sub(u64::from(cts_offset))
+            .context("internal error: a sample decoded before the file's first")?;
         let size = u32::try_from(data.len())
             .with_context(|| format!("a frame of {} bytes is too large", data.len()))?;
         self.muxer.push(
             track.id,
             SampleInfo {
                 dts,
-                cts_offset: 0,
+                cts_offset: i32::try_from(cts_offset).unwrap_or(i32::MAX),
                 size,
                 is_sync,
             },
@@ -420,11 +470,12 @@ impl Segment {
         Ok(())
     }
 
-    /// The first sample of `kind` in the next file is at `next`: this file's last sample
-    /// of that kind lasts until then, so consecutive files neither overlap nor leave a gap
-    /// (without it, the last sample gets the duration of the one before it). Once per
-    /// track; ignored when `next` is not after the last sample.
-    fn end_track_at(&mut self, kind: Kind, next: MediaTime) {
+    /// The first sample of `kind` in the next file is at `next` (presentation; decoded
+    /// `next_cts_offset` earlier): this file's last sample of that kind lasts until then,
+    /// so consecutive files neither overlap nor leave a gap (without it, the last sample
+    /// gets the duration of the one before it). Once per track; ignored when `next` is not
+    /// after the last sample.
+    fn end_track_at(&mut self, kind: Kind, next: MediaTime, next_cts_offset: u32) {
         let zero = self.zero;
         let Some(track) = (match kind {
             Kind::Video => self.video.as_mut(),
@@ -435,7 +486,7 @@ impl Segment {
         let Some(last) = track.last_dts.filter(|_| !track.ended) else {
             return;
         };
-        let end = next.since(zero);
+        let end = (next.since(zero) + track.lead).saturating_sub(u64::from(next_cts_offset));
         match self.muxer.set_track_end(track.id, end) {
             Ok(()) => {
                 track.last_delta = Some(end - last);
@@ -521,7 +572,9 @@ impl Recording {
                     sample_entry_len: v.sample_entry.len() as u64,
                 };
                 let tl = timeline.add_track(v.clock_rate_hz, true);
-                Some(Track::new("video", tl, config, estimate))
+                let mut track = Track::new("video", tl, config, estimate);
+                track.set_reorder(&mut timeline, v.reorder_depth, v.nominal_frame_duration());
+                Some(track)
             }
             None => None,
         };
@@ -671,21 +724,41 @@ impl Recording {
                         track.config.default_sample_duration = Some(d);
                     }
                     track.estimate.sample_entry_len = info.sample_entry.len() as u64;
+                    track.set_reorder(
+                        &mut self.timeline,
+                        info.reorder_depth,
+                        info.nominal_frame_duration(),
+                    );
                     self.new_video_parameters = true;
                 }
-                let Some(t) = track.place(&mut self.timeline, pts) else {
+                let Some((t, cts_offset)) = track.place(&mut self.timeline, pts) else {
                     return Ok(());
                 };
+                // A picture presented before the current file's first keyframe but decoded
+                // after it (an open GOP's leading picture): it belongs to no file.
+                if let Some(current) = &self.current
+                    && t.before(current.zero)
+                {
+                    track.dropped_leading += 1;
+                    if track.dropped_leading == 1 {
+                        tracing::info!(
+                            "video: dropping pictures presented before their file's first \
+                             keyframe but sent after it (open GOP)"
+                        );
+                    }
+                    return Ok(());
+                }
                 let new_parameters =
                     std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
                 let d = self.segmenter.primary(t, is_sync, new_parameters);
-                self.apply(d, Kind::Video, t, is_sync, data).await
+                self.apply(d, Kind::Video, t, cts_offset, is_sync, data)
+                    .await
             }
             Frame::Audio { pts, data, .. } => {
                 let Some(track) = self.audio.as_mut() else {
                     return Ok(());
                 };
-                let Some(t) = track.place(&mut self.timeline, pts) else {
+                let Some((t, _)) = track.place(&mut self.timeline, pts) else {
                     return Ok(());
                 };
                 let d = if self.video.is_some() {
@@ -693,18 +766,20 @@ impl Recording {
                 } else {
                     self.segmenter.primary(t, true, false)
                 };
-                self.apply(d, Kind::Audio, t, true, data).await
+                self.apply(d, Kind::Audio, t, 0, true, data).await
             }
             _ => Ok(()),
         }
     }
 
-    /// Carries out the segmenter's decision for one sample.
+    /// Carries out the segmenter's decision for one sample presented at `t` and decoded
+    /// `cts_offset` earlier.
     async fn apply(
         &mut self,
         d: Decision,
         kind: Kind,
         t: MediaTime,
+        cts_offset: u32,
         is_sync: bool,
         data: Bytes,
     ) -> anyhow::Result<()> {
@@ -712,7 +787,7 @@ impl Recording {
         if d.route == Route::Current
             && let Some(p) = self.previous.as_mut()
         {
-            p.end_track_at(kind, t);
+            p.end_track_at(kind, t, cts_offset);
         }
         if d.close_previous
             && let Some(p) = self.previous.take()
@@ -720,9 +795,10 @@ impl Recording {
             self.closing.push(p.close().await);
         }
         if d.open {
-            let new = self.open_segment(t)?;
+            // The first sample opens the file: a video one's offset is the file's lead.
+            let new = self.open_segment(t, cts_offset)?;
             if let Some(mut old) = self.current.replace(new) {
-                old.end_track_at(kind, t);
+                old.end_track_at(kind, t, cts_offset);
                 if d.linger {
                     if let Some(p) = self.previous.replace(old) {
                         self.closing.push(p.close().await);
@@ -745,7 +821,7 @@ impl Recording {
         match segment {
             Some(segment) => {
                 let len = data.len();
-                segment.push(kind, t, is_sync, data).await?;
+                segment.push(kind, t, cts_offset, is_sync, data).await?;
                 match kind {
                     Kind::Video => self.status.add_video_frame(len),
                     Kind::Audio => self.status.add_audio_frame(len),
@@ -766,9 +842,9 @@ impl Recording {
         Ok(())
     }
 
-    /// Opens a file whose first sample is at `zero`: its name and `creation_time` come
-    /// from the wall clock now.
-    fn open_segment(&mut self, zero: MediaTime) -> anyhow::Result<Segment> {
+    /// Opens a file whose first sample is presented at `zero` and decoded `lead` ticks
+    /// earlier: its name and `creation_time` come from the wall clock now.
+    fn open_segment(&mut self, zero: MediaTime, lead: u32) -> anyhow::Result<Segment> {
         let now = SystemTime::now();
         let since_epoch = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -801,10 +877,17 @@ impl Recording {
             fragment_duration_ms: self.fragment_duration_ms,
             reserve_bytes,
         });
+        // The lead in each track's clock (rounded: below one tick of difference).
+        let lead_in = |clock_hz: u32| {
+            let num = u128::from(lead) * u128::from(clock_hz);
+            let den = u128::from(zero.clock_hz.max(1));
+            u64::try_from((2 * num + den) / (2 * den)).unwrap_or(u64::MAX)
+        };
         let video = match &self.video {
             Some(t) => Some(FileTrack::new(
                 muxer.add_track(t.config.clone())?,
                 &t.config,
+                lead_in(t.config.timescale_hz),
             )),
             None => None,
         };
@@ -812,6 +895,7 @@ impl Recording {
             Some(t) => Some(FileTrack::new(
                 muxer.add_track(t.config.clone())?,
                 &t.config,
+                lead_in(t.config.timescale_hz),
             )),
             None => None,
         };
@@ -868,6 +952,13 @@ impl Recording {
                     t.dropped_not_after_previous,
                     t.dropped_before_zero,
                     t.dropped_late
+                );
+            }
+            if t.dropped_leading > 0 {
+                tracing::info!(
+                    "{}: dropped {} picture(s) presented before their file's first keyframe",
+                    t.name,
+                    t.dropped_leading
                 );
             }
         }

@@ -62,6 +62,13 @@ pub struct VideoInfo {
     /// Nominal time between frames in seconds, as `(numerator, denominator)`: `(1, 30)` or
     /// `(1001, 30000)` for ~30 fps; from the bitstream's timing info or the SDP framerate.
     pub frame_interval: Option<(u32, u32)>,
+    /// How many frames may precede a frame in decode (arrival) order and follow it in
+    /// presentation order: 0 without B-frames (most cameras; then timestamps increase
+    /// from frame to frame), else the reorder depth a writer must allow for when it
+    /// derives decode times. From the SPS: H.265 `sps_max_num_reorder_pics` (highest
+    /// sub-layer); H.264 the VUI's `max_num_reorder_frames`, else 0 for Baseline, else 2
+    /// (a conservative default, logged); 0 for JPEG.
+    pub reorder_depth: u8,
 }
 
 impl VideoInfo {
@@ -166,6 +173,7 @@ mod tests {
             sample_entry: Bytes::new(),
             rfc6381_codec: "avc1.64001E".to_owned(),
             frame_interval,
+            reorder_depth: 0,
         }
     }
 

@@ -5,8 +5,9 @@
 ///
 /// retina flags only IDR pictures as random access points, but encoders (x265 by default)
 /// start later GOPs with CRA pictures; without this, a file would have one sync sample.
-/// A CRA followed by RASL pictures (open GOP with B-frames) is not a clean start, but
-/// neither B-frames nor open GOPs are supported yet.
+/// A CRA followed by RASL pictures (open GOP with B-frames) is not a clean start: the
+/// recorder drops the pictures that follow a file's first keyframe in decode order but
+/// precede it in presentation order.
 pub(crate) fn h265_is_irap(mut data: &[u8]) -> bool {
     let mut saw_vcl = false;
     while data.len() >= 5 {

@@ -197,9 +197,12 @@ impl SourceOptions {
         self
     }
 
-    /// Makes a timestamp that goes backwards or jumps forward by more than `secs` an error
-    /// (retina's enforcement). Off by default: cameras do jump, and callers may prefer to
-    /// treat jumps as discontinuities. Do not enable with B-frames.
+    /// Makes a timestamp jump an error ([`Error::TimestampJump`](crate::Error::TimestampJump)):
+    /// a frame more than `secs` after the newest timestamp seen so far on its stream, or
+    /// before it by more than a reorder tolerance: for video 1 s (capped by `secs`), which
+    /// B-frames (sent after the later frames they refer to) stay well within; for audio
+    /// any step back. Off by default: cameras do jump, and callers may prefer to treat
+    /// jumps as discontinuities.
     pub fn with_max_timestamp_jump_secs(mut self, secs: Option<NonZeroU32>) -> Self {
         self.max_timestamp_jump_secs = secs;
         self

@@ -10,6 +10,8 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
 use crate::error::Phase;
 use crate::gate::{Gate, Verdict};
+use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
+use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
     AudioCodec, AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy,
@@ -33,12 +35,18 @@ struct VideoStream {
     sdp_framerate: Option<f32>,
     /// Known once the first keyframe arrived (or from the SDP).
     info: Option<VideoInfo>,
+    /// `None` with the check off.
+    jumps: Option<JumpCheck>,
+    /// The assumed reorder depth was logged (once per stream).
+    logged_default_depth: bool,
 }
 
 #[derive(Debug)]
 struct AudioStream {
     index: usize,
     info: AudioInfo,
+    /// `None` with the check off.
+    jumps: Option<JumpCheck>,
 }
 
 /// Most audio frames kept aside while waiting for the first video keyframe (about 10 s of
@@ -175,6 +183,10 @@ impl Source {
                     clock_rate_hz: s.clock_rate_hz(),
                     sdp_framerate: s.framerate(),
                     info: None,
+                    jumps: options.max_timestamp_jump_secs.map(|secs| {
+                        JumpCheck::new(s.clock_rate_hz(), secs, VIDEO_REORDER_TOLERANCE_MS)
+                    }),
+                    logged_default_depth: false,
                 };
                 if let Some(ParametersRef::Video(p)) = s.parameters() {
                     v.info = Some(v.info_from(p)?);
@@ -184,10 +196,16 @@ impl Source {
             None => None,
         };
         let audio = match selection.audio {
-            Some((index, _)) => Some(AudioStream {
-                index,
-                info: audio_info(index, &streams[index])?,
-            }),
+            Some((index, _)) => {
+                let info = audio_info(index, &streams[index])?;
+                Some(AudioStream {
+                    index,
+                    jumps: options
+                        .max_timestamp_jump_secs
+                        .map(|secs| JumpCheck::new(info.clock_rate_hz, secs, 0)),
+                    info,
+                })
+            }
             None => None,
         };
 
@@ -210,15 +228,14 @@ impl Source {
                 .await
                 .map_err(|e| Error::rtsp(Phase::Setup, &e))?;
         }
-        let mut play = PlayOptions::default().initial_timestamp(match options.initial_timestamp {
+        // Not retina's `enforce_timestamps_with_max_jump_secs`: it refuses every timestamp
+        // that goes backwards, i.e. every B-frame. Jumps are checked per stream in `pull`.
+        let play = PlayOptions::default().initial_timestamp(match options.initial_timestamp {
             InitialTimestampPolicy::Default => client::InitialTimestampPolicy::Default,
             InitialTimestampPolicy::Require => client::InitialTimestampPolicy::Require,
             InitialTimestampPolicy::Ignore => client::InitialTimestampPolicy::Ignore,
             InitialTimestampPolicy::Permissive => client::InitialTimestampPolicy::Permissive,
         });
-        if let Some(secs) = options.max_timestamp_jump_secs {
-            play = play.enforce_timestamps_with_max_jump_secs(secs);
-        }
         let demuxed = session
             .play(play)
             .await
@@ -351,6 +368,7 @@ impl Source {
                         continue;
                     }
                     let pts = f.timestamp().elapsed();
+                    check_jump(video.jumps.as_mut(), video.index, video.clock_rate_hz, pts)?;
                     let is_sync = f.is_random_access_point()
                         || (video.codec == VideoCodec::H265 && crate::nal::h265_is_irap(f.data()));
                     let verdict = self.gate.video(pts, video.clock_rate_hz, is_sync);
@@ -400,13 +418,19 @@ impl Source {
                     }));
                 }
                 CodecItem::AudioFrame(f) => {
-                    let Some(audio) = self.audio.as_ref() else {
+                    let Some(audio) = self.audio.as_mut() else {
                         continue;
                     };
                     if f.stream_id() != audio.index {
                         continue;
                     }
                     let pts = f.timestamp().elapsed();
+                    check_jump(
+                        audio.jumps.as_mut(),
+                        audio.index,
+                        audio.info.clock_rate_hz,
+                        pts,
+                    )?;
                     let verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
                     if verdict == Verdict::Drop {
                         continue;
@@ -437,7 +461,7 @@ impl Source {
 }
 
 impl VideoStream {
-    fn info_from(&self, p: &VideoParameters) -> Result<VideoInfo, Error> {
+    fn info_from(&mut self, p: &VideoParameters) -> Result<VideoInfo, Error> {
         let sample_entry = p
             .mp4_sample_entry()
             .build()
@@ -453,6 +477,16 @@ impl VideoStream {
                 .filter(|f| f.is_finite() && *f > 0.0 && *f < 10_000.0)
                 .map(|f| (1000, (f64::from(f) * 1000.0).round() as u32))
         });
+        let reorder = crate::reorder::reorder_depth(self.codec, p.extra_data());
+        if reorder.source == DepthSource::Default && !self.logged_default_depth {
+            self.logged_default_depth = true;
+            tracing::info!(
+                stream = self.index,
+                "the sps does not state a reorder depth; assuming up to {} reordered frame(s) \
+                 (B-frames)",
+                reorder.depth
+            );
+        }
         Ok(VideoInfo {
             codec: self.codec,
             width,
@@ -461,6 +495,7 @@ impl VideoStream {
             sample_entry: Bytes::from(sample_entry),
             rfc6381_codec: p.rfc6381_codec().to_owned(),
             frame_interval,
+            reorder_depth: reorder.depth,
         })
     }
 }
@@ -487,6 +522,33 @@ fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error>
         rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
         frame_length: p.frame_length(),
     })
+}
+
+/// Applies a stream's jump check (if on) to `pts`.
+fn check_jump(
+    check: Option<&mut JumpCheck>,
+    stream: usize,
+    clock_rate_hz: u32,
+    pts: i64,
+) -> Result<(), Error> {
+    let Some(check) = check else {
+        return Ok(());
+    };
+    check
+        .check(pts)
+        .map_err(|delta_ticks| Error::TimestampJump {
+            stream,
+            delta_ticks,
+            clock_rate_hz,
+            max_forward_secs: u32::try_from(
+                check.max_forward_ticks() / i64::from(clock_rate_hz.max(1)),
+            )
+            .unwrap_or(u32::MAX),
+            max_backward_ms: u32::try_from(
+                check.max_backward_ticks() * 1000 / i64::from(clock_rate_hz.max(1)),
+            )
+            .unwrap_or(u32::MAX),
+        })
 }
 
 fn check_loss(allow_loss: bool, stream: usize, lost: u16) -> Result<(), Error> {
