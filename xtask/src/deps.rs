@@ -1,4 +1,5 @@
-//! `cargo xtask deps`: the system packages the checks need (ffmpeg, GStreamer's RTSP server).
+//! `cargo xtask deps`: the system packages the checks need (ffmpeg, GStreamer's RTSP server,
+//! and `/usr/bin/time` for `cargo xtask bench`).
 
 use std::process::{Command, Stdio};
 
@@ -7,7 +8,7 @@ use anyhow::{Result, bail};
 use crate::util::{on_path, run};
 
 /// Debian 12 packages that provide ffmpeg/ffprobe, GStreamer with the encoders the test
-/// server uses, and GstRtspServer for Python.
+/// server uses, GstRtspServer for Python, and GNU time (the bench's CPU and RSS figures).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "ffmpeg",
     "gstreamer1.0-tools",
@@ -19,6 +20,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "gstreamer1.0-rtsp",
     "gir1.2-gst-rtsp-server-1.0",
     "python3-gi",
+    "time",
 ];
 
 /// Debian's interpreter, which has `gi` (the first `python3` on `PATH` may not).
@@ -52,6 +54,9 @@ fn missing_tools() -> Vec<String> {
         .is_ok_and(|s| s.success());
     if !gi_ok {
         missing.push(format!("{PYTHON} with gi and GstRtspServer"));
+    }
+    if !std::path::Path::new("/usr/bin/time").is_file() {
+        missing.push("/usr/bin/time".to_string());
     }
     missing
 }

@@ -103,7 +103,9 @@ fn run() -> Result<()> {
         "deps" => {
             no_args(command, rest)?;
             deps::ensure()?;
-            println!("deps: ffmpeg, ffprobe, gst-launch-1.0 and GstRtspServer are installed");
+            println!(
+                "deps: ffmpeg, ffprobe, gst-launch-1.0, GstRtspServer and /usr/bin/time are installed"
+            );
             Ok(())
         }
         "help" | "--help" | "-h" => {
