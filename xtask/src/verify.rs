@@ -829,11 +829,10 @@ fn run_segments(recorder: &Recorder, url: &str, dir: &Path, log: &Path) -> Resul
         "the files' audio lasts {audio_s:.3} s for {audio_frames} frames"
     );
     // At each switch the old file's audio ends, and the new one's starts, within one
-    // audio frame after the video's: no gap, no overlap. One more frame of slack: when the
-    // keyframe that starts the new file arrives late (a large IDR on a loaded machine), an
-    // audio frame presented just after the switch but received before that keyframe is
-    // already in the old file (seen at 23-27 ms in full runs; a known limit).
-    let switch_slack = 2.0 * AAC_FRAME_S + MS;
+    // audio frame after the video's: no gap, no overlap. (Audio is held until video
+    // presented at or after it has come, so a keyframe arriving after the audio that
+    // follows it, as a large IDR on a loaded machine does, still splits the audio right.)
+    let switch_slack = AAC_FRAME_S + MS;
     let mut worst_ms: f64 = 0.0;
     for (k, (v, a)) in per_file.iter().enumerate() {
         let start = a.start_s - v.start_s;

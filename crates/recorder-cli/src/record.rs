@@ -1,6 +1,7 @@
 //! `recorder record`: the receive loop around the timeline, the segmenter, one fragmented
 //! muxer per output file, and the files' writer threads.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -31,6 +32,10 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// reached the end, so that its samples up to the end (which may arrive a little later)
 /// are written too.
 const END_GRACE: Duration = Duration::from_secs(2);
+
+/// Audio is held until video presented at or after it has come (see
+/// [`Recording::release_audio`]), but never more than this ahead of the oldest held frame.
+const MAX_AUDIO_HOLD: Duration = Duration::from_secs(1);
 
 /// Seconds between 1904-01-01 and 1970-01-01 (ISO BMFF times count from 1904).
 const SECS_1904_TO_1970: u64 = 2_082_844_800;
@@ -531,6 +536,11 @@ pub struct Recording {
     current: Option<Segment>,
     previous: Option<Segment>,
     closing: Vec<Closing>,
+    /// Audio beside video, placed but not yet routed to a file (see
+    /// [`Self::release_audio`]).
+    held_audio: VecDeque<(MediaTime, Bytes)>,
+    /// The latest presentation time of the video placed so far.
+    video_frontier: Option<MediaTime>,
     /// The camera's live figures.
     status: Arc<CameraStatus>,
 }
@@ -622,6 +632,8 @@ impl Recording {
             current: None,
             previous: None,
             closing: Vec::new(),
+            held_audio: VecDeque::new(),
+            video_frontier: None,
             status,
         })
     }
@@ -752,7 +764,11 @@ impl Recording {
                     std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
                 let d = self.segmenter.primary(t, is_sync, new_parameters);
                 self.apply(d, Kind::Video, t, cts_offset, is_sync, data)
-                    .await
+                    .await?;
+                if self.video_frontier.is_none_or(|f| f.before(t)) {
+                    self.video_frontier = Some(t);
+                }
+                self.release_audio(false).await
             }
             Frame::Audio { pts, data, .. } => {
                 let Some(track) = self.audio.as_mut() else {
@@ -761,15 +777,37 @@ impl Recording {
                 let Some((t, _)) = track.place(&mut self.timeline, pts) else {
                     return Ok(());
                 };
-                let d = if self.video.is_some() {
-                    self.segmenter.secondary(t)
-                } else {
-                    self.segmenter.primary(t, true, false)
-                };
-                self.apply(d, Kind::Audio, t, 0, true, data).await
+                if self.video.is_none() {
+                    let d = self.segmenter.primary(t, true, false);
+                    return self.apply(d, Kind::Audio, t, 0, true, data).await;
+                }
+                self.held_audio.push_back((t, data));
+                self.release_audio(false).await
             }
             _ => Ok(()),
         }
+    }
+
+    /// Routes the held audio that can be routed: each frame once video presented at or
+    /// after it has come (so a file switch at a keyframe up to that instant is known even
+    /// when the keyframe, a large frame, arrives after the audio), or once it is
+    /// [`MAX_AUDIO_HOLD`] older than the newest held frame (video stalled), or, with
+    /// `all`, every frame (the session ends).
+    async fn release_audio(&mut self, all: bool) -> anyhow::Result<()> {
+        while let Some(&(t, _)) = self.held_audio.front() {
+            let covered = self.video_frontier.is_some_and(|f| !f.before(t));
+            let stale = self
+                .held_audio
+                .back()
+                .is_some_and(|&(newest, _)| newest.at_least_after(t, MAX_AUDIO_HOLD));
+            if !(all || covered || stale) {
+                break;
+            }
+            let (t, data) = self.held_audio.pop_front().expect("front exists");
+            let d = self.segmenter.secondary(t);
+            self.apply(d, Kind::Audio, t, 0, true, data).await?;
+        }
+        Ok(())
     }
 
     /// Carries out the segmenter's decision for one sample presented at `t` and decoded
@@ -915,6 +953,10 @@ impl Recording {
     /// what the session's files hold (those kept after an error too) and the first error
     /// finishing a file.
     pub async fn finish(mut self) -> (SessionTotals, Option<anyhow::Error>) {
+        let release_error = self.release_audio(true).await.err();
+        if let Some(e) = &release_error {
+            tracing::error!("{e:#}");
+        }
         if let Some(p) = self.previous.take() {
             self.closing.push(p.close().await);
         }
@@ -930,7 +972,7 @@ impl Recording {
             totals.duration_s += w.stats.duration_s;
             totals.files += 1;
         };
-        let mut first_error = None;
+        let mut first_error = release_error;
         for closing in self.closing {
             match closing.wait().await {
                 Ok(w) => add(&w),
