@@ -938,8 +938,14 @@ impl Recording {
             None => None,
         };
         let start = muxer.start()?;
-        self.status.set_file(&crate::status::free_name(&path));
-        let writer = SegmentWriter::spawn(path, start, self.output.sync, self.output.format)?;
+        let status = Arc::clone(&self.status);
+        let writer = SegmentWriter::spawn(
+            path,
+            start,
+            self.output.sync,
+            self.output.format,
+            move |name| status.set_file(name),
+        )?;
         Ok(Segment {
             muxer,
             writer,

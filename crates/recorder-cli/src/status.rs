@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::template::with_suffix;
-
 /// Period of the live table.
 pub const TABLE_PERIOD: Duration = Duration::from_secs(1);
 
@@ -132,7 +130,12 @@ impl CameraStatus {
 
     /// The file now being written.
     pub fn set_file(&self, path: &Path) {
-        self.slow().file = Some(path.to_owned());
+        let mut slow = self.slow();
+        // The writer's thread reports the name once it created the file; a session that
+        // already ended keeps no file.
+        if slow.state == State::Recording {
+            slow.file = Some(path.to_owned());
+        }
     }
 
     /// Remembers the last error (its first line).
@@ -156,16 +159,6 @@ impl CameraStatus {
             last_error: slow.last_error.clone(),
         }
     }
-}
-
-/// The name the writer will most likely give a file asked for as `path`: the first of
-/// `path`, `path-1`, ... of which neither the file nor its `.partial` exists (the writer
-/// picks the same way when it creates the file, a moment later).
-pub fn free_name(path: &Path) -> PathBuf {
-    (0..10_000)
-        .map(|n| with_suffix(path, n))
-        .find(|c| !c.exists() && !crate::writer::partial_path(c).exists())
-        .unwrap_or_else(|| path.to_owned())
 }
 
 /// Every camera's status, in the configuration's order.
@@ -591,18 +584,6 @@ mod tests {
         // Leaving the recording state forgets the file.
         a.set_state(State::Stopped);
         assert_eq!(board.snapshot(Instant::now())[0].file, None);
-    }
-
-    #[test]
-    fn free_names() {
-        let dir = std::env::temp_dir().join(format!("recorder-status-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.mp4");
-        assert_eq!(free_name(&path), path);
-        std::fs::write(&path, b"").unwrap();
-        std::fs::write(dir.join("a-1.mp4.partial"), b"").unwrap();
-        assert_eq!(free_name(&path), dir.join("a-2.mp4"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -315,12 +315,14 @@ impl SegmentWriter {
     /// Starts a thread that creates `path` (or, if it or its `.partial` exists,
     /// `path-1`, `path-2`, ... before the extension) as `NAME.partial` (mode 0640),
     /// creating missing directories (mode 0750), and writes `start` (the muxer's first
-    /// bytes).
+    /// bytes). Once the file exists, the thread calls `on_created` with the name it will
+    /// have when finished.
     pub fn spawn(
         path: PathBuf,
         start: Bytes,
         sync: SyncPolicy,
         format: OutputFormat,
+        on_created: impl FnOnce(&Path) + Send + 'static,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (done_tx, done) = oneshot::channel();
@@ -328,7 +330,7 @@ impl SegmentWriter {
             .name("mp4-writer".to_owned())
             .spawn(move || {
                 // The receiver may be gone if the recording failed.
-                let _ = done_tx.send(run(&path, start, sync, format, rx));
+                let _ = done_tx.send(run(&path, start, sync, format, rx, on_created));
             })
             .context("cannot start a writer thread")?;
         Ok(Self {
@@ -682,9 +684,12 @@ fn run(
     sync: SyncPolicy,
     format: OutputFormat,
     mut rx: mpsc::Receiver<Msg>,
+    on_created: impl FnOnce(&Path),
 ) -> anyhow::Result<Written> {
     let (file, partial) = create_partial(path)?;
     tracing::info!("writing {}", partial.display());
+    // `NAME.partial` -> `NAME`.
+    on_created(&partial.with_extension(""));
     let mut out = PartialFile {
         file,
         partial,
@@ -876,6 +881,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_writer_reports_the_name_it_picked() {
+        let dir = temp_dir("picked");
+        std::fs::write(dir.join("x.mp4"), b"an earlier recording").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = SegmentWriter::spawn(
+            dir.join("x.mp4"),
+            Bytes::from_static(b"start"),
+            SyncPolicy::None,
+            OutputFormat::Mp4,
+            move |name| tx.send(name.to_owned()).unwrap(),
+        )
+        .unwrap();
+        let name = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(name, dir.join("x-1.mp4"));
+        assert!(dir.join("x-1.mp4.partial").exists());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
