@@ -921,22 +921,19 @@ impl Recording {
             let den = u128::from(zero.clock_hz.max(1));
             u64::try_from((2 * num + den) / (2 * den)).unwrap_or(u64::MAX)
         };
-        let video = match &self.video {
-            Some(t) => Some(FileTrack::new(
-                muxer.add_track(t.config.clone())?,
-                &t.config,
-                lead_in(t.config.timescale_hz),
-            )),
-            None => None,
+        let mut file_track = |t: Option<&Track>| -> Result<Option<FileTrack>, mp4_track::Error> {
+            t.map(|t| {
+                let id = muxer.add_track(t.config.clone())?;
+                Ok(FileTrack::new(
+                    id,
+                    &t.config,
+                    lead_in(t.config.timescale_hz),
+                ))
+            })
+            .transpose()
         };
-        let audio = match &self.audio {
-            Some(t) => Some(FileTrack::new(
-                muxer.add_track(t.config.clone())?,
-                &t.config,
-                lead_in(t.config.timescale_hz),
-            )),
-            None => None,
-        };
+        let video = file_track(self.video.as_ref())?;
+        let audio = file_track(self.audio.as_ref())?;
         let start = muxer.start()?;
         let status = Arc::clone(&self.status);
         let writer = SegmentWriter::spawn(
