@@ -6,31 +6,20 @@
 //! place into a progressive MP4 at the end (optionally in segments named from a template).
 //! `recorder repair|inspect|verify FILE` work on files. See `recorder --help`.
 
-mod backoff;
 mod camera;
-mod check;
-mod cli;
-mod config;
-mod exit;
-mod finalize_io;
-mod inspect;
-mod logging;
-mod mp4read;
-mod pacing;
-mod record;
-mod repair;
-mod run;
-mod segment;
-mod status;
-mod template;
-mod timeline;
-mod writer;
+mod cmd;
+mod mp4;
+mod options;
+mod output;
+mod session;
+mod ui;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::options::args::{Cli, Command};
+use crate::ui::{exit, logging, status};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -48,17 +37,17 @@ fn main() -> ExitCode {
     // batches (see `pacing`).
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(pacing::before_park)
+        .on_thread_park(session::pacing::before_park)
         .build()
         .map_err(anyhow::Error::from)
         .and_then(|rt| {
             rt.block_on(async {
                 match cli.command {
-                    Command::Record(args) => record::record(args, live).await,
-                    Command::Run(args) => run::run(args, live).await,
-                    Command::Repair(args) => repair::run(&args.file),
-                    Command::Inspect(args) => inspect::run(&args.file),
-                    Command::Verify(args) => check::run(&args.file),
+                    Command::Record(args) => session::recording::record(args, live).await,
+                    Command::Run(args) => cmd::run::run(args, live).await,
+                    Command::Repair(args) => output::repair::run(&args.file),
+                    Command::Inspect(args) => mp4::inspect::run(&args.file),
+                    Command::Verify(args) => mp4::check::run(&args.file),
                 }
             })
         });

@@ -26,9 +26,9 @@ use bytes::Bytes;
 use mp4_track::{Finalize, FinalizeStep, Fragment, FragmentedMuxer, Recovered, Recovery};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::finalize_io::apply_step;
-use crate::repair::rename_partial;
-use crate::template::{PARTIAL_SUFFIX, with_suffix};
+use crate::output::finalize_io::apply_step;
+use crate::output::repair::rename_partial;
+use crate::output::template::{PARTIAL_SUFFIX, with_suffix};
 
 /// Fragments in flight between the receive loop and a writer thread: about this many
 /// seconds of media with 1 s fragments.
@@ -657,7 +657,7 @@ impl PartialFile {
 
 /// What the file at `path` holds, read back.
 fn describe(path: &Path) -> anyhow::Result<Written> {
-    let checked = crate::check::check_path(path)?;
+    let checked = crate::mp4::check::check_path(path)?;
     let count = |handler: &str| -> u64 {
         checked
             .handlers

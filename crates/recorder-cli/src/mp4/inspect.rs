@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 use bmff_boxes::dump::{DumpOptions, dump_with};
 
-use crate::check::seconds;
-use crate::mp4read::{Movie, Mp4File, Track, fourcc_str};
+use crate::mp4::check::seconds;
+use crate::mp4::read::{Movie, Mp4File, Track, fourcc_str};
 
 /// Table entries shown in the tree before eliding the rest.
 const TREE_ENTRIES: usize = 3;

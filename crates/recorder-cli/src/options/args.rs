@@ -13,7 +13,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     propagate_version = true,
-    after_help = crate::exit::EXIT_CODES_HELP
+    after_help = crate::ui::exit::EXIT_CODES_HELP
 )]
 pub struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides -v and -q.
@@ -25,8 +25,8 @@ pub struct Cli {
     pub quiet: u8,
 
     /// Log format on stderr: text lines, or one JSON object per line.
-    #[arg(long, value_enum, global = true, default_value_t = crate::logging::LogFormat::Text)]
-    pub log_format: crate::logging::LogFormat,
+    #[arg(long, value_enum, global = true, default_value_t = crate::ui::logging::LogFormat::Text)]
+    pub log_format: crate::ui::logging::LogFormat,
 
     /// Do not show the live status table (shown by default when stderr is a terminal,
     /// logs are text and not -q); a status line per camera is then logged every minute.

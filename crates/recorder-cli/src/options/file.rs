@@ -27,11 +27,11 @@ use clap::ValueEnum;
 use toml::{Table, Value};
 
 use crate::camera::{CameraConfig, DEFAULT_MAX_TIMESTAMP_JUMP, DEFAULT_STALL_TIMEOUT};
-use crate::cli::{
+use crate::options::args::{
     FormatArg, InitialTimestampArg, PasswordSources, SyncArg, TeardownArg, TransportArg,
     parse_fragment_duration, read_password_file, resolve_credentials,
 };
-use crate::template::Template;
+use crate::output::template::Template;
 
 /// A camera's optional keys (or `[defaults]`), parsed.
 #[derive(Clone, Debug, Default, PartialEq)]

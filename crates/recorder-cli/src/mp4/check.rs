@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::mp4read::{Movie, Mp4File, TopBox, Track, fourcc_str};
+use crate::mp4::read::{Movie, Mp4File, TopBox, Track, fourcc_str};
 
 /// What a consistent file holds.
 #[derive(Clone, Debug, PartialEq)]

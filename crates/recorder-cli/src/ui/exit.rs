@@ -8,7 +8,7 @@
 //! line without retina's connection/packet context and hex dumps (logged at debug level
 //! instead).
 
-use crate::writer::{EDQUOT, ENOSPC, WriteError};
+use crate::output::writer::{EDQUOT, ENOSPC, WriteError};
 
 /// Linux `EIO`.
 const EIO: i32 = 5;
@@ -209,7 +209,7 @@ mod tests {
     use rtsp_ingest::{Error, Phase};
 
     use super::*;
-    use crate::writer::{WriteAction, WriteErrorKind};
+    use crate::output::writer::{WriteAction, WriteErrorKind};
 
     fn rtsp(phase: Phase, status: Option<u16>, message: &str) -> anyhow::Error {
         anyhow::Error::from(Error::Rtsp {

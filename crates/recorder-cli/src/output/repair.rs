@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use mp4_track::{Recovered, Recovery};
 
-use crate::finalize_io::apply_finalize;
+use crate::output::finalize_io::apply_finalize;
 
 /// The suffix of a file still being written.
 pub const PARTIAL_SUFFIX: &str = ".partial";
@@ -110,7 +110,7 @@ pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
         recover(&file, len).with_context(|| format!("cannot repair {}", path.display()))?;
     let mut report = match recovered {
         Recovered::AlreadyProgressive { .. } => {
-            let movie = crate::check::check_path(path)
+            let movie = crate::mp4::check::check_path(path)
                 .with_context(|| format!("{} is progressive but not consistent", path.display()))?;
             RepairReport {
                 path: path.to_owned(),
@@ -133,7 +133,7 @@ pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("cannot write the repair to {}", path.display()))?;
             drop(file);
-            let movie = crate::check::check_path(path)
+            let movie = crate::mp4::check::check_path(path)
                 .with_context(|| format!("the repaired {} is not consistent", path.display()))?;
             if movie.sample_counts != repair.sample_counts {
                 bail!(

@@ -1,10 +1,10 @@
 //! One camera, recorded until the end: sessions, reconnects with backoff, signals.
 //!
 //! `recorder record` is one camera; `recorder run` is many, each in its own task. A camera
-//! connects, records a session (see [`crate::record::Recording`]) and, when the session
+//! connects, records a session (see [`crate::session::recording::Recording`]) and, when the session
 //! fails (the server went away, the connection broke, an RTSP error, no media for the
 //! stall timeout, the server ended it), finishes its files and connects again after a
-//! backoff delay ([`crate::backoff`]), each session in new files. Errors that reconnecting
+//! backoff delay ([`backoff`]), each session in new files. Errors that reconnecting
 //! cannot cure (rejected credentials, a missing stream, no usable stream, trouble with
 //! the output files) end the camera at once.
 //!
@@ -12,6 +12,8 @@
 //! is the instant the first session's first keyframe arrived: the first session records
 //! exactly `D` of media from that keyframe if nothing breaks, and a later session records
 //! up to that same instant. While no session has started, it gives up at `start + D`.
+
+pub mod backoff;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,15 +24,15 @@ use rtsp_ingest::{Credentials, SessionGroup, Source, SourceOptions};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backoff::Backoff;
-use crate::cli::{
+use crate::camera::backoff::Backoff;
+use crate::options::args::{
     FormatArg, InitialTimestampArg, PasswordSources, RecordArgs, SyncArg, TeardownArg,
     TransportArg, resolve_credentials,
 };
-use crate::record::{
+use crate::session::recording::{
     Failure, Output, Recording, SessionEnd, SessionTotals, close, log_connected, repair_leftovers,
 };
-use crate::status::{CameraStatus, State};
+use crate::ui::status::{CameraStatus, State};
 
 /// Default of `--stall-timeout`.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,10 +279,12 @@ async fn record_camera(
             r = tokio::time::timeout(connect_timeout, Source::connect(options.clone())) => r,
         };
         let failure = match connected {
-            Err(_) => Failure::retryable(anyhow::Error::new(crate::exit::Disconnected(format!(
-                "cannot record {url}: no keyframe within {} of connecting",
-                humantime::format_duration(connect_timeout)
-            )))),
+            Err(_) => {
+                Failure::retryable(anyhow::Error::new(crate::ui::exit::Disconnected(format!(
+                    "cannot record {url}: no keyframe within {} of connecting",
+                    humantime::format_duration(connect_timeout)
+                ))))
+            }
             Ok(Err(e)) => Failure::from_source(e, format!("cannot record {url}")),
             Ok(Ok(mut source)) => {
                 sessions += 1;
@@ -471,5 +475,6 @@ async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
 
 /// True when `e` comes from a full disk (or quota): retrying later may work.
 fn disk_full(e: &anyhow::Error) -> bool {
-    crate::writer::WriteError::find(e).is_some_and(crate::writer::WriteError::is_disk_full)
+    crate::output::writer::WriteError::find(e)
+        .is_some_and(crate::output::writer::WriteError::is_disk_full)
 }

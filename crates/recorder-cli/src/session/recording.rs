@@ -16,14 +16,14 @@ use mp4_track::{
 use rtsp_ingest::{Frame, Source, VideoCodec};
 
 use crate::camera::{CameraConfig, Shutdown};
-use crate::cli::{FormatArg, RecordArgs, SyncArg};
-use crate::segment::{Decision, MediaTime, Route, Segmenter};
-use crate::status::{CameraStatus, Display, LiveTerminal, StatusBoard};
-use crate::template::Template;
-use crate::timeline::{Placement, Timeline, TrackIndex};
-use crate::writer::{
+use crate::options::args::{FormatArg, RecordArgs, SyncArg};
+use crate::output::template::Template;
+use crate::output::writer::{
     Closing, OutputFormat, SegmentStats, SegmentWriter, SyncPolicy, WriteError, Written,
 };
+use crate::session::segment::{Decision, MediaTime, Route, Segmenter};
+use crate::session::timeline::{Placement, Timeline, TrackIndex};
+use crate::ui::status::{CameraStatus, Display, LiveTerminal, StatusBoard};
 
 /// How long to wait for `TEARDOWN` after the files are finished.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,7 +105,7 @@ impl Output {
             );
         }
         if let Some(dir) = first.parent() {
-            crate::writer::prepare_output_dir(dir)?;
+            crate::output::writer::prepare_output_dir(dir)?;
         }
         Ok(Self {
             template,
@@ -127,7 +127,7 @@ impl Output {
 pub fn repair_leftovers(template: &Template) {
     for path in template.find_leftovers() {
         tracing::info!("found a leftover {}; repairing it", path.display());
-        match crate::repair::repair_file(&path) {
+        match crate::output::repair::repair_file(&path) {
             Ok(report) => tracing::info!("{report}"),
             Err(e) => tracing::warn!("leaving {} alone: {e:#}", path.display()),
         }
@@ -641,7 +641,7 @@ impl Recording {
     /// Receives frames until the duration is reached, a signal arrives, or something
     /// fails. `stall_timeout` bounds the wait for each frame; `deadline` is the wall-clock
     /// end of the run (a backstop: the timeline's limit normally ends it first); `batched`
-    /// lets the thread nap between reads (see [`crate::pacing`]; false over UDP).
+    /// lets the thread nap between reads (see [`crate::session::pacing`]; false over UDP).
     pub async fn run(
         &mut self,
         source: &mut Source,
@@ -652,7 +652,7 @@ impl Recording {
     ) -> SessionEnd {
         let mut grace_deadline: Option<tokio::time::Instant> = None;
         let backstop = deadline.map(|d| d + END_GRACE);
-        let mut streaming = crate::pacing::Streaming::start(batched);
+        let mut streaming = crate::session::pacing::Streaming::start(batched);
         loop {
             if self.timeline.all_done() {
                 tracing::info!("requested duration recorded");
@@ -682,7 +682,7 @@ impl Recording {
             let frame = match next {
                 Err(_) => {
                     return SessionEnd::Failed(Failure::retryable(anyhow::Error::new(
-                        crate::exit::Disconnected(format!(
+                        crate::ui::exit::Disconnected(format!(
                             "no media for {} (--stall-timeout)",
                             humantime::format_duration(stall_timeout)
                         )),
@@ -696,7 +696,7 @@ impl Recording {
                 }
                 Ok(Ok(None)) => {
                     return SessionEnd::Failed(Failure::retryable(anyhow::Error::new(
-                        crate::exit::Disconnected("the server ended the session".to_owned()),
+                        crate::ui::exit::Disconnected("the server ended the session".to_owned()),
                     )));
                 }
                 Ok(Ok(Some(frame))) => frame,
@@ -872,7 +872,7 @@ impl Recording {
                         "{}: dropping frames from before the file switch that came more than \
                          {} s late",
                         track.name,
-                        crate::segment::LINGER.as_secs()
+                        crate::session::segment::LINGER.as_secs()
                     );
                 }
             }

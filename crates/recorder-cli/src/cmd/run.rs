@@ -8,14 +8,14 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::camera::{install_signal_handlers, run_camera};
-use crate::cli::RunArgs;
-use crate::status::{Display, LiveTerminal, StatusBoard};
+use crate::options::args::RunArgs;
+use crate::ui::status::{Display, LiveTerminal, StatusBoard};
 
 /// Runs `recorder run`: ends when every camera has ended (or on a signal, once every
 /// file is finished). Fails when a camera failed, with the first failure's error.
 /// Their status is shown on `live` when given (else logged every minute).
 pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
-    let cameras = crate::config::load(&args.config)?;
+    let cameras = crate::options::file::load(&args.config)?;
     let shutdown = install_signal_handlers()?;
     let count = cameras.len();
     tracing::info!("recording {count} camera(s) from {}", args.config.display());

@@ -1,0 +1,2 @@
+//! The subcommands: one file each. The top layer: it may use every layer below.
+pub mod run;

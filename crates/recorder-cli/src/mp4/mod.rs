@@ -1,0 +1,4 @@
+//! Reading recorded files: `verify` and `inspect`.
+pub mod check;
+pub mod inspect;
+pub mod read;
