@@ -91,6 +91,22 @@ pub struct FragmentTrack {
     pub sample_count: u32,
 }
 
+/// What a track of a [`FragmentedMuxer`] holds so far
+/// ([`FragmentedMuxer::track_progress`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackProgress {
+    /// Samples pushed.
+    pub samples: u64,
+    /// Decode time of the last sample pushed.
+    pub last_dts: Option<u64>,
+    /// Where the last sample ends: its decode time plus the duration it will get (set by
+    /// [`FragmentedMuxer::set_track_end`], else the previous sample's, else the track's
+    /// default, else 1), as [`FragmentedMuxer::flush`] will write it.
+    pub end_dts: Option<u64>,
+    /// True when [`FragmentedMuxer::set_track_end`] fixed the end since the last push.
+    pub end_set: bool,
+}
+
 /// A sample pushed but not yet in a fragment.
 #[derive(Debug)]
 struct Pending {
@@ -403,6 +419,21 @@ impl FragmentedMuxer {
             },
         )?);
         Ok(())
+    }
+
+    /// What has been pushed to `track` so far: its sample count and where its media ends.
+    pub fn track_progress(&self, track: TrackId) -> Result<TrackProgress, Error> {
+        let id = track.0.get();
+        let t = self
+            .tracks
+            .get(id as usize - 1)
+            .ok_or(Error::UnknownTrack(id))?;
+        Ok(TrackProgress {
+            samples: u64::from(t.pushed),
+            last_dts: t.last_dts,
+            end_dts: t.last_dts.map(|d| d + u64::from(t.final_duration())),
+            end_set: t.end_delta.is_some(),
+        })
     }
 
     /// The next fragment to write, if one is complete.

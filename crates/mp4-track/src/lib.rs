@@ -142,7 +142,7 @@ mod timing;
 
 pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
-pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions};
+pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions, TrackProgress};
 pub use recovery::{
     MAX_METADATA_BOX_BYTES, ReadRequest, Recovered, Recovery, RecoveryError, Repair,
 };

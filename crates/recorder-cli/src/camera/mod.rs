@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use rtsp_ingest::{Credentials, SessionGroup, Source, SourceOptions};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::camera::backoff::Backoff;
@@ -29,10 +28,15 @@ use crate::options::args::{
     FormatArg, InitialTimestampArg, PasswordSources, RecordArgs, SyncArg, TeardownArg,
     TransportArg, resolve_credentials,
 };
+use crate::output::events::{EndReason, FileEvents};
+use crate::output::target::Output;
+use crate::output::writer::{OutputFormat, SyncPolicy};
 use crate::session::recording::{
-    Failure, Output, Recording, SessionEnd, SessionTotals, close, log_connected, repair_leftovers,
+    Failure, Recording, SessionEnd, SessionTotals, close, log_connected,
 };
-use crate::ui::status::{CameraStatus, State};
+use crate::session::router::RouterConfig;
+pub use crate::session::shutdown::Shutdown;
+use crate::session::status::{CameraStatus, State};
 
 /// Default of `--stall-timeout`.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -150,32 +154,6 @@ impl CameraConfig {
     }
 }
 
-/// Tells the cameras to stop: the name of the first SIGINT/SIGTERM, once one came.
-#[derive(Clone, Debug)]
-pub struct Shutdown(watch::Receiver<Option<&'static str>>);
-
-impl Shutdown {
-    /// A shutdown that never comes, and its trigger (for tests and callers of their own).
-    pub fn manual() -> (watch::Sender<Option<&'static str>>, Self) {
-        let (tx, rx) = watch::channel(None);
-        (tx, Self(rx))
-    }
-
-    /// Waits for the stop request and returns the signal's name. Cancel-safe; returns at
-    /// once when it already came.
-    pub async fn recv(&mut self) -> &'static str {
-        let name = match self.0.wait_for(Option::is_some).await {
-            Ok(name) => *name,
-            Err(_) => None,
-        };
-        match name {
-            Some(name) => name,
-            // The sender is gone: no stop will ever come.
-            None => std::future::pending().await,
-        }
-    }
-}
-
 /// Installs the SIGINT and SIGTERM handlers (now, so a signal while connecting is not
 /// missed). The first signal asks every camera to finish its files; a second one exits
 /// at once with code 130, leaving the `.partial` files for the next run to repair.
@@ -208,7 +186,8 @@ pub fn install_signal_handlers() -> anyhow::Result<Shutdown> {
 
 /// Records one camera until `duration` is over (see the module documentation), a signal,
 /// a fatal error, or `max_retries` failed reconnects in a row. `salt` varies the backoff
-/// jitter between cameras; `status` gets the camera's live figures. Ends with an error
+/// jitter between cameras; `status` gets the camera's live figures; its files' life goes
+/// to `events`. Ends with an error
 /// when no file was written or a fatal error ended it; the files written are finished
 /// either way.
 pub async fn run_camera(
@@ -217,8 +196,9 @@ pub async fn run_camera(
     mut shutdown: Shutdown,
     salt: u64,
     status: Arc<CameraStatus>,
+    events: FileEvents,
 ) -> anyhow::Result<()> {
-    let result = record_camera(camera, duration, &mut shutdown, salt, &status).await;
+    let result = record_camera(camera, duration, &mut shutdown, salt, &status, &events).await;
     match &result {
         Ok(()) => status.set_state(State::Stopped),
         Err(e) => {
@@ -236,9 +216,18 @@ async fn record_camera(
     shutdown: &mut Shutdown,
     salt: u64,
     status: &Arc<CameraStatus>,
+    events: &FileEvents,
 ) -> anyhow::Result<()> {
-    let output = Output::new(&camera)?;
-    repair_leftovers(&output.template);
+    let format = match camera.format {
+        FormatArg::Mp4 => OutputFormat::Mp4,
+        FormatArg::Fmp4 => OutputFormat::Fmp4,
+    };
+    let sync = match camera.sync {
+        SyncArg::Fragment => SyncPolicy::Fragment,
+        SyncArg::None => SyncPolicy::None,
+    };
+    let output = Output::new(&camera.output, camera.utc, format, sync)?;
+    output.repair_leftovers();
     let group = SessionGroup::new();
     let options = camera.source_options().with_session_group(group.clone());
     let url = options.redacted_url();
@@ -279,12 +268,12 @@ async fn record_camera(
             r = tokio::time::timeout(connect_timeout, Source::connect(options.clone())) => r,
         };
         let failure = match connected {
-            Err(_) => {
-                Failure::retryable(anyhow::Error::new(crate::ui::exit::Disconnected(format!(
+            Err(_) => Failure::retryable(anyhow::Error::new(
+                crate::session::recording::Disconnected(format!(
                     "cannot record {url}: no keyframe within {} of connecting",
                     humantime::format_duration(connect_timeout)
-                ))))
-            }
+                )),
+            )),
             Ok(Err(e)) => Failure::from_source(e, format!("cannot record {url}")),
             Ok(Ok(mut source)) => {
                 sessions += 1;
@@ -294,8 +283,18 @@ async fn record_camera(
                 let end = duration.map(|d| *deadline.get_or_insert(now + d));
                 let limit = end.map(|e| e.saturating_duration_since(now));
                 log_connected(&source, connect_started.elapsed());
-                let recording =
-                    Recording::new(&source, output.clone(), &camera, limit, Arc::clone(status));
+                let recording = Recording::new(
+                    &source,
+                    output.clone(),
+                    RouterConfig {
+                        segment_duration: camera.segment_duration,
+                        limit,
+                        fragment_duration: camera.fragment_duration,
+                        reserve_moov: format == OutputFormat::Mp4,
+                    },
+                    Arc::clone(status),
+                    events.clone(),
+                );
                 let mut recording = match recording {
                     Ok(r) => {
                         status.set_state(State::Recording);
@@ -316,7 +315,11 @@ async fn record_camera(
                         camera.transport == TransportArg::Tcp,
                     )
                     .await;
-                let (t, finish_error) = recording.finish().await;
+                let reason = match ended {
+                    SessionEnd::Done | SessionEnd::Stopped(_) => EndReason::Stopped,
+                    SessionEnd::Failed(_) => EndReason::SessionEnded,
+                };
+                let (t, finish_error) = recording.finish(reason).await;
                 close(source).await;
                 if t.files > 0
                     && (!matches!(ended, SessionEnd::Done | SessionEnd::Stopped(_))

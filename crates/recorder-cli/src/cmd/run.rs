@@ -9,7 +9,9 @@ use tracing::Instrument;
 
 use crate::camera::{install_signal_handlers, run_camera};
 use crate::options::args::RunArgs;
-use crate::ui::status::{Display, LiveTerminal, StatusBoard};
+use crate::output::events::FileEvents;
+use crate::session::status::StatusBoard;
+use crate::ui::status::{Display, LiveTerminal};
 
 /// Runs `recorder run`: ends when every camera has ended (or on a signal, once every
 /// file is finished). Fails when a camera failed, with the first failure's error.
@@ -20,16 +22,19 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     let count = cameras.len();
     tracing::info!("recording {count} camera(s) from {}", args.config.display());
     let board = StatusBoard::new(cameras.iter().map(|c| c.name.clone().unwrap_or_default()));
-    let display = Display::spawn(Arc::clone(&board), live);
+    let events = FileEvents::new();
+    let display = Display::spawn(Arc::clone(&board), live, events.subscribe());
     let mut tasks = JoinSet::new();
     for (i, camera) in cameras.into_iter().enumerate() {
         let name = camera.name.clone().unwrap_or_default();
         let span = tracing::info_span!("camera", name = %name);
         let shutdown = shutdown.clone();
         let status = board.camera(i);
+        let events = events.clone();
         tasks.spawn(
             async move {
-                let result = run_camera(camera, args.duration, shutdown, i as u64, status).await;
+                let result =
+                    run_camera(camera, args.duration, shutdown, i as u64, status, events).await;
                 match &result {
                     Ok(()) => tracing::info!("camera done"),
                     Err(e) => tracing::error!("camera ended: {e:#}"),

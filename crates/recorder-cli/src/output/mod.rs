@@ -1,5 +1,7 @@
 //! Files: the writer threads, partial files, names and templates, finalize and repair I/O.
+pub mod events;
 pub mod finalize_io;
 pub mod repair;
+pub mod target;
 pub mod template;
 pub mod writer;

@@ -19,13 +19,15 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use mp4_track::{Finalize, FinalizeStep, Fragment, FragmentedMuxer, Recovered, Recovery};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::output::events::{FileEvent, FileEvents, FileSummary, FinishedFile, TrackSummary};
 use crate::output::finalize_io::apply_step;
 use crate::output::repair::rename_partial;
 use crate::output::template::{PARTIAL_SUFFIX, with_suffix};
@@ -73,6 +75,18 @@ pub struct SegmentStats {
     pub audio_frames: u64,
     /// Media duration (end of the last sample, from the segment's zero), in seconds.
     pub duration_s: f64,
+}
+
+impl SegmentStats {
+    /// The figures of what the session wrote to a file.
+    pub fn of(summary: &FileSummary) -> Self {
+        let samples = |t: &Option<TrackSummary>| t.as_ref().map_or(0, |t| t.samples);
+        Self {
+            video_frames: samples(&summary.video),
+            audio_frames: samples(&summary.audio),
+            duration_s: summary.duration_s(),
+        }
+    }
 }
 
 /// A finished file.
@@ -274,8 +288,56 @@ enum Msg {
     /// Flush the muxer, write the rest, finalize, rename.
     Close {
         muxer: Box<FragmentedMuxer>,
-        stats: SegmentStats,
+        summary: FileSummary,
     },
+}
+
+/// Whose file a writer writes, for its [`FileEvent`]s.
+#[derive(Clone, Debug)]
+pub struct FileContext {
+    /// The camera's name.
+    pub camera: Arc<str>,
+    /// Where the file's events go.
+    pub events: FileEvents,
+    /// Wall-clock time of the file's first sample.
+    pub start_wall: SystemTime,
+}
+
+impl FileContext {
+    fn finished(&self, written: &Written, summary: Option<FileSummary>) -> FinishedFile {
+        FinishedFile {
+            camera: Arc::clone(&self.camera),
+            path: written.path.clone(),
+            len_bytes: written.len_bytes,
+            video_frames: written.stats.video_frames,
+            audio_frames: written.stats.audio_frames,
+            duration_s: written.stats.duration_s,
+            summary,
+        }
+    }
+
+    /// Announces how the writer ended.
+    fn publish_end(&self, path: &Path, result: &anyhow::Result<(Written, FileSummary)>) {
+        let event = match result {
+            Ok((written, summary)) => {
+                FileEvent::Finished(self.finished(written, Some(summary.clone())))
+            }
+            Err(e) => {
+                let kept = WriteError::find(e).and_then(|w| w.kept.as_ref());
+                FileEvent::Failed {
+                    camera: Arc::clone(&self.camera),
+                    path: Some(kept.map_or_else(|| path.to_owned(), |k| k.written.path.clone())),
+                    error: format!("{e:#}")
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    kept: kept.map(|k| self.finished(&k.written, None)),
+                }
+            }
+        };
+        self.events.publish(event);
+    }
 }
 
 /// The sending side of one file's writer thread.
@@ -315,22 +377,24 @@ impl SegmentWriter {
     /// Starts a thread that creates `path` (or, if it or its `.partial` exists,
     /// `path-1`, `path-2`, ... before the extension) as `NAME.partial` (mode 0640),
     /// creating missing directories (mode 0750), and writes `start` (the muxer's first
-    /// bytes). Once the file exists, the thread calls `on_created` with the name it will
-    /// have when finished.
+    /// bytes). It announces the file on `ctx.events` once it exists ([`FileEvent::Opened`])
+    /// and when it ends ([`FileEvent::Finished`] or [`FileEvent::Failed`]).
     pub fn spawn(
         path: PathBuf,
         start: Bytes,
         sync: SyncPolicy,
         format: OutputFormat,
-        on_created: impl FnOnce(&Path) + Send + 'static,
+        ctx: FileContext,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (done_tx, done) = oneshot::channel();
         std::thread::Builder::new()
             .name("mp4-writer".to_owned())
             .spawn(move || {
+                let result = run(&path, start, sync, format, rx, &ctx);
+                ctx.publish_end(&path, &result);
                 // The receiver may be gone if the recording failed.
-                let _ = done_tx.send(run(&path, start, sync, format, rx, on_created));
+                let _ = done_tx.send(result.map(|(written, _)| written));
             })
             .context("cannot start a writer thread")?;
         Ok(Self {
@@ -376,7 +440,7 @@ impl SegmentWriter {
     ///
     /// After [`Self::write`] returned the thread's error, the returned [`Closing`]
     /// resolves to what was kept of the file (the error itself is not repeated).
-    pub async fn close(self, muxer: FragmentedMuxer, stats: SegmentStats) -> Closing {
+    pub async fn close(self, muxer: FragmentedMuxer, summary: FileSummary) -> Closing {
         match self.failed {
             Some(Some(kept)) => return Closing::ready(Ok(kept)),
             Some(None) => {
@@ -394,7 +458,7 @@ impl SegmentWriter {
             .tx
             .send(Msg::Close {
                 muxer: Box::new(muxer),
-                stats,
+                summary,
             })
             .await;
         Closing { done: self.done }
@@ -684,12 +748,16 @@ fn run(
     sync: SyncPolicy,
     format: OutputFormat,
     mut rx: mpsc::Receiver<Msg>,
-    on_created: impl FnOnce(&Path),
-) -> anyhow::Result<Written> {
+    ctx: &FileContext,
+) -> anyhow::Result<(Written, FileSummary)> {
     let (file, partial) = create_partial(path)?;
     tracing::info!("writing {}", partial.display());
     // `NAME.partial` -> `NAME`.
-    on_created(&partial.with_extension(""));
+    ctx.events.publish(FileEvent::Opened {
+        camera: Arc::clone(&ctx.camera),
+        path: partial.with_extension(""),
+        start_wall: ctx.start_wall,
+    });
     let mut out = PartialFile {
         file,
         partial,
@@ -708,7 +776,8 @@ fn run(
                     return Err(out.fail(failed));
                 }
             }
-            Msg::Close { mut muxer, stats } => {
+            Msg::Close { mut muxer, summary } => {
+                let stats = SegmentStats::of(&summary);
                 let started = Instant::now();
                 while let Some(f) = muxer.flush() {
                     if let Err(failed) = out.append(&f)? {
@@ -765,11 +834,12 @@ fn run(
                     stats.duration_s,
                     started.elapsed().as_secs_f64() * 1000.0
                 );
-                return Ok(Written {
+                let written = Written {
                     path,
                     len_bytes: len,
                     stats,
-                });
+                };
+                return Ok((written, summary));
             }
         }
     }
@@ -883,23 +953,125 @@ mod tests {
         }
     }
 
+    fn context(events: &FileEvents) -> FileContext {
+        FileContext {
+            camera: "cam".into(),
+            events: events.clone(),
+            start_wall: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+        }
+    }
+
     #[test]
-    fn the_writer_reports_the_name_it_picked() {
+    fn the_writer_announces_the_name_it_picked() {
         let dir = temp_dir("picked");
         std::fs::write(dir.join("x.mp4"), b"an earlier recording").unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
+        let events = FileEvents::new();
+        let mut rx = events.subscribe();
         let writer = SegmentWriter::spawn(
             dir.join("x.mp4"),
             Bytes::from_static(b"start"),
             SyncPolicy::None,
             OutputFormat::Mp4,
-            move |name| tx.send(name.to_owned()).unwrap(),
+            context(&events),
         )
         .unwrap();
-        let name = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-        assert_eq!(name, dir.join("x-1.mp4"));
+        match rx.blocking_recv().unwrap() {
+            FileEvent::Opened {
+                camera,
+                path,
+                start_wall,
+            } => {
+                assert_eq!(&*camera, "cam");
+                assert_eq!(path, dir.join("x-1.mp4"));
+                assert_eq!(start_wall, context(&events).start_wall);
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(dir.join("x-1.mp4.partial").exists());
         drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A whole file through its writer: opened, fragments, closed; the events say what the
+    /// file on disk holds.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_writer_announces_the_finished_file() {
+        use mp4_track::{FragmentedOptions, SampleInfo, TrackConfig, TrackKind};
+
+        use crate::output::events::EndReason;
+
+        let dir = temp_dir("finished");
+        let events = FileEvents::new();
+        let mut rx = events.subscribe();
+        let mut muxer = FragmentedMuxer::new(FragmentedOptions {
+            movie_timescale_hz: 1000,
+            creation_time_1904: 0,
+            fragment_duration_ms: 1000,
+            reserve_bytes: 4096,
+        });
+        let track = muxer
+            .add_track(TrackConfig {
+                kind: TrackKind::Video {
+                    width: 64,
+                    height: 64,
+                },
+                timescale_hz: 90_000,
+                sample_entry: Bytes::from_static(b"\0\0\0\x08mp4v"),
+                default_sample_duration: None,
+            })
+            .unwrap();
+        let init = muxer.start().unwrap();
+        let mut writer = SegmentWriter::spawn(
+            dir.join("f.mp4"),
+            init,
+            SyncPolicy::Fragment,
+            OutputFormat::Fmp4,
+            context(&events),
+        )
+        .unwrap();
+        for i in 0..75u64 {
+            let data = Bytes::from(vec![i as u8; 50]);
+            let sample = SampleInfo {
+                dts: i * 3000,
+                cts_offset: 0,
+                size: 50,
+                is_sync: i % 30 == 0,
+            };
+            muxer.push(track, sample, data).unwrap();
+            while let Some(f) = muxer.poll_fragment() {
+                writer.write(f).await.unwrap();
+            }
+        }
+        let summary = FileSummary {
+            start_wall: context(&events).start_wall,
+            video: Some(TrackSummary {
+                codec: "mp4v.6C".to_owned(),
+                dimensions: Some((64, 64)),
+                samples: 75,
+                start_s: 0.0,
+                end_s: 2.5,
+            }),
+            audio: None,
+            end: EndReason::Switch,
+        };
+        let written = writer
+            .close(muxer, summary.clone())
+            .await
+            .wait()
+            .await
+            .unwrap();
+        assert!(matches!(rx.recv().await.unwrap(), FileEvent::Opened { .. }));
+        let FileEvent::Finished(f) = rx.recv().await.unwrap() else {
+            panic!("expected Finished");
+        };
+        assert_eq!(f.path, dir.join("f.mp4"));
+        assert_eq!(
+            f.len_bytes,
+            std::fs::metadata(dir.join("f.mp4")).unwrap().len()
+        );
+        assert_eq!((f.video_frames, f.audio_frames), (75, 0));
+        assert_eq!(f.summary, Some(summary));
+        assert_eq!(written.path, f.path);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,5 +1,9 @@
 //! One RTSP session's routing: timeline, segments, the receive loop.
 pub mod pacing;
 pub mod recording;
+pub mod router;
 pub mod segment;
+pub mod shutdown;
+pub mod status;
+pub mod time;
 pub mod timeline;

@@ -9,6 +9,7 @@
 //! instead).
 
 use crate::output::writer::{EDQUOT, ENOSPC, WriteError};
+use crate::session::recording::Disconnected;
 
 /// Linux `EIO`.
 const EIO: i32 = 5;
@@ -73,19 +74,6 @@ Errors are printed as one line starting with `error:`.";
 
 /// The exit cause of an error: the first error in the chain (outermost first) that says
 /// something about the cause; [`ExitCause::Other`] when none does.
-/// The session with the server was lost without an error of its own: the server ended
-/// it, no media came for `--stall-timeout`, or no keyframe came after connecting.
-#[derive(Debug)]
-pub struct Disconnected(pub String);
-
-impl std::fmt::Display for Disconnected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Disconnected {}
-
 pub fn classify(err: &anyhow::Error) -> ExitCause {
     err.chain().find_map(cause_of).unwrap_or(ExitCause::Other)
 }

@@ -1,0 +1,396 @@
+//! The sans-IO core of a session, in the manner of quinn-proto's `Connection`: frames
+//! and wall-clock instants go in as arguments ([`Router::push`]), and what to do with
+//! files comes out as values ([`Router::poll_action`]): open a file with these bytes,
+//! write this fragment, close this file. It never awaits, never reads a clock and never
+//! touches a file, so every rule below is a unit test on plain values.
+//!
+//! Rules:
+//! - The recording's zero is the first video keyframe's presentation (the timeline,
+//!   [`crate::session::timeline`]); samples before it are dropped.
+//! - Files switch at keyframes ([`crate::session::segment`]): after the segment
+//!   duration, or at new video parameters. Audio beside video is held until video
+//!   presented at or after it has come (at most [`MAX_AUDIO_HOLD`]), so a switch at a
+//!   keyframe that arrives after the audio following it still splits the audio at the
+//!   keyframe's instant; the previous file stays open for the audio before that instant.
+//! - Each file's last sample of a track lasts until the next file's first (no gap, no
+//!   overlap); decode times within a file start at 0 at its first video sample (its
+//!   composition offset is the file's lead, added to every track).
+
+mod file;
+#[cfg(test)]
+mod tests;
+mod track;
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use anyhow::bail;
+use bytes::Bytes;
+use mp4_track::{Fragment, FragmentedMuxer};
+use rtsp_ingest::{AudioInfo, Frame, VideoInfo};
+
+use self::file::{Layout, OpenFile};
+use self::track::{Kind, Placed, Track};
+use crate::output::events::{EndReason, FileSummary};
+use crate::session::segment::{Decision, LINGER, Route, Segmenter};
+use crate::session::time::MediaTime;
+use crate::session::timeline::Timeline;
+
+/// Audio is held until video presented at or after it has come, but never more than
+/// this ahead of the oldest held frame.
+pub const MAX_AUDIO_HOLD: Duration = Duration::from_secs(1);
+
+/// Length a file is expected to reach when neither the segment duration nor the
+/// recording's limit says: the room reserved for its final `moov` is sized for this.
+const DEFAULT_EXPECTED_LENGTH: Duration = Duration::from_secs(3600);
+
+/// A file of this session, as named in [`Action`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u64);
+
+/// What to do with files, in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Create a file (named from the wall-clock time of its first sample) and write
+    /// `init`, the muxer's first bytes.
+    Open {
+        /// The file.
+        file: FileId,
+        /// Wall-clock time of its first sample.
+        start_wall: SystemTime,
+        /// `ftyp`, the reserved room and the init `moov`.
+        init: Bytes,
+    },
+    /// Append a fragment.
+    Write {
+        /// The file.
+        file: FileId,
+        /// The fragment.
+        fragment: Fragment,
+    },
+    /// Finish the file: flush the muxer, finalize, rename.
+    Close {
+        /// The file.
+        file: FileId,
+        /// Its muxer, to flush and finalize.
+        muxer: Box<FragmentedMuxer>,
+        /// What it holds.
+        summary: FileSummary,
+    },
+}
+
+/// How a session records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Start a new file at the first keyframe this long after the current one's start.
+    pub segment_duration: Option<Duration>,
+    /// Media to record from the session's first keyframe.
+    pub limit: Option<Duration>,
+    /// Target fragment length.
+    pub fragment_duration: Duration,
+    /// Reserve room for a final `moov` at the front of each file (`mp4`, not `fmp4`).
+    pub reserve_moov: bool,
+}
+
+/// Frames and bytes written so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Video frames written.
+    pub video_frames: u64,
+    /// Audio frames written.
+    pub audio_frames: u64,
+    /// Media bytes written.
+    pub bytes: u64,
+}
+
+/// See the module documentation.
+pub struct Router {
+    layout: Layout,
+    timeline: Timeline,
+    segmenter: Segmenter,
+    video: Option<Track>,
+    audio: Option<Track>,
+    /// The video parameters changed since the last written video frame.
+    new_video_parameters: bool,
+    current: Option<OpenFile>,
+    previous: Option<OpenFile>,
+    next_file: u64,
+    /// Audio beside video, placed but not yet routed to a file.
+    held_audio: VecDeque<(MediaTime, Bytes)>,
+    /// The latest presentation time of the video placed so far.
+    video_frontier: Option<MediaTime>,
+    /// The wall clock at the latest push.
+    now: SystemTime,
+    actions: VecDeque<Action>,
+    written: Counts,
+}
+
+impl Router {
+    /// A router for a session with these streams (at least one).
+    pub fn new(
+        video: Option<&VideoInfo>,
+        audio: Option<&AudioInfo>,
+        config: RouterConfig,
+    ) -> anyhow::Result<Self> {
+        let mut timeline = Timeline::new(config.limit);
+        let video = video.map(|v| Track::video(v, &mut timeline)).transpose()?;
+        let audio = audio.map(|a| Track::audio(a, &mut timeline, video.is_none()));
+        if video.is_none() && audio.is_none() {
+            bail!("the source has no stream to record");
+        }
+        let expected_length = match (config.segment_duration, config.limit) {
+            (Some(s), Some(d)) => s.min(d),
+            (Some(s), None) => s,
+            (None, Some(d)) => d,
+            (None, None) => DEFAULT_EXPECTED_LENGTH,
+        };
+        Ok(Self {
+            layout: Layout {
+                fragment_duration_ms: u32::try_from(config.fragment_duration.as_millis())
+                    .unwrap_or(u32::MAX),
+                reserve_moov: config.reserve_moov,
+                expected_length,
+            },
+            timeline,
+            segmenter: Segmenter::new(config.segment_duration, video.is_some() && audio.is_some()),
+            video,
+            audio,
+            new_video_parameters: false,
+            current: None,
+            previous: None,
+            next_file: 0,
+            held_audio: VecDeque::new(),
+            video_frontier: None,
+            now: SystemTime::UNIX_EPOCH,
+            actions: VecDeque::new(),
+            written: Counts::default(),
+        })
+    }
+
+    /// Takes one frame that arrived at wall-clock `now`.
+    pub fn push(&mut self, frame: Frame, now: SystemTime) -> anyhow::Result<()> {
+        match frame {
+            Frame::Video {
+                pts,
+                is_sync,
+                data,
+                new_info,
+                ..
+            } => self.push_video(pts, is_sync, data, new_info.as_ref(), now),
+            Frame::Audio { pts, data, .. } => self.push_audio(pts, data, now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes a video frame presented at `pts` (stream clock); `new_info` when the
+    /// stream's parameters changed at it.
+    pub fn push_video(
+        &mut self,
+        pts: i64,
+        is_sync: bool,
+        data: Bytes,
+        new_info: Option<&VideoInfo>,
+        now: SystemTime,
+    ) -> anyhow::Result<()> {
+        self.now = now;
+        let Some(track) = self.video.as_mut() else {
+            return Ok(());
+        };
+        if let Some(info) = new_info {
+            track.set_video_info(info, &mut self.timeline)?;
+            self.new_video_parameters = true;
+        }
+        let Some(p) = track.place(&mut self.timeline, pts) else {
+            return Ok(());
+        };
+        // A picture presented before the current file's first keyframe but decoded after
+        // it (an open GOP's leading picture): it belongs to no file.
+        if let Some(current) = &self.current
+            && p.pts.before(current.zero)
+        {
+            track.dropped_leading += 1;
+            if track.dropped_leading == 1 {
+                tracing::info!(
+                    "video: dropping pictures presented before their file's first keyframe \
+                     but sent after it (open GOP)"
+                );
+            }
+            return Ok(());
+        }
+        let new_parameters =
+            std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
+        let d = self.segmenter.primary(p.pts, is_sync, new_parameters);
+        let reason = if new_parameters {
+            EndReason::NewParameters
+        } else {
+            EndReason::Switch
+        };
+        self.apply(d, reason, Kind::Video, p, is_sync, data)?;
+        if self.video_frontier.is_none_or(|f| f.before(p.pts)) {
+            self.video_frontier = Some(p.pts);
+        }
+        self.release_audio(false)
+    }
+
+    /// Takes an audio frame presented at `pts` (stream clock).
+    pub fn push_audio(&mut self, pts: i64, data: Bytes, now: SystemTime) -> anyhow::Result<()> {
+        self.now = now;
+        let Some(track) = self.audio.as_mut() else {
+            return Ok(());
+        };
+        let Some(p) = track.place(&mut self.timeline, pts) else {
+            return Ok(());
+        };
+        if self.video.is_none() {
+            let d = self.segmenter.primary(p.pts, true, false);
+            return self.apply(d, EndReason::Switch, Kind::Audio, p, true, data);
+        }
+        self.held_audio.push_back((p.pts, data));
+        self.release_audio(false)
+    }
+
+    /// Ends the session: routes the held audio, closes every file (`reason`: why) and
+    /// logs what was dropped. The remaining actions stay to be polled.
+    pub fn finish(&mut self, reason: EndReason) -> anyhow::Result<()> {
+        let released = self.release_audio(true);
+        if let Some(p) = self.previous.take() {
+            self.actions.push_back(p.close(reason));
+        }
+        if let Some(c) = self.current.take() {
+            self.actions.push_back(c.close(reason));
+        }
+        for t in self.video.iter().chain(self.audio.iter()) {
+            t.log_drops();
+        }
+        released
+    }
+
+    /// The next thing to do, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// What was written so far (pushed to a file's muxer).
+    pub fn written(&self) -> Counts {
+        self.written
+    }
+
+    /// True once every track reached the limit.
+    pub fn all_done(&self) -> bool {
+        self.timeline.all_done()
+    }
+
+    /// True once the primary track reached the limit.
+    pub fn primary_done(&self) -> bool {
+        self.timeline.primary_done()
+    }
+
+    /// Routes the held audio that can be routed: each frame once video presented at or
+    /// after it has come (so a file switch at a keyframe up to that instant is known even
+    /// when the keyframe, a large frame, arrives after the audio), or once it is
+    /// [`MAX_AUDIO_HOLD`] older than the newest held frame (video stalled), or, with
+    /// `all`, every frame (the session ends).
+    fn release_audio(&mut self, all: bool) -> anyhow::Result<()> {
+        while let Some(&(t, _)) = self.held_audio.front() {
+            let covered = self.video_frontier.is_some_and(|f| !f.before(t));
+            let stale = self
+                .held_audio
+                .back()
+                .is_some_and(|&(newest, _)| newest.at_least_after(t, MAX_AUDIO_HOLD));
+            if !(all || covered || stale) {
+                break;
+            }
+            let (t, data) = self.held_audio.pop_front().expect("front exists");
+            let d = self.segmenter.secondary(t);
+            let p = Placed {
+                pts: t,
+                cts_offset: 0,
+            };
+            self.apply(d, EndReason::Switch, Kind::Audio, p, true, data)?;
+        }
+        Ok(())
+    }
+
+    /// Carries out the segmenter's decision for one sample placed at `p`; a file that
+    /// the decision ends ends for `reason`.
+    fn apply(
+        &mut self,
+        d: Decision,
+        reason: EndReason,
+        kind: Kind,
+        p: Placed,
+        is_sync: bool,
+        data: Bytes,
+    ) -> anyhow::Result<()> {
+        // The first sample of a track in the newer file ends that track in the older one.
+        if d.route == Route::Current
+            && let Some(prev) = self.previous.as_mut()
+        {
+            prev.end_track_at(kind, p);
+        }
+        if d.close_previous
+            && let Some(prev) = self.previous.take()
+        {
+            self.actions.push_back(prev.close(reason));
+        }
+        if d.open {
+            // The first sample opens the file: a video one's offset is the file's lead.
+            let id = FileId(self.next_file);
+            self.next_file += 1;
+            let new = OpenFile::open(
+                id,
+                p.pts,
+                p.cts_offset,
+                self.now,
+                [self.video.as_ref(), self.audio.as_ref()],
+                self.layout,
+                &mut self.actions,
+            )?;
+            if let Some(mut old) = self.current.replace(new) {
+                old.end_track_at(kind, p);
+                old.end = Some(reason);
+                if d.linger {
+                    if let Some(prev) = self.previous.replace(old) {
+                        self.actions.push_back(prev.close(reason));
+                    }
+                } else {
+                    self.actions.push_back(old.close(reason));
+                }
+            }
+        }
+        let file = match d.route {
+            Route::Current => self.current.as_mut(),
+            Route::Previous => self.previous.as_mut(),
+            Route::Drop => None,
+        };
+        match file {
+            Some(file) => {
+                let len = data.len() as u64;
+                file.push(kind, p, is_sync, data, &mut self.actions)?;
+                self.written.bytes += len;
+                match kind {
+                    Kind::Video => self.written.video_frames += 1,
+                    Kind::Audio => self.written.audio_frames += 1,
+                }
+            }
+            None => {
+                let track = match kind {
+                    Kind::Video => self.video.as_mut(),
+                    Kind::Audio => self.audio.as_mut(),
+                };
+                if let Some(track) = track {
+                    track.dropped_late += 1;
+                    if track.dropped_late == 1 {
+                        tracing::warn!(
+                            "{}: dropping frames from before the file switch that came more \
+                             than {} s late",
+                            track.name,
+                            LINGER.as_secs()
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
