@@ -284,6 +284,25 @@ fn ffmpeg(args: &[&str]) -> io::Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// A hand-made clip for unit tests: SPS, PPS, then an IDR picture of 5000 bytes (4 FU-A
+/// fragments) and two P pictures of 100 bytes, at 1 fps.
+#[cfg(test)]
+pub(super) fn fake_clip() -> Arc<H264Clip> {
+    let idr = std::iter::once(0x65u8).chain(std::iter::repeat_n(0x88, 4999));
+    let p = std::iter::once(0x41u8).chain(std::iter::repeat_n(0x9A, 99));
+    let stream: Vec<u8> = [
+        0, 0, 0, 1, 0x67, 0x42, 0xC0, 0x1E, 0, 0, 0, 1, 0x68, 0xCE, 0, 0, 1,
+    ]
+    .into_iter()
+    .chain(idr)
+    .chain([0, 0, 1])
+    .chain(p.clone())
+    .chain([0, 0, 1])
+    .chain(p)
+    .collect();
+    Arc::new(H264Clip::from_annex_b(&stream, 1).expect("valid"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

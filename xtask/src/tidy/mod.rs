@@ -4,10 +4,23 @@
 //!   network, clock or terminal crate in their normal dependency trees, and no `std::fs`,
 //!   `std::net`, `SystemTime`, ... in their sources.
 //! - Only `rtsp-ingest` imports retina.
+//! - No source file over 600 lines, outside `tests/`, `benches/` and `examples/` folders
+//!   ([`size`]).
+//! - `recorder-cli/src`'s folders are layers that only refer downwards, and only the top
+//!   ones use clap ([`layers`]).
+//! - No import circle between the files of any crate ([`cycles`]).
+//!
+//! The structural rules read the sources with a small hand scan ([`scan`]): comments and
+//! literals are blanked, then `crate::`/`super::`/`self::` paths are collected.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+mod cycles;
+mod layers;
+mod scan;
+mod size;
 
 use crate::util::{cargo, output, project_root};
 
@@ -16,6 +29,9 @@ pub const PURE_CRATES: &[&str] = &["bmff-boxes", "mp4-track"];
 
 /// The only crate allowed to depend on retina.
 pub const RETINA_OWNER: &str = "rtsp-ingest";
+
+/// The crate whose `src` folders are layers (see [`layers`]).
+const LAYERED_CRATE: &str = "crates/recorder-cli";
 
 /// Dependency names (exact) that mean I/O, a clock, or a dependency pointing the wrong way.
 const DENIED_CRATES: &[&str] = &[
@@ -84,10 +100,13 @@ pub fn denied_in_source(source: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
-        if path.is_dir() {
+        let hidden_or_target = path
+            .file_name()
+            .is_some_and(|n| n == "target" || n.to_string_lossy().starts_with('.'));
+        if path.is_dir() && !hidden_or_target {
             rust_files(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
@@ -96,9 +115,67 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// The folders of the workspace's crates: `crates/*`, `xtask` and `tests`.
+fn crate_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let crates = root.join("crates");
+    let mut dirs = Vec::new();
+    for entry in
+        std::fs::read_dir(&crates).with_context(|| format!("cannot read {}", crates.display()))?
+    {
+        let path = entry?.path();
+        if path.join("Cargo.toml").is_file() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    dirs.extend(["xtask", "tests"].map(|d| root.join(d)));
+    Ok(dirs)
+}
+
+/// The structural rules over every crate: file sizes, import circles, and
+/// `recorder-cli`'s layers.
+fn structure_problems(root: &Path) -> Result<Vec<String>> {
+    let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let mut problems = Vec::new();
+    for dir in crate_dirs(root)? {
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files)?;
+        files.sort();
+        let src = dir.join("src");
+        let mut sources = Vec::new();
+        for file in files {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let in_crate = file.strip_prefix(&dir).unwrap_or(&file);
+            problems.extend(size::check(
+                &shown(&file),
+                in_crate,
+                size::line_count(&source),
+            ));
+            if let Ok(in_src) = file.strip_prefix(&src) {
+                sources.push((in_src.to_path_buf(), source));
+            }
+        }
+        for cycle in cycles::import_cycles(&sources) {
+            let files: Vec<String> = cycle.iter().map(|p| shown(&src.join(p))).collect();
+            problems.push(format!("import circle: {}", files.join(" -> ")));
+        }
+        if dir.ends_with(LAYERED_CRATE) {
+            for (in_src, source) in &sources {
+                problems.extend(layers::check_file(
+                    &shown(&src.join(in_src)),
+                    in_src,
+                    source,
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
 /// Runs every tidy check and fails listing all violations.
 pub fn tidy() -> Result<()> {
-    let mut problems = Vec::new();
+    let mut problems = structure_problems(&project_root())?;
     for krate in PURE_CRATES {
         let tree = output(cargo().args(["tree", "-p", krate, "-e", "normal", "--prefix", "none"]))?;
         for name in denied_in_tree(&tree) {
@@ -154,14 +231,17 @@ pub fn tidy() -> Result<()> {
 
     if !problems.is_empty() {
         bail!(
-            "tidy: {} architecture invariant violation(s):\n  {}",
+            "tidy: {} violation(s) of the architecture invariants:\n  {}",
             problems.len(),
             problems.join("\n  ")
         );
     }
     println!(
-        "tidy: {} have no I/O, clock or retina dependencies; only {RETINA_OWNER} uses retina",
-        PURE_CRATES.join(" and ")
+        "tidy: {} have no I/O, clock or retina dependencies; only {RETINA_OWNER} uses retina; \
+         no source file over {} lines; {LAYERED_CRATE}'s layers only refer downwards; no \
+         import circle",
+        PURE_CRATES.join(" and "),
+        size::MAX_LINES
     );
     Ok(())
 }

@@ -1,0 +1,159 @@
+//! The case table: what each case records and checks, and which runner runs it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::lifecycle::{run_double_signal, run_max_retries, run_reconnect, run_run};
+use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
+use super::tools::Recorder;
+use crate::probe::{Expect, ExpectAudio};
+use crate::server::MOUNTS;
+
+/// What a case checks.
+#[derive(Clone, Debug)]
+pub(super) enum Check {
+    /// A default recording against these expectations.
+    Standard(Expect),
+    /// A default recording of a stream with B-frames: [`Check::Standard`] and the
+    /// reordering checks.
+    BFrames(Expect),
+    /// `--format fmp4`.
+    Fmp4(Expect),
+    /// SIGKILL then repair.
+    Kill9,
+    /// `--segment-duration`.
+    Segments,
+    /// The server goes away and comes back.
+    Reconnect,
+    /// `recorder run` with three cameras, stopped by SIGTERM.
+    Run,
+    /// A second signal.
+    DoubleSignal,
+    /// `--max-retries 0` against a refused port.
+    MaxRetries,
+}
+
+/// One verify case: a server mount and what its recording must contain.
+pub(super) struct Case {
+    pub(super) name: &'static str,
+    pub(super) mount: &'static str,
+    pub(super) check: Check,
+}
+
+const AAC: ExpectAudio = ExpectAudio {
+    codec: "aac",
+    sample_rate_hz: 48_000,
+    channels: 2,
+};
+
+/// The four standard cases' names, mounts and expectations.
+pub(super) fn standard_expect(duration_s: f64) -> Vec<(&'static str, Expect)> {
+    let video = |codec, tag, gop_frames, audio| Expect {
+        video_codec: codec,
+        video_tag: tag,
+        width: 640,
+        height: 360,
+        fps: 30.0,
+        gop_frames,
+        duration_s,
+        audio,
+    };
+    vec![
+        ("h264aac", video("h264", "avc1", 30, Some(AAC))),
+        ("h265aac", video("hevc", "hvc1", 30, Some(AAC))),
+        ("mjpeg", video("mjpeg", "mp4v", 1, None)),
+        ("h264", video("h264", "avc1", 30, None)),
+    ]
+}
+
+pub(super) fn cases(duration_s: f64) -> Vec<Case> {
+    let mut all: Vec<Case> = standard_expect(duration_s)
+        .into_iter()
+        .map(|(name, expect)| Case {
+            name,
+            mount: MOUNTS
+                .iter()
+                .map(|(m, _)| *m)
+                .find(|m| m[1..] == *name)
+                .unwrap_or("/h264aac"),
+            check: Check::Standard(expect),
+        })
+        .collect();
+    let h264aac = all[0].check.clone();
+    let Check::Standard(expect) = h264aac else {
+        unreachable!("the first case is standard")
+    };
+    all.push(Case {
+        name: "h264b",
+        mount: "/h264b",
+        check: Check::BFrames(expect.clone()),
+    });
+    all.push(Case {
+        name: "fmp4",
+        mount: "/h264aac",
+        check: Check::Fmp4(expect),
+    });
+    all.push(Case {
+        name: "kill9",
+        mount: "/h264aac",
+        check: Check::Kill9,
+    });
+    all.push(Case {
+        name: "segments",
+        mount: "/h264aac",
+        check: Check::Segments,
+    });
+    all.push(Case {
+        name: "reconnect",
+        mount: "/h264aac",
+        check: Check::Reconnect,
+    });
+    all.push(Case {
+        name: "run",
+        mount: "/h264aac",
+        check: Check::Run,
+    });
+    all.push(Case {
+        name: "sigint2",
+        mount: "/h264",
+        check: Check::DoubleSignal,
+    });
+    all.push(Case {
+        name: "maxretries",
+        mount: "/h264",
+        check: Check::MaxRetries,
+    });
+    all
+}
+
+pub(super) fn run_case(
+    recorder: &Recorder,
+    url: &str,
+    base: &str,
+    case: &Case,
+    dir: &Path,
+) -> Result<String> {
+    let log = dir.join(format!("{}.log", case.name));
+    let file = dir.join(format!("{}.mp4", case.name));
+    let bin = match recorder {
+        Recorder::Ours(bin) => Some(bin.as_path()),
+        Recorder::Ffmpeg => None,
+    };
+    match (&case.check, bin) {
+        (Check::Standard(expect), _) => run_standard(recorder, url, expect, &file, &log),
+        (Check::BFrames(expect), _) => {
+            let line = run_standard(recorder, url, expect, &file, &log)?;
+            let reorder = check_reordering(&file).context("b-frame check")?;
+            Ok(format!("{line}; {reorder}"))
+        }
+        (Check::Fmp4(expect), Some(_)) => run_fmp4(recorder, url, expect, &file, &log),
+        (Check::Kill9, Some(bin)) => run_kill9(recorder, bin, url, &file, &log),
+        (Check::Segments, Some(_)) => run_segments(recorder, url, dir, &log),
+        (Check::Reconnect, Some(bin)) => run_reconnect(bin, dir, &log),
+        (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),
+        (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
+        (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
+        (_, None) => bail!("case {} needs our recorder", case.name),
+    }
+}

@@ -1,0 +1,195 @@
+//! `cargo xtask verify` and `cargo xtask demo`: record from a real RTSP server (GStreamer's)
+//! and check the files with tools written elsewhere (ffprobe, ffmpeg, mp4-atom).
+//!
+//! The cases run concurrently (the server's mounts are shared live pipelines whose
+//! timestamps a joining client does not disturb), each with its own files:
+//!
+//! - `h264aac`, `h265aac`, `mjpeg`, `h264`: 10 s each, default format: ffprobe figures,
+//!   a clean `ffmpeg -xerror` decode, mp4-atom strict, and the `moov` before the media;
+//! - `h264b`: 10 s of /h264b (x264 with two B-frames, sent in decode order): the standard
+//!   checks, plus the file really holds reordered frames (some packets' pts != dts), its
+//!   video starts at 0, and its sorted pts are every frame once, 1/30 s apart;
+//! - `fmp4`: 10 s of /h264aac with `--format fmp4`: a fragmented file (`moof`s) holding
+//!   exactly the frames the recorder reports;
+//! - `kill9`: /h264aac killed with SIGKILL 8.5 s into the file: the `.partial` plays and
+//!   holds all but the fragment in progress; `recorder repair` then makes it faststart;
+//! - `segments`: 35 s of /h264aac in 10 s files from a `%H-%M-%S` template: each file
+//!   starts on a keyframe, and the files add up to the recording, with no audio gap or
+//!   overlap at the switches;
+//! - `reconnect`: 25 s of /h264aac from a server of its own that is killed 8 s into the
+//!   recording and started again on the same port 4 s later: the recorder reconnects by
+//!   itself and exits 0 with at least two files, each decoding cleanly and passing
+//!   `recorder verify`;
+//! - `run`: `recorder run` with a configuration of three cameras (/h264aac, /h265aac,
+//!   /mjpeg), stopped by SIGTERM after 8 s: it exits 0 within a few seconds, with each
+//!   camera's file finalized (moov first) and decoding cleanly;
+//! - `sigint2`: a second signal (SIGINT, then SIGTERM) exits at once with code 130, leaving a `.partial` that
+//!   `recorder repair` finishes;
+//! - `maxretries`: `--max-retries 0` against a refused port fails at once with one
+//!   `error:` line.
+mod cases;
+mod checks;
+mod lifecycle;
+mod recording;
+mod tools;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::probe::Expect;
+use crate::server::{MOUNTS, RtspServer};
+use crate::util::tail;
+use cases::{Case, Check, cases, run_case, standard_expect};
+use tools::{Recorder, build_recorder, ensure_file, probe, record, scratch_dir};
+
+pub use tools::build_recorder_with;
+/// How much longer than the requested duration a recording may take before it is killed
+/// (connecting, waiting for the first keyframe, finishing the files).
+const RECORD_SLACK: Duration = Duration::from_secs(50);
+
+/// Length of the standard recordings.
+const DURATION_S: u64 = 10;
+/// The recorder's default fragment length.
+const FRAGMENT_S: f64 = 1.0;
+/// When the `kill9` case kills the recorder, from the creation of its file (mid-fragment:
+/// fragments end at the 1 s keyframes).
+const KILL_AFTER: Duration = Duration::from_millis(8500);
+/// Delivery latency allowed on top of one fragment when checking what a kill kept.
+const KILL_LATENCY_S: f64 = 0.35;
+/// The `segments` case: total and per-file length.
+const SEGMENTS_TOTAL_S: u64 = 35;
+const SEGMENT_S: u64 = 10;
+/// Video frame period of the test streams, in seconds.
+const FRAME_S: f64 = 1.0 / 30.0;
+/// AAC frame of the test streams (1024 samples at 48 kHz), in seconds.
+const AAC_FRAME_S: f64 = 1024.0 / 48_000.0;
+/// ffprobe prints times rounded to the movie timescale (ms) in edit lists.
+const MS: f64 = 0.0011;
+
+/// Options of `cargo xtask verify`.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// Record with ffmpeg instead of our recorder (checks the harness, not the recorder).
+    pub with_ffmpeg: bool,
+    /// Only run the cases with these names (all when empty).
+    pub only: Vec<String>,
+}
+
+/// Runs the cases concurrently and reports each; fails if any failed.
+pub fn verify(options: &VerifyOptions) -> Result<()> {
+    let all = cases(DURATION_S as f64);
+    for name in &options.only {
+        ensure!(
+            all.iter().any(|c| c.name == name),
+            "unknown case {name:?}; cases: {}",
+            all.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let selected: Vec<&Case> = all
+        .iter()
+        .filter(|c| options.only.is_empty() || options.only.iter().any(|n| n == c.name))
+        // ffmpeg only makes standard recordings.
+        .filter(|c| {
+            !options.with_ffmpeg || matches!(c.check, Check::Standard(_) | Check::BFrames(_))
+        })
+        .collect();
+    ensure!(!selected.is_empty(), "no case to run");
+
+    let recorder = if options.with_ffmpeg {
+        Recorder::Ffmpeg
+    } else {
+        Recorder::Ours(build_recorder()?)
+    };
+    let dir = scratch_dir("verify")?;
+    let server = RtspServer::start(300, &dir.join("rtsp-server.log"))?;
+    let started = Instant::now();
+    let results: Vec<Result<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = selected
+            .iter()
+            .map(|case| {
+                // Cases on the same mount get distinct URLs, hence their own pipelines:
+                // clients joining one shared pipeline at the same instant can see its
+                // sequence numbers jump.
+                let url = match case.check {
+                    Check::Standard(_) => server.url(case.mount),
+                    _ => format!("{}?case={}", server.url(case.mount), case.name),
+                };
+                let base = server.url("");
+                let (recorder, dir) = (&recorder, &dir);
+                scope.spawn(move || run_case(recorder, &url, &base, case, dir))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the case's thread panicked")))
+            })
+            .collect()
+    });
+    server.stop();
+    let mut failed = Vec::new();
+    for (case, result) in selected.iter().zip(results) {
+        match result {
+            Ok(line) => println!("{:<8} OK  {line}", case.name),
+            Err(e) => {
+                println!("{:<8} FAIL {e:#}", case.name);
+                failed.push(case.name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "verify case(s) {} failed; files kept in {}",
+            failed.join(", "),
+            dir.display()
+        );
+    }
+    // Only a passing run removes its files; failures keep them for a look.
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    println!(
+        "verify: {} case(s) passed in {:.0} s",
+        selected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `cargo xtask demo`: records /h264aac for `seconds` to ./demo.mp4 and describes it.
+pub fn demo(seconds: u64) -> Result<()> {
+    let recorder = build_recorder()?;
+    let dir = scratch_dir("demo")?;
+    let server = RtspServer::start(seconds + 120, &dir.join("rtsp-server.log"))?;
+    println!("test streams (live, 640x360 at 30 fps):");
+    for (mount, what) in MOUNTS {
+        println!("  {:<40} {what}", server.url(mount));
+    }
+    let out = std::env::current_dir()
+        .context("no current directory")?
+        .join("demo.mp4");
+    // The recorder never overwrites: make room for this demo's file.
+    if out.is_file() {
+        std::fs::remove_file(&out).with_context(|| format!("cannot remove {}", out.display()))?;
+    }
+    let log = dir.join("recorder.log");
+    record(
+        &Recorder::Ours(recorder),
+        &server.url("/h264aac"),
+        &out,
+        seconds,
+        &[],
+        &log,
+    )?;
+    ensure_file(&out, &log)?;
+    server.stop();
+    println!("{}", tail(&log, 20));
+    let expect = Expect {
+        duration_s: seconds as f64,
+        ..standard_expect(seconds as f64).remove(0).1
+    };
+    let measured = probe(&out, &expect)?;
+    println!("wrote {}: {measured}", out.display());
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    Ok(())
+}
