@@ -44,15 +44,14 @@ pub use bytes::Bytes;
 pub mod dump;
 mod file;
 mod fragment;
+mod media_info;
 mod movie;
 mod sample_table;
 
 pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
 pub use fragment::{Mfhd, Moof, Mvex, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
-pub use movie::{
-    Dinf, Dref, Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, MediaHeader, Minf, Moov,
-    Mvhd, Smhd, Tkhd, Trak, Url, Vmhd,
-};
+pub use media_info::{Dinf, Dref, MediaHeader, Minf, Smhd, Url, Vmhd};
+pub use movie::{Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, Moov, Mvhd, Tkhd, Trak};
 pub use sample_table::{
     ChunkOffsets, Co64, Ctts, CttsEntry, Sbgp, SbgpEntry, Sgpd, Stbl, Stco, Stsc, StscEntry, Stsd,
     Stss, Stsz, Stts, SttsEntry,
