@@ -143,9 +143,7 @@ mod timing;
 pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
 pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions};
-pub use recovery::{
-    MAX_METADATA_BOX_BYTES, ReadRequest, Recovered, Recovery, RecoveryError, Repair,
-};
+pub use recovery::{ReadRequest, Recovered, Recovery, RecoveryError, Repair};
 pub use tables::{TableSample, TrackTables};
 
 /// Identifies a track within one muxer (the `track_ID` of `tkhd`, 1-based).
