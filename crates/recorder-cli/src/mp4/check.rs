@@ -417,14 +417,3 @@ fn check_fragments(file: &Mp4File, movie: &Movie) -> anyhow::Result<FragmentTota
     }
     Ok(totals)
 }
-
-/// `recorder verify FILE`: prints `ok: <summary>` or fails with the reason.
-pub fn run(path: &Path) -> anyhow::Result<()> {
-    let checked =
-        check_path(path).with_context(|| format!("{} is inconsistent", path.display()))?;
-    #[allow(clippy::print_stdout)]
-    {
-        println!("ok: {checked}");
-    }
-    Ok(())
-}

@@ -363,16 +363,6 @@ fn track_summary(out: &mut String, movie: &Movie, t: &Track, tl: &TrackTimeline)
     }
 }
 
-/// `recorder inspect FILE`.
-pub fn run(path: &Path) -> anyhow::Result<()> {
-    let report = inspect(path).with_context(|| format!("cannot inspect {}", path.display()))?;
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{report}");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
