@@ -40,6 +40,7 @@
 mod cursor;
 mod moof;
 mod moov;
+mod stbl;
 mod walk;
 
 use crate::FourCc;
@@ -51,9 +52,11 @@ pub use moof::{
 };
 pub(crate) use moov::{AUDIO_ENTRIES, VISUAL_ENTRIES};
 pub use moov::{
-    AudioFields, CompositionOffset, Edit, Mdhd, Movie, Mvhd, SampleEntry, SampleSizes, SampleTable,
-    SampleToChunk, TimeToSample, Tkhd, Track, Trex, VisualFields, parse_elst, parse_mdhd,
-    parse_moov, parse_mvhd, parse_stbl, parse_stsd, parse_tkhd, parse_trak, parse_trex,
+    AudioFields, Edit, Mdhd, Movie, Mvhd, SampleEntry, Tkhd, Track, Trex, VisualFields, parse_elst,
+    parse_mdhd, parse_moov, parse_mvhd, parse_stsd, parse_tkhd, parse_trak, parse_trex,
+};
+pub use stbl::{
+    CompositionOffset, SampleSizes, SampleTable, SampleToChunk, TimeToSample, parse_stbl,
 };
 pub use walk::{Boxes, Header, RawBox, boxes, boxes_at, header, is_box_type};
 
