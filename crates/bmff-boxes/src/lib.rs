@@ -1,4 +1,4 @@
-//! Pure ISO BMFF (ISO/IEC 14496-12) box encoding, plus a small independent box-tree dumper.
+//! Pure ISO BMFF (ISO/IEC 14496-12) box encoding, plus an independent reader and box-tree dumper.
 //!
 //! Each box is a struct named after its fourcc ([`Stts`], [`Co64`], [`Tfdt`], ...), with
 //! fields named after the specification. Every box implements [`Encode`]: its exact length
@@ -9,8 +9,11 @@
 //!
 //! Sample entries (`avc1`, `mp4a`, ...) are opaque, pre-built [`Bytes`] handed to [`Stsd`].
 //!
-//! The [`dump`] module is a separate, deliberately independent parser that prints a box
-//! tree as text; it shares no code with the encoders, so it can check them.
+//! The [`read`] module is the one reader of this workspace: a box walker over byte ranges
+//! and parsers of `moov` and `moof` into plain structs, with a typed error. It shares no
+//! code and no structs with the encoders, so reading back what they wrote checks them.
+//! The [`dump`] module prints a box tree as text on top of [`read`]'s walker (its `trun`
+//! lines come from [`read::parse_trun`]); it is independent of the encoders too.
 //!
 //! # Example
 //!
@@ -46,6 +49,7 @@ mod file;
 mod fragment;
 mod media_info;
 mod movie;
+pub mod read;
 mod sample_table;
 
 pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
@@ -56,6 +60,10 @@ pub use sample_table::{
     ChunkOffsets, Co64, Ctts, CttsEntry, Sbgp, SbgpEntry, Sgpd, Stbl, Stco, Stsc, StscEntry, Stsd,
     Stss, Stsz, Stts, SttsEntry,
 };
+
+/// `sample_is_non_sync_sample` in the sample flags of ISO/IEC 14496-12 §8.8.3.1 (in
+/// `trex`, `tfhd` and `trun`): set on every sample that is not a sync sample.
+pub const NON_SYNC_BIT: u32 = 0x0001_0000;
 
 /// A four-character code naming a box type, e.g. `*b"moov"`.
 pub type FourCc = [u8; 4];

@@ -206,7 +206,9 @@ fn truncation_and_garbage_are_errors() {
 #[test]
 fn raw_boxes_expose_offsets_and_payloads() {
     let moov = small_moov().to_bytes();
-    let top: Vec<_> = dump::boxes(&moov).collect::<Result<_, _>>().unwrap();
+    let top: Vec<_> = bmff_boxes::read::boxes(&moov)
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(top.len(), 1);
     assert_eq!(&top[0].fourcc, b"moov");
     let kids: Vec<_> = top[0].children().map(|b| b.unwrap().fourcc).collect();

@@ -144,8 +144,6 @@ pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
 pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions, TrackProgress};
 pub use progressive::{Finished, Mp4Muxer, MuxerOptions};
-pub use recovery::{
-    MAX_METADATA_BOX_BYTES, ReadRequest, Recovered, Recovery, RecoveryError, Repair,
-};
+pub use recovery::{ReadRequest, Recovered, Recovery, RecoveryError, Repair};
 pub use tables::{TableSample, TrackTables};
 pub use types::{Patch, SampleInfo, TrackConfig, TrackId, TrackKind};

@@ -195,7 +195,7 @@ mod tests {
         let big = u32::MAX;
         let at = 10_000_000_000u64;
         let (header, _, offsets) = fragment_header(7, at, &[run(1, &[big, big]), run(2, &[3])]);
-        let moof = bmff_boxes::dump::boxes(&header)
+        let moof = bmff_boxes::read::boxes(&header)
             .next()
             .unwrap()
             .map(|b| b.size())

@@ -17,9 +17,7 @@ use crate::{TrackKind, TrackTables, timing};
 pub(crate) const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
 /// Sample flags of a non-sync sample: `sample_depends_on` = 1 (depends on others),
 /// `sample_is_non_sync_sample` = 1 (§8.8.3.1).
-pub(crate) const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
-/// The `sample_is_non_sync_sample` bit of sample flags (§8.8.3.1).
-pub(crate) const NON_SYNC_BIT: u32 = 0x0001_0000;
+pub(crate) const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0100_0000 | bmff_boxes::NON_SYNC_BIT;
 
 /// One track as the `moov` describes it.
 #[derive(Debug)]

@@ -45,9 +45,9 @@ fn main() -> ExitCode {
                 match cli.command {
                     Command::Record(args) => cmd::record::record(args, live).await,
                     Command::Run(args) => cmd::run::run(args, live).await,
-                    Command::Repair(args) => output::repair::run(&args.file),
-                    Command::Inspect(args) => mp4::inspect::run(&args.file),
-                    Command::Verify(args) => mp4::check::run(&args.file),
+                    Command::Repair(args) => cmd::repair::run(&args.file),
+                    Command::Inspect(args) => cmd::inspect::run(&args.file),
+                    Command::Verify(args) => cmd::verify::run(&args.file),
                 }
             })
         });

@@ -2,7 +2,7 @@
 //! reference count, so files past 4 GiB cost little memory), and an independent reader of
 //! fragmented and progressive layouts built on `bmff_boxes::dump`'s box walker.
 
-use bmff_boxes::dump::{self, RawBox};
+use bmff_boxes::read::{self, RawBox};
 use bytes::Bytes;
 use mp4_track::{FinalizeStep, Fragment};
 
@@ -178,7 +178,7 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
         return Err("no moov".into());
     };
     let moov_bytes = f.read(moov_top.offset, moov_top.size);
-    let moov = dump::boxes(&moov_bytes).next().unwrap().unwrap();
+    let moov = read::boxes(&moov_bytes).next().unwrap().unwrap();
     let mdats: Vec<(u64, u64)> = top
         .iter()
         .filter(|b| &b.fourcc == b"mdat")
@@ -251,7 +251,7 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
         };
         let (ps, pe) = mdat.payload();
         let bytes = f.read(b.offset, b.size);
-        let moof = dump::boxes_at(&bytes, b.offset).next().unwrap().unwrap();
+        let moof = read::boxes_at(&bytes, b.offset).next().unwrap().unwrap();
         let mk = kids(&moof);
         let mut r = Rd(mk[0].payload);
         assert_eq!(&mk[0].fourcc, b"mfhd");

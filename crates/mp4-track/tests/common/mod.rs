@@ -6,7 +6,7 @@
 
 pub mod fragments;
 
-use bmff_boxes::dump::{self, RawBox};
+use bmff_boxes::read::{self, RawBox};
 use mp4_track::Finished;
 
 /// Big-endian reader over a payload.
@@ -102,7 +102,7 @@ pub struct Movie {
 
 /// Parses a `moov` box (the whole buffer).
 pub fn parse_moov(buf: &[u8]) -> Movie {
-    let top: Vec<_> = dump::boxes(buf).collect::<Result<_, _>>().unwrap();
+    let top: Vec<_> = read::boxes(buf).collect::<Result<_, _>>().unwrap();
     assert_eq!(top.len(), 1);
     assert_eq!(&top[0].fourcc, b"moov");
     let mut movie = Movie::default();

@@ -1,3 +1,6 @@
 //! The subcommands, one file each: the top layer, which may use every layer below.
+pub mod inspect;
 pub mod record;
+pub mod repair;
 pub mod run;
+pub mod verify;

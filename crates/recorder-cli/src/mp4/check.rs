@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::mp4::read::{Movie, Mp4File, TopBox, Track, fourcc_str};
+use bmff_boxes::read::{Header, Movie, Track, fourcc_str};
+
+use crate::mp4::read::Mp4File;
 
 /// What a consistent file holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +62,7 @@ pub fn check_path(path: &Path) -> anyhow::Result<Checked> {
 
 /// Checks an opened file.
 pub fn check(file: &Mp4File) -> anyhow::Result<Checked> {
-    let moovs: Vec<&TopBox> = file.find(b"moov").collect();
+    let moovs: Vec<&Header> = file.find(b"moov").collect();
     let moov = match moovs.as_slice() {
         [one] => *one,
         [] => bail!("no moov box"),
@@ -83,7 +85,7 @@ pub fn check(file: &Mp4File) -> anyhow::Result<Checked> {
     let mut checked = Checked {
         fragmented: movie.mvex.is_some(),
         fragments: 0,
-        sample_counts: movie.tracks.iter().map(|t| t.stbl.sample_count).collect(),
+        sample_counts: movie.tracks.iter().map(|t| t.stbl.sample_count()).collect(),
         handlers: movie
             .tracks
             .iter()
@@ -101,7 +103,7 @@ pub fn check(file: &Mp4File) -> anyhow::Result<Checked> {
         durations_s: movie
             .tracks
             .iter()
-            .map(|t| seconds(t.mdhd_duration, t.timescale_hz))
+            .map(|t| seconds(t.mdhd.duration, t.mdhd.timescale_hz))
             .collect(),
         moov_at_front,
     };
@@ -109,9 +111,13 @@ pub fn check(file: &Mp4File) -> anyhow::Result<Checked> {
         let frags = check_fragments(file, &movie)?;
         checked.fragments = frags.fragments;
         for (i, t) in movie.tracks.iter().enumerate() {
-            let (n, d) = frags.per_track.get(&t.track_id).copied().unwrap_or((0, 0));
+            let (n, d) = frags
+                .per_track
+                .get(&t.track_id())
+                .copied()
+                .unwrap_or((0, 0));
             checked.sample_counts[i] += n;
-            checked.durations_s[i] += seconds(d, t.timescale_hz);
+            checked.durations_s[i] += seconds(d, t.mdhd.timescale_hz);
         }
     } else if let Some(moof) = file.find(b"moof").next() {
         bail!(
@@ -140,43 +146,43 @@ fn within_one_tick(a: u64, a_hz: u32, b: u64, b_hz: u32) -> bool {
 }
 
 fn check_movie(movie: &Movie, mdats: &[(u64, u64)]) -> anyhow::Result<()> {
-    if movie.timescale_hz == 0 {
+    if movie.mvhd.timescale_hz == 0 {
         bail!("mvhd: timescale 0");
     }
     let mut max_duration = 0;
     for t in &movie.tracks {
         check_track(movie, t, mdats)?;
-        max_duration = max_duration.max(t.tkhd_duration);
-        if t.track_id == 0 {
+        max_duration = max_duration.max(t.tkhd.duration);
+        if t.track_id() == 0 {
             bail!("tkhd: track_ID 0");
         }
-        if movie.next_track_id <= t.track_id {
+        if movie.mvhd.next_track_id <= t.track_id() {
             bail!(
                 "mvhd: next_track_ID {} is not above track_ID {}",
-                movie.next_track_id,
-                t.track_id
+                movie.mvhd.next_track_id,
+                t.track_id()
             );
         }
         if movie
             .tracks
             .iter()
-            .filter(|u| u.track_id == t.track_id)
+            .filter(|u| u.track_id() == t.track_id())
             .count()
             > 1
         {
-            bail!("tkhd: two tracks with track_ID {}", t.track_id);
+            bail!("tkhd: two tracks with track_ID {}", t.track_id());
         }
     }
-    if movie.duration != max_duration {
+    if movie.mvhd.duration != max_duration {
         bail!(
             "mvhd: duration {} but the longest track (tkhd) lasts {max_duration}",
-            movie.duration
+            movie.mvhd.duration
         );
     }
     if let Some(trex) = &movie.mvex {
         for t in &movie.tracks {
-            if !trex.iter().any(|x| x.track_id == t.track_id) {
-                bail!("mvex: no trex for track {}", t.track_id);
+            if !trex.iter().any(|x| x.track_id == t.track_id()) {
+                bail!("mvex: no trex for track {}", t.track_id());
             }
         }
     }
@@ -184,10 +190,11 @@ fn check_movie(movie: &Movie, mdats: &[(u64, u64)]) -> anyhow::Result<()> {
 }
 
 fn check_track(movie: &Movie, t: &Track, mdats: &[(u64, u64)]) -> anyhow::Result<()> {
-    let id = t.track_id;
+    let id = t.track_id();
     let s = &t.stbl;
-    let n = u64::from(s.sample_count);
-    if t.timescale_hz == 0 {
+    let n = u64::from(s.sample_count());
+    let chunk_offset_box = fourcc_str(&s.chunk_offset_box);
+    if t.mdhd.timescale_hz == 0 {
         bail!("track {id} mdhd: timescale 0");
     }
     if t.sample_entries.is_empty() {
@@ -204,7 +211,7 @@ fn check_track(movie: &Movie, t: &Track, mdats: &[(u64, u64)]) -> anyhow::Result
         format!(
             "track {id} stsc: entries {:?} do not describe the {chunks} chunks of {}",
             s.stsc.iter().map(|e| e.first_chunk).collect::<Vec<_>>(),
-            s.chunk_offset_box
+            chunk_offset_box
         )
     })?;
     let expanded: u64 = per_chunk.iter().map(|&k| u64::from(k)).sum();
@@ -212,7 +219,7 @@ fn check_track(movie: &Movie, t: &Track, mdats: &[(u64, u64)]) -> anyhow::Result
         bail!(
             "track {id} stsc: the {chunks} chunks of {} hold {expanded} samples but stsz \
              counts {n}",
-            s.chunk_offset_box
+            chunk_offset_box
         );
     }
     for e in &s.stsc {
@@ -237,7 +244,7 @@ fn check_track(movie: &Movie, t: &Track, mdats: &[(u64, u64)]) -> anyhow::Result
             bail!(
                 "track {id} {}: chunk {} at {offset}..{end} (samples {}..={}) is not inside \
                  an mdat payload",
-                s.chunk_offset_box,
+                chunk_offset_box,
                 c + 1,
                 sample + 1,
                 sample + k as usize
@@ -265,19 +272,19 @@ fn check_track(movie: &Movie, t: &Track, mdats: &[(u64, u64)]) -> anyhow::Result
         }
     }
     if let Some(ctts) = &s.ctts {
-        let total: u64 = ctts.iter().map(|&(k, _)| u64::from(k)).sum();
+        let total: u64 = ctts.iter().map(|e| u64::from(e.sample_count)).sum();
         if total != n {
             bail!("track {id} ctts: counts {total} samples but stsz counts {n}");
         }
     }
     let media = s.stts_duration();
-    if t.mdhd_duration != media {
+    if t.mdhd.duration != media {
         bail!(
             "track {id} mdhd: duration {} but the stts durations sum to {media}",
-            t.mdhd_duration
+            t.mdhd.duration
         );
     }
-    let (mhz, thz) = (movie.timescale_hz, t.timescale_hz);
+    let (mhz, thz) = (movie.mvhd.timescale_hz, t.mdhd.timescale_hz);
     match &t.edits {
         Some(edits) => {
             let total: u64 = edits.iter().map(|e| e.segment_duration).sum();
@@ -294,19 +301,19 @@ fn check_track(movie: &Movie, t: &Track, mdats: &[(u64, u64)]) -> anyhow::Result
                      {mhz}) but the media lasts {media} (timescale {thz})"
                 );
             }
-            if t.tkhd_duration.abs_diff(total) > 1 {
+            if t.tkhd.duration.abs_diff(total) > 1 {
                 bail!(
                     "track {id} tkhd: duration {} but the elst segments sum to {total}",
-                    t.tkhd_duration
+                    t.tkhd.duration
                 );
             }
         }
         None => {
-            if !within_one_tick(t.tkhd_duration, mhz, media, thz) {
+            if !within_one_tick(t.tkhd.duration, mhz, media, thz) {
                 bail!(
                     "track {id} tkhd: duration {} (movie timescale {mhz}) but the media lasts \
                      {media} (timescale {thz})",
-                    t.tkhd_duration
+                    t.tkhd.duration
                 );
             }
         }
@@ -364,7 +371,7 @@ fn check_fragments(file: &Mp4File, movie: &Movie) -> anyhow::Result<FragmentTota
             let track = movie
                 .tracks
                 .iter()
-                .find(|t| t.track_id == id)
+                .find(|t| t.track_id() == id)
                 .with_context(|| format!("moof at offset {at} tfhd: unknown track {id}"))?;
             let (ps, pe) = (i128::from(mdat.payload_start()), i128::from(mdat.end()));
             for (k, s) in traf.samples.iter().enumerate() {
@@ -382,7 +389,7 @@ fn check_fragments(file: &Mp4File, movie: &Movie) -> anyhow::Result<FragmentTota
             let first_fragment = !totals.per_track.contains_key(&id);
             if first_fragment
                 && track.is_video()
-                && traf.samples.first().is_some_and(|s| !s.is_sync)
+                && traf.samples.first().is_some_and(|s| !s.is_sync())
             {
                 bail!(
                     "moof at offset {at} trun: the first sample of video track {id} is not a \
@@ -409,15 +416,4 @@ fn check_fragments(file: &Mp4File, movie: &Movie) -> anyhow::Result<FragmentTota
         totals.fragments += 1;
     }
     Ok(totals)
-}
-
-/// `recorder verify FILE`: prints `ok: <summary>` or fails with the reason.
-pub fn run(path: &Path) -> anyhow::Result<()> {
-    let checked =
-        check_path(path).with_context(|| format!("{} is inconsistent", path.display()))?;
-    #[allow(clippy::print_stdout)]
-    {
-        println!("ok: {checked}");
-    }
-    Ok(())
 }

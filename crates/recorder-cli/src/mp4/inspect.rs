@@ -8,7 +8,9 @@ use anyhow::Context;
 use bmff_boxes::dump::{DumpOptions, dump_with};
 
 use crate::mp4::check::seconds;
-use crate::mp4::read::{Movie, Mp4File, Track, fourcc_str};
+use bmff_boxes::read::{Movie, SampleEntry, Track, fourcc_str};
+
+use crate::mp4::read::Mp4File;
 
 /// Table entries shown in the tree before eliding the rest.
 const TREE_ENTRIES: usize = 3;
@@ -39,7 +41,7 @@ impl TrackTimeline {
             keyframes: s
                 .stss
                 .as_ref()
-                .map_or(u64::from(s.sample_count), |v| v.len() as u64),
+                .map_or(u64::from(s.sample_count()), |v| v.len() as u64),
             fragments: 0,
             tfdt_jumps: Vec::new(),
         }
@@ -91,11 +93,12 @@ pub fn inspect(path: &Path) -> anyhow::Result<String> {
     for b in &file.boxes {
         if matches!(&b.fourcc, b"moov" | b"moof" | b"ftyp") {
             let buf = file.read_box(b)?;
-            let tree = dump_with(&buf, opts)
-                .with_context(|| format!("cannot parse {} at offset {}", b.name(), b.offset))?;
+            let tree = dump_with(&buf, opts).with_context(|| {
+                format!("cannot parse {} at offset {}", b.fourcc_str(), b.offset)
+            })?;
             out.push_str(&tree);
         } else {
-            let _ = writeln!(out, "{} size={}", b.name(), b.size);
+            let _ = writeln!(out, "{} size={}", b.fourcc_str(), b.size);
         }
     }
     if let Some(problem) = &file.tail_problem {
@@ -111,8 +114,8 @@ pub fn inspect(path: &Path) -> anyhow::Result<String> {
         out,
         "file: {} bytes; movie: timescale {} Hz, duration {:.3} s, {} track{}, {}",
         file.len,
-        movie.timescale_hz,
-        seconds(movie.duration, movie.timescale_hz),
+        movie.mvhd.timescale_hz,
+        seconds(movie.mvhd.duration, movie.mvhd.timescale_hz),
         movie.tracks.len(),
         if movie.tracks.len() == 1 { "" } else { "s" },
         layout(&file, &movie, moov.offset)
@@ -171,7 +174,7 @@ fn fragment_timelines(file: &Mp4File, movie: &Movie) -> anyhow::Result<Vec<Track
             let Some(i) = movie
                 .tracks
                 .iter()
-                .position(|t| t.track_id == traf.track_id)
+                .position(|t| t.track_id() == traf.track_id)
             else {
                 continue;
             };
@@ -185,7 +188,7 @@ fn fragment_timelines(file: &Mp4File, movie: &Movie) -> anyhow::Result<Vec<Track
                     .push((ends[i], i128::from(tfdt) - i128::from(ends[i])));
             }
             tl.fragments += 1;
-            tl.keyframes += traf.samples.iter().filter(|s| s.is_sync).count() as u64;
+            tl.keyframes += traf.samples.iter().filter(|s| s.is_sync()).count() as u64;
             tl.durations.extend(traf.samples.iter().map(|s| s.duration));
             ends[i] = tfdt
                 + traf
@@ -198,8 +201,60 @@ fn fragment_timelines(file: &Mp4File, movie: &Movie) -> anyhow::Result<Vec<Track
     Ok(tls.into_iter().map(Option::unwrap_or_default).collect())
 }
 
+/// A short description of a visual entry's codec profile, from its `avcC` or `hvcC`.
+fn profile(e: &SampleEntry) -> Option<String> {
+    e.visual?;
+    let mut out = None;
+    for child in e.children().flatten() {
+        let q = child.payload;
+        match &child.fourcc {
+            b"avcC" if q.len() >= 4 => {
+                let name = match q[1] {
+                    66 => "Baseline",
+                    77 => "Main",
+                    88 => "Extended",
+                    100 => "High",
+                    110 => "High 10",
+                    122 => "High 4:2:2",
+                    244 => "High 4:4:4",
+                    _ => "",
+                };
+                let constrained = if q[1] == 66 && q[2] & 0x40 != 0 {
+                    "Constrained "
+                } else {
+                    ""
+                };
+                out = Some(format!(
+                    "{constrained}{name} (profile_idc {}) level {}.{}",
+                    q[1],
+                    q[3] / 10,
+                    q[3] % 10
+                ));
+            }
+            b"hvcC" if q.len() >= 13 => {
+                let idc = q[1] & 0x1f;
+                let name = match idc {
+                    1 => "Main",
+                    2 => "Main 10",
+                    3 => "Main Still Picture",
+                    4 => "Range Extensions",
+                    _ => "",
+                };
+                let level = q[12];
+                out = Some(format!(
+                    "{name} (profile_idc {idc}) level {}.{}",
+                    level / 30,
+                    (level % 30) / 3
+                ));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn track_summary(out: &mut String, movie: &Movie, t: &Track, tl: &TrackTimeline) {
-    let hz = t.timescale_hz;
+    let hz = t.mdhd.timescale_hz;
     let kind = match &t.handler {
         b"vide" => "video",
         b"soun" => "audio",
@@ -208,17 +263,17 @@ fn track_summary(out: &mut String, movie: &Movie, t: &Track, tl: &TrackTimeline)
     let _ = write!(
         out,
         "\ntrack {}: {kind} ({})",
-        t.track_id,
+        t.track_id(),
         fourcc_str(&t.handler)
     );
     for e in &t.sample_entries {
         let _ = write!(out, ", {}", fourcc_str(&e.fourcc));
-        if let Some(p) = &e.profile {
+        if let Some(p) = profile(e) {
             let _ = write!(out, " {p}");
         }
     }
     if t.is_video() {
-        let _ = write!(out, ", {}x{}", t.width, t.height);
+        let _ = write!(out, ", {}x{}", t.tkhd.width(), t.tkhd.height());
     }
     let _ = writeln!(out, ", timescale {hz} Hz");
     let samples = tl.durations.len();
@@ -239,7 +294,7 @@ fn track_summary(out: &mut String, movie: &Movie, t: &Track, tl: &TrackTimeline)
         let _ = writeln!(
             out,
             "  duration: {:.3} s (mdhd), {:.3} s (stts)",
-            seconds(t.mdhd_duration, hz),
+            seconds(t.mdhd.duration, hz),
             seconds(stts_sum, hz)
         );
     }
@@ -258,7 +313,7 @@ fn track_summary(out: &mut String, movie: &Movie, t: &Track, tl: &TrackTimeline)
             let _ = write!(
                 out,
                 "  edit list: starts at {:.3} s",
-                seconds(empty, movie.timescale_hz)
+                seconds(empty, movie.mvhd.timescale_hz)
             );
             if let Some(mt) = media_time {
                 let _ = write!(
@@ -306,16 +361,6 @@ fn track_summary(out: &mut String, movie: &Movie, t: &Track, tl: &TrackTimeline)
             );
         }
     }
-}
-
-/// `recorder inspect FILE`.
-pub fn run(path: &Path) -> anyhow::Result<()> {
-    let report = inspect(path).with_context(|| format!("cannot inspect {}", path.display()))?;
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{report}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

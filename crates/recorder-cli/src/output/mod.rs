@@ -1,6 +1,7 @@
 //! Files: the writer threads, partial files, names and templates, finalize and repair I/O.
 pub mod events;
 pub mod finalize_io;
+pub mod partial;
 pub mod repair;
 pub mod target;
 pub mod template;

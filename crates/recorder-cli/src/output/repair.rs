@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -16,9 +15,7 @@ use anyhow::{Context, bail};
 use mp4_track::{Recovered, Recovery};
 
 use crate::output::finalize_io::apply_finalize;
-
-/// The suffix of a file still being written.
-pub const PARTIAL_SUFFIX: &str = ".partial";
+use crate::output::partial::{has_partial_suffix, rename_partial};
 
 /// What [`repair_file`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,110 +160,12 @@ pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
     Ok(report)
 }
 
-/// `recorder repair FILE`: repairs and prints a one-paragraph summary.
-pub fn run(path: &Path) -> anyhow::Result<()> {
-    let report = repair_file(path)?;
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{report}");
-    }
-    Ok(())
-}
-
-/// Runs [`Recovery`] over `file` with positioned reads.
-fn recover(file: &File, len: u64) -> anyhow::Result<Recovered> {
-    let mut recovery = Recovery::new(len);
-    let mut buf = Vec::new();
-    while let Some(req) = recovery.poll_read() {
-        buf.resize(usize::try_from(req.len).context("read too large")?, 0);
-        file.read_exact_at(&mut buf, req.offset)
-            .with_context(|| format!("cannot read {} bytes at offset {}", req.len, req.offset))?;
-        recovery.push(&buf);
-    }
-    Ok(recovery.finish()?)
-}
-
-fn has_partial_suffix(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.len() > PARTIAL_SUFFIX.len() && n.ends_with(PARTIAL_SUFFIX))
-}
-
-/// Renames `FILE.partial` to `FILE`, or to `FILE-1`, `FILE-2`, ... (the number before the
-/// extension: `x-1.mp4`) when that name exists; never replaces an existing file. Then
-/// syncs the directory. Returns the new path.
-pub fn rename_partial(path: &Path) -> io::Result<PathBuf> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_suffix(PARTIAL_SUFFIX))
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} does not end in {PARTIAL_SUFFIX}", path.display()),
-            )
-        })?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let target = dir.join(name);
-    let (stem, ext) = match target.file_stem().and_then(|s| s.to_str()) {
-        Some(stem) if stem != name => (stem.to_owned(), &name[stem.len()..]),
-        _ => (name.to_owned(), ""),
-    };
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            target.clone()
-        } else {
-            dir.join(format!("{stem}-{n}{ext}"))
-        };
-        match rename_no_replace(path, &candidate) {
-            Ok(()) => {
-                sync_dir(dir)?;
-                return Ok(candidate);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!("no free name for {}", target.display()),
-    ))
-}
-
-/// Renames without replacing: a hard link (which fails when `to` exists) then removing
-/// `from`; where hard links are not supported, an existence check then a rename.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => std::fs::remove_file(from),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if to.try_exists()? {
-                return Err(io::ErrorKind::AlreadyExists.into());
-            }
-            std::fs::rename(from, to)
-        }
-    }
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partial_suffix() {
-        assert!(has_partial_suffix(Path::new("/a/x.mp4.partial")));
-        assert!(!has_partial_suffix(Path::new("/a/x.mp4")));
-        assert!(!has_partial_suffix(Path::new("/a/.partial")));
-    }
+/// Runs [`Recovery`] over the first `len` bytes of `file` with positioned reads (box
+/// headers and the `moov`/`moof` payloads only): the read loop of `repair` and of the
+/// writer's cut-back after a full disk.
+pub fn recover(file: &File, len: u64) -> anyhow::Result<Recovered> {
+    Recovery::read_with(len, |offset, buf: &mut [u8]| {
+        file.read_exact_at(buf, offset)
+            .with_context(|| format!("cannot read {} bytes at offset {offset}", buf.len()))
+    })
 }

@@ -12,8 +12,7 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-/// The suffix of a file still being written (the same as `repair`'s).
-pub const PARTIAL_SUFFIX: &str = ".partial";
+use crate::output::partial::PARTIAL_SUFFIX;
 
 /// A parsed `-o` template.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,20 +17,21 @@
 use std::fmt;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use mp4_track::{Finalize, FinalizeStep, Fragment, FragmentedMuxer, Recovered, Recovery};
+use mp4_track::{Finalize, FinalizeStep, Fragment, FragmentedMuxer, Recovered};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::output::events::{FileEvent, FileEvents, FileSummary, FinishedFile, TrackSummary};
 use crate::output::finalize_io::apply_step;
-use crate::output::repair::rename_partial;
-use crate::output::template::{PARTIAL_SUFFIX, with_suffix};
+use crate::output::partial::{partial_path, rename_partial, sync_dir};
+use crate::output::repair::recover;
+use crate::output::template::with_suffix;
 
 /// Fragments in flight between the receive loop and a writer thread: about this many
 /// seconds of media with 1 s fragments.
@@ -465,13 +466,6 @@ impl SegmentWriter {
     }
 }
 
-/// `<path>.partial`.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(PARTIAL_SUFFIX);
-    PathBuf::from(name)
-}
-
 /// Creates the directories of `path` (0750) and a new `.partial` file (0640) for the
 /// first name among `path`, `path-1`, ... of which neither the file nor its `.partial`
 /// exists. Returns the open file and its `.partial` path. I/O failures are
@@ -538,14 +532,6 @@ pub fn write_vectored_all(file: &mut impl Write, header: &[u8], data: &[Bytes]) 
     Ok(())
 }
 
-fn sync_dir(partial: &Path) -> io::Result<()> {
-    let dir = match partial.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
-
 /// An I/O step that failed: what was being done, and the error.
 struct Failed {
     action: WriteAction,
@@ -585,7 +571,7 @@ impl PartialFile {
         if self.sync == SyncPolicy::Fragment {
             // The header, and the new name in its directory, survive a power cut.
             self.sync_data()?;
-            sync_dir(&self.partial).doing(WriteAction::Sync)?;
+            sync_dir(self.partial.parent().unwrap_or(Path::new(""))).doing(WriteAction::Sync)?;
         }
         Ok(())
     }
@@ -703,14 +689,7 @@ impl PartialFile {
     /// Finalizes the file as `recorder repair` does: reads its boxes back and applies the
     /// recovery plan.
     fn finalize_from_disk(&self) -> anyhow::Result<()> {
-        let mut recovery = Recovery::new(self.len);
-        let mut buf = Vec::new();
-        while let Some(req) = recovery.poll_read() {
-            buf.resize(usize::try_from(req.len).context("read too large")?, 0);
-            self.file.read_exact_at(&mut buf, req.offset)?;
-            recovery.push(&buf);
-        }
-        match recovery.finish()? {
+        match recover(&self.file, self.len)? {
             Recovered::Fragmented(repair) => self
                 .finalize(&repair.finalize)
                 .map_err(|f| anyhow::Error::from(f.error)),

@@ -287,7 +287,7 @@ pub fn stderr(o: &Output) -> String {
 
 /// Top-level boxes of `file`: (offset, fourcc, header_len, size).
 pub fn top_level(file: &[u8]) -> Vec<(u64, [u8; 4], u64, u64)> {
-    bmff_boxes::dump::boxes(file)
+    bmff_boxes::read::boxes(file)
         .map(|b| {
             let b = b.unwrap();
             (b.offset, b.fourcc, b.header_len, b.size())
@@ -299,7 +299,7 @@ pub fn top_level(file: &[u8]) -> Vec<(u64, [u8; 4], u64, u64)> {
 /// `top_offset` (e.g. `["trak", "mdia", "minf", "stbl", "stsz"]`), in the `nth_trak`-th
 /// `trak` (0-based); `None` when there is no such box.
 pub fn payload_at(file: &[u8], top_offset: u64, path: &[&str], nth_trak: usize) -> Option<u64> {
-    fn rec(b: bmff_boxes::dump::RawBox<'_>, path: &[&str], nth_trak: usize) -> Option<u64> {
+    fn rec(b: bmff_boxes::read::RawBox<'_>, path: &[&str], nth_trak: usize) -> Option<u64> {
         if path.is_empty() {
             return Some(b.offset + b.header_len);
         }
@@ -316,7 +316,7 @@ pub fn payload_at(file: &[u8], top_offset: u64, path: &[&str], nth_trak: usize) 
         }
         None
     }
-    let b = bmff_boxes::dump::boxes_at(&file[top_offset as usize..], top_offset)
+    let b = bmff_boxes::read::boxes_at(&file[top_offset as usize..], top_offset)
         .next()?
         .ok()?;
     rec(b, path, nth_trak)

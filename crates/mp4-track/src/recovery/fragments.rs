@@ -1,0 +1,336 @@
+//! What [`Recovery`] builds from what it read: the tracks of the init `moov`, the samples
+//! of each complete fragment checked against its `mdat` and added to the tables, and at
+//! the end the plan.
+
+use std::num::NonZeroU32;
+
+use bmff_boxes::read::{self, Movie, RawBox, ReadError, Trex, fourcc_str};
+use bytes::Bytes;
+
+use super::{Phase, Recovered, Recovery, RecoveryError, Repair, Want};
+use crate::finalize;
+use crate::moov::{self, MovieTrack};
+use crate::{Error, TableSample, TrackKind, TrackTables};
+
+/// One track of the init `moov`, and what its fragments so far have added.
+#[derive(Debug)]
+pub(super) struct Track {
+    movie: MovieTrack,
+    trex: Trex,
+    /// Decode time just past the track's last recovered sample.
+    end_dts: Option<u64>,
+    last_dts: Option<u64>,
+}
+
+/// The init `moov`, parsed.
+#[derive(Debug)]
+pub(super) struct Init {
+    movie_hz: u32,
+    creation_time: u64,
+    tracks: Vec<Track>,
+}
+
+/// A `moof` (or a former one, typed `free`), parsed.
+#[derive(Debug)]
+pub(super) struct ParsedMoof {
+    pub(super) moof: read::Moof,
+    /// Not yet turned into `free` by a finalization (typed `moof`, or torn half way).
+    pub(super) is_moof: bool,
+}
+
+fn malformed(offset: u64, fourcc: &[u8; 4], what: impl Into<String>) -> RecoveryError {
+    RecoveryError::Malformed {
+        offset,
+        fourcc: fourcc_str(fourcc),
+        what: what.into(),
+    }
+}
+
+/// Parses an init `moov`: `None` when it has no `mvex` (a progressive file, whose tables
+/// are not read at all).
+pub(super) fn parse_init_moov(moov: &RawBox<'_>) -> Result<Option<Init>, RecoveryError> {
+    let mut has_mvex = false;
+    for k in moov.children() {
+        let k = k.map_err(|e| malformed(moov.offset, &moov.fourcc, e.to_string()))?;
+        has_mvex |= &k.fourcc == b"mvex";
+    }
+    if !has_mvex {
+        return Ok(None);
+    }
+    let movie: Movie = read::parse_moov(moov)?;
+    let trexes = movie.mvex.as_deref().unwrap_or_default();
+    if movie.mvhd.timescale_hz == 0 {
+        return Err(malformed(moov.offset, b"mvhd", "timescale 0"));
+    }
+    let mut tracks = Vec::with_capacity(movie.tracks.len());
+    for (index, t) in movie.tracks.into_iter().enumerate() {
+        let track_id = t.track_id();
+        if track_id as usize != index + 1 {
+            return Err(RecoveryError::UnexpectedTrackId { index, track_id });
+        }
+        let trex = *trexes
+            .iter()
+            .find(|x| x.track_id == track_id)
+            .ok_or_else(|| {
+                malformed(
+                    moov.offset,
+                    b"mvex",
+                    format!("no trex for track {track_id}"),
+                )
+            })?;
+        if t.mdhd.timescale_hz == 0 {
+            return Err(malformed(t.offset, b"mdhd", "timescale 0"));
+        }
+        let kind = match &t.handler {
+            b"vide" => TrackKind::Video {
+                width: t.tkhd.width() as u16,
+                height: t.tkhd.height() as u16,
+            },
+            b"soun" => TrackKind::Audio,
+            _ => {
+                return Err(RecoveryError::UnsupportedHandler {
+                    track_id,
+                    handler: fourcc_str(&t.handler),
+                });
+            }
+        };
+        if t.sample_entries.is_empty() {
+            return Err(malformed(t.offset, b"stsd", "entry_count 0 but 0 entries"));
+        }
+        // A fragmented file's init moov describes no samples itself.
+        if !t.stbl.stts.is_empty() || t.stbl.sample_count() != 0 {
+            return Err(malformed(
+                t.offset,
+                b"stbl",
+                "samples in the init moov's sample table",
+            ));
+        }
+        tracks.push(Track {
+            movie: MovieTrack {
+                kind,
+                timescale_hz: t.mdhd.timescale_hz,
+                default_sample_duration: NonZeroU32::new(trex.default_sample_duration),
+                sample_entries: t
+                    .sample_entries
+                    .into_iter()
+                    .map(|e| Bytes::from(e.bytes))
+                    .collect(),
+                tables: TrackTables::new(track_id),
+            },
+            trex,
+            end_dts: None,
+            last_dts: None,
+        });
+    }
+    Ok(Some(Init {
+        movie_hz: movie.mvhd.timescale_hz,
+        creation_time: movie.mvhd.creation_time,
+        tracks,
+    }))
+}
+
+/// Parses a `moof` payload (also one whose type was turned into `free`). The tables hold
+/// composition offsets as `i32`: a version-0 `trun` offset above `i32::MAX` (valid
+/// syntax, unsigned) cannot be recovered.
+pub(super) fn parse_moof(raw: &RawBox<'_>, is_moof: bool) -> Result<ParsedMoof, RecoveryError> {
+    let moof = read::parse_moof(raw)?;
+    for trun in moof.trafs.iter().flat_map(|t| &t.truns) {
+        if let Some(c) = trun
+            .samples
+            .iter()
+            .filter_map(|s| s.composition_offset)
+            .find(|&c| c > i64::from(i32::MAX))
+        {
+            return Err(malformed(
+                trun.offset,
+                b"trun",
+                format!("composition offset {c} does not fit 31 bits"),
+            ));
+        }
+    }
+    Ok(ParsedMoof { moof, is_moof })
+}
+
+impl From<ReadError> for RecoveryError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Malformed {
+                offset,
+                fourcc,
+                what,
+            } => Self::Malformed {
+                offset,
+                fourcc,
+                what,
+            },
+            e => Self::Read(e),
+        }
+    }
+}
+
+impl Recovery {
+    /// Ends the walk: everything from `end_of_kept` on is dropped (a torn fragment, a
+    /// leftover final `moov`), and the plan is made.
+    pub(super) fn conclude(&mut self, end_of_kept: u64) -> Result<(), RecoveryError> {
+        debug_assert_eq!(end_of_kept, self.layout.end);
+        self.phase = Phase::Done;
+        self.want = Want::Nothing;
+        let init = self.init.take().expect("fragments follow the init moov");
+        let sample_counts = init
+            .tracks
+            .iter()
+            .map(|t| t.movie.tables.sample_count())
+            .collect();
+        let tracks = init.tracks.into_iter().map(|t| t.movie).collect();
+        let moov = moov::progressive(tracks, init.movie_hz, init.creation_time);
+        let end = self.layout.end;
+        let truncate_to = (end < self.file_len).then_some(end);
+        self.result = Some(Recovered::Fragmented(Repair {
+            finalize: finalize::plan(&self.layout, &moov, truncate_to),
+            fragments: self.fragments,
+            sample_counts,
+            dropped_bytes: self.file_len - end,
+            finalize_was_interrupted: self.interrupted,
+        }));
+        Ok(())
+    }
+
+    /// Checks one complete fragment against its `mdat` payload (`start..end`) and the
+    /// tracks' timelines, then adds its samples to the tables. Nothing is recorded on
+    /// error.
+    pub(super) fn apply_fragment(
+        &mut self,
+        m: &ParsedMoof,
+        mdat: (u64, u64),
+    ) -> Result<(), RecoveryError> {
+        let offset = m.moof.offset;
+        if let Some(prev) = self.last_sequence
+            && m.moof.sequence_number <= prev
+        {
+            return Err(RecoveryError::SequenceNotIncreasing {
+                offset,
+                prev,
+                got: m.moof.sequence_number,
+            });
+        }
+        let tracks = &mut self
+            .init
+            .as_mut()
+            .expect("fragments follow the init moov")
+            .tracks;
+        let index = |track_id: u32| {
+            (track_id as usize)
+                .checked_sub(1)
+                .filter(|&i| i < tracks.len())
+                .ok_or(RecoveryError::UnknownTrack { offset, track_id })
+        };
+        for traf in &m.moof.trafs {
+            index(traf.tfhd.track_id)?;
+        }
+        let trexes: Vec<Trex> = tracks.iter().map(|t| t.trex).collect();
+        let resolved = m.moof.resolve(&trexes)?;
+        let tables_err = |source| RecoveryError::Tables { offset, source };
+        // Staged per-track state; committed only when the whole fragment is valid.
+        let mut last_dts: Vec<Option<u64>> = tracks.iter().map(|t| t.last_dts).collect();
+        let mut end_dts: Vec<Option<u64>> = tracks.iter().map(|t| t.end_dts).collect();
+        let mut counts: Vec<u32> = tracks
+            .iter()
+            .map(|t| t.movie.tables.sample_count())
+            .collect();
+        let mut last_duration: Vec<Option<u32>> = vec![None; tracks.len()];
+        let mut staged: Vec<(usize, TableSample)> = Vec::new();
+        for (traf, frag) in m.moof.trafs.iter().zip(&resolved) {
+            let track_id = frag.track_id;
+            let ti = track_id as usize - 1;
+            let sdi = frag.sample_description_index;
+            if sdi == 0 || sdi as usize > tracks[ti].movie.sample_entries.len() {
+                return Err(tables_err(Error::BadSampleDescriptionIndex {
+                    track: track_id,
+                    index: sdi,
+                }));
+            }
+            let mut dts = match (traf.tfdt, end_dts[ti]) {
+                (Some(tfdt), Some(previous_end)) if tfdt < previous_end => {
+                    return Err(RecoveryError::TimelineOverlap {
+                        offset,
+                        track_id,
+                        tfdt,
+                        previous_end,
+                    });
+                }
+                (Some(tfdt), _) => tfdt,
+                (None, end) => end.unwrap_or(0),
+            };
+            for s in &frag.samples {
+                let end = s.offset + i128::from(s.size);
+                if s.offset < i128::from(mdat.0) || end > i128::from(mdat.1) {
+                    return Err(RecoveryError::DataOutsideMdat {
+                        offset,
+                        track_id,
+                        start: s.offset,
+                        end,
+                        payload_start: mdat.0,
+                        payload_end: mdat.1,
+                    });
+                }
+                if let Some(prev) = last_dts[ti] {
+                    if dts <= prev {
+                        return Err(tables_err(Error::NonMonotonicTimestamp {
+                            track: track_id,
+                            prev,
+                            got: dts,
+                        }));
+                    }
+                    if dts - prev > u64::from(u32::MAX) {
+                        return Err(tables_err(Error::SampleDurationTooLong {
+                            track: track_id,
+                            duration: dts - prev,
+                        }));
+                    }
+                }
+                if counts[ti] == u32::MAX {
+                    return Err(tables_err(Error::TooManySamples { track: track_id }));
+                }
+                counts[ti] += 1;
+                staged.push((
+                    ti,
+                    TableSample {
+                        dts,
+                        // Checked to fit when the moof was parsed.
+                        cts_offset: s.composition_offset as i32,
+                        size: s.size,
+                        is_sync: s.is_sync(),
+                        sample_description_index: sdi,
+                        offset_bytes: s.offset as u64,
+                    },
+                ));
+                last_dts[ti] = Some(dts);
+                last_duration[ti] = Some(s.duration);
+                dts = dts.checked_add(u64::from(s.duration)).ok_or_else(|| {
+                    tables_err(Error::SampleDurationTooLong {
+                        track: track_id,
+                        duration: u64::from(s.duration),
+                    })
+                })?;
+            }
+            end_dts[ti] = Some(dts);
+        }
+        // Valid: commit.
+        for (ti, sample) in staged {
+            tracks[ti].movie.tables.push(sample).map_err(tables_err)?;
+        }
+        for (ti, t) in tracks.iter_mut().enumerate() {
+            if let Some(d) = last_duration[ti].and_then(NonZeroU32::new) {
+                t.movie.tables.set_last_sample_duration(d);
+            }
+            t.last_dts = last_dts[ti];
+            t.end_dts = end_dts[ti];
+        }
+        if m.is_moof {
+            self.layout.moofs.push(offset);
+        }
+        self.last_sequence = Some(m.moof.sequence_number);
+        self.fragments += 1;
+        Ok(())
+    }
+}
