@@ -478,6 +478,6 @@ async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
 
 /// True when `e` comes from a full disk (or quota): retrying later may work.
 fn disk_full(e: &anyhow::Error) -> bool {
-    crate::output::writer::WriteError::find(e)
-        .is_some_and(crate::output::writer::WriteError::is_disk_full)
+    crate::output::error::WriteError::find(e)
+        .is_some_and(crate::output::error::WriteError::is_disk_full)
 }

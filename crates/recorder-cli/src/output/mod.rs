@@ -1,5 +1,7 @@
 //! Files: the writer threads, partial files, names and templates, finalize and repair I/O.
+pub mod error;
 pub mod events;
+pub mod file;
 pub mod finalize_io;
 pub mod partial;
 pub mod repair;

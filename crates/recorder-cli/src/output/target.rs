@@ -48,7 +48,7 @@ impl Output {
             );
         }
         if let Some(dir) = first.parent() {
-            crate::output::writer::prepare_output_dir(dir)?;
+            crate::output::file::prepare_output_dir(dir)?;
         }
         Ok(Self {
             template,

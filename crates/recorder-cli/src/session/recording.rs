@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use rtsp_ingest::{Frame, Source};
 
+use crate::output::error::WriteError;
 use crate::output::events::{EndReason, FileEvents};
 use crate::output::target::Output;
-use crate::output::writer::{Closing, FileContext, SegmentWriter, WriteError, Written};
+use crate::output::writer::{Closing, FileContext, SegmentWriter, Written};
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
 use crate::session::status::CameraStatus;

@@ -8,7 +8,7 @@
 //! line without retina's connection/packet context and hex dumps (logged at debug level
 //! instead).
 
-use crate::output::writer::{EDQUOT, ENOSPC, WriteError};
+use crate::output::error::{EDQUOT, ENOSPC, WriteError};
 use crate::session::recording::Disconnected;
 
 /// Linux `EIO`.
@@ -197,7 +197,7 @@ mod tests {
     use rtsp_ingest::{Error, Phase};
 
     use super::*;
-    use crate::output::writer::{WriteAction, WriteErrorKind};
+    use crate::output::error::{WriteAction, WriteErrorKind};
 
     fn rtsp(phase: Phase, status: Option<u16>, message: &str) -> anyhow::Error {
         anyhow::Error::from(Error::Rtsp {
