@@ -29,8 +29,8 @@ use crate::options::args::{
     TransportArg, resolve_credentials,
 };
 use crate::output::events::{EndReason, FileEvents};
+use crate::output::format::{OutputFormat, SyncPolicy};
 use crate::output::target::Output;
-use crate::output::writer::{OutputFormat, SyncPolicy};
 use crate::session::recording::{
     Failure, Recording, SessionEnd, SessionTotals, close, log_connected,
 };

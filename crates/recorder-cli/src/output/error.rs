@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::output::writer::Written;
+use crate::output::format::Written;
 
 /// Linux `ENOSPC`: no space left on device.
 pub const ENOSPC: i32 = 28;

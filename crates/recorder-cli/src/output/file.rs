@@ -13,10 +13,10 @@ use mp4_track::{Finalize, FinalizeStep, Fragment, Recovered};
 
 use crate::output::error::{Kept, WriteAction, WriteError};
 use crate::output::finalize_io::apply_step;
+use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::{partial_path, rename_partial, sync_dir};
 use crate::output::repair::recover;
 use crate::output::template::with_suffix;
-use crate::output::writer::{OutputFormat, SegmentStats, SyncPolicy, Written};
 
 /// Mode of new files (before the umask): owner read/write, group read.
 pub const FILE_MODE: u32 = 0o640;

@@ -3,6 +3,7 @@ pub mod error;
 pub mod events;
 pub mod file;
 pub mod finalize_io;
+pub mod format;
 pub mod partial;
 pub mod repair;
 pub mod target;

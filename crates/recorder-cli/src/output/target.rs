@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use jiff::tz::TimeZone;
 
+use crate::output::format::{OutputFormat, SyncPolicy};
 use crate::output::template::Template;
-use crate::output::writer::{OutputFormat, SyncPolicy};
 
 /// Where and how files are written.
 #[derive(Clone, Debug)]

@@ -13,8 +13,9 @@ use rtsp_ingest::{Frame, Source};
 
 use crate::output::error::WriteError;
 use crate::output::events::{EndReason, FileEvents};
+use crate::output::format::Written;
 use crate::output::target::Output;
-use crate::output::writer::{Closing, FileContext, SegmentWriter, Written};
+use crate::output::writer::{Closing, FileContext, SegmentWriter};
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
 use crate::session::status::CameraStatus;
@@ -181,11 +182,10 @@ impl Recording {
     pub fn new(
         source: &Source,
         output: Output,
-        mut config: RouterConfig,
+        config: RouterConfig,
         status: Arc<CameraStatus>,
         events: FileEvents,
     ) -> anyhow::Result<Self> {
-        config.reserve_moov = output.format == crate::output::writer::OutputFormat::Mp4;
         Ok(Self {
             router: Router::new(source.video(), source.audio(), config)?,
             output,
