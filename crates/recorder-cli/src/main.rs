@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         .and_then(|rt| {
             rt.block_on(async {
                 match cli.command {
-                    Command::Record(args) => session::recording::record(args, live).await,
+                    Command::Record(args) => cmd::record::record(args, live).await,
                     Command::Run(args) => cmd::run::run(args, live).await,
                     Command::Repair(args) => output::repair::run(&args.file),
                     Command::Inspect(args) => mp4::inspect::run(&args.file),

@@ -16,14 +16,13 @@ use mp4_track::{
 use rtsp_ingest::{Frame, Source, VideoCodec};
 
 use crate::camera::{CameraConfig, Shutdown};
-use crate::options::args::{FormatArg, RecordArgs, SyncArg};
 use crate::output::template::Template;
 use crate::output::writer::{
     Closing, OutputFormat, SegmentStats, SegmentWriter, SyncPolicy, WriteError, Written,
 };
 use crate::session::segment::{Decision, MediaTime, Route, Segmenter};
 use crate::session::timeline::{Placement, Timeline, TrackIndex};
-use crate::ui::status::{CameraStatus, Display, LiveTerminal, StatusBoard};
+use crate::ui::status::CameraStatus;
 
 /// How long to wait for `TEARDOWN` after the files are finished.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,30 +47,6 @@ const DEFAULT_EXPECTED_LENGTH: Duration = Duration::from_secs(3600);
 /// end instead). 8 MiB holds the tables of about 6 hours of 30 fps video with jittery
 /// timestamps and AAC audio.
 const MAX_RESERVE_BYTES: u64 = 8 << 20;
-
-/// Runs `recorder record`: one camera, built from the command line; its status is shown
-/// on `live` when given (else logged every minute).
-pub async fn record(args: RecordArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
-    let camera = CameraConfig::from_record_args(&args)?;
-    let shutdown = crate::camera::install_signal_handlers()?;
-    let board = StatusBoard::new([status_name(&camera.source_options().redacted_url())]);
-    let display = Display::spawn(Arc::clone(&board), live);
-    let result =
-        crate::camera::run_camera(camera, args.duration, shutdown, 0, board.camera(0)).await;
-    display.stop().await;
-    result
-}
-
-/// The status name of `recorder record`'s camera: its redacted URL without the scheme
-/// and the user name.
-fn status_name(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = match rest.split_once('@') {
-        Some((user, r)) if !user.contains('/') => r,
-        _ => rest,
-    };
-    rest.to_owned()
-}
 
 /// Where and how files are written.
 #[derive(Clone, Debug)]
@@ -110,14 +85,8 @@ impl Output {
         Ok(Self {
             template,
             tz,
-            format: match camera.format {
-                FormatArg::Mp4 => OutputFormat::Mp4,
-                FormatArg::Fmp4 => OutputFormat::Fmp4,
-            },
-            sync: match camera.sync {
-                SyncArg::Fragment => SyncPolicy::Fragment,
-                SyncArg::None => SyncPolicy::None,
-            },
+            format: camera.format,
+            sync: camera.sync,
         })
     }
 }
