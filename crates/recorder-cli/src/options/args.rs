@@ -306,6 +306,19 @@ mod tests {
         assert!(parse(&["run"]).is_err());
     }
 
+    /// `recorder run --help` names every key of a camera.
+    #[test]
+    fn run_help_lists_every_key() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").expect("run");
+        let help = run.get_after_help().expect("after help").to_string();
+        let keys = crate::options::de::struct_fields::<CameraOptions>();
+        for key in keys.iter().chain(&["name", "url"]) {
+            assert!(help.contains(key), "{key} missing in run's help");
+        }
+    }
+
     #[test]
     fn global_flags_after_subcommand() {
         let cli = parse(&["record", "rtsp://cam/live", "-o", "o.mp4", "-q"]).expect("valid");

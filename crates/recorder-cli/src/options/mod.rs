@@ -5,12 +5,12 @@
 //! - [`args`]: the command line (global flags, subcommands).
 //! - [`camera`]: a camera's options, each defined once for both the command line and the
 //!   config file, their defaults, and their resolution into a `CameraConfig`.
-//! - [`file`]: the config file of `recorder run`.
+//! - [`file`](mod@file): the config file of `recorder run`.
 //! - [`credentials`]: user name and password from options, files, environment and URL.
 //! - [`values`] and `de`: the value parsers, and their serde side.
 pub mod args;
 pub mod camera;
 pub mod credentials;
-mod de;
+pub(crate) mod de;
 pub mod file;
 pub mod values;
