@@ -15,6 +15,11 @@
 //!
 //! Passwords never appear in logs or errors: URLs are shown through [`redact_url`].
 //!
+//! Every [`Error`] says what kind of failure it is ([`Error::kind`], an [`ErrorKind`]:
+//! unreachable, refused, auth, not found, protocol, media, ...), classified here from
+//! retina's status codes and errors, and whether reconnecting may cure it
+//! ([`Error::is_retryable`]).
+//!
 //! # Example
 //!
 //! ```no_run
