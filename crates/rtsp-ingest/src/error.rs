@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use crate::kind::{ErrorKind, classify_retina};
+
 /// Errors from connecting to and receiving from an RTSP source.
 ///
 /// No variant's `Display` ever contains a password: URLs are redacted with
@@ -23,6 +25,8 @@ pub enum Error {
         phase: Phase,
         /// The RTSP status code, when the server answered with an error.
         status: Option<u16>,
+        /// What kind of failure it is, classified from retina's error.
+        kind: ErrorKind,
         /// retina's description of the problem, on one line.
         message: String,
     },
@@ -113,33 +117,36 @@ impl std::fmt::Display for Phase {
 }
 
 impl Error {
-    /// Whether trying again later (reconnecting) may succeed.
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            Error::Rtsp { kind, .. } => *kind,
+            Error::NoUsableStream { .. } | Error::UnsupportedCodec { .. } => ErrorKind::Unsupported,
+            Error::PacketLoss { .. } | Error::TimestampJump { .. } => ErrorKind::Media,
+            Error::EndedBeforeStart { .. } => ErrorKind::SessionEnded,
+        }
+    }
+
+    /// Whether trying again later (reconnecting) may succeed: see
+    /// [`ErrorKind::is_retryable`].
     ///
     /// Network trouble, server errors (5xx), loss and an ended session are retryable;
     /// a bad URL, rejected credentials or other client errors (4xx, except 408 Request
     /// Timeout) and unsupported streams are not.
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::InvalidUrl { .. }
-            | Error::NoUsableStream { .. }
-            | Error::UnsupportedCodec { .. } => false,
-            Error::Rtsp { status, .. } => match status {
-                None => true,
-                Some(408) => true,
-                Some(s) => !(400..500).contains(s),
-            },
-            Error::PacketLoss { .. }
-            | Error::TimestampJump { .. }
-            | Error::EndedBeforeStart { .. } => true,
-        }
+        self.kind().is_retryable()
     }
 
     /// Wraps a retina error, flattening its multi-line description onto one line.
     pub(crate) fn rtsp(phase: Phase, e: &retina::Error) -> Self {
+        let description = e.to_string();
+        let status = e.status_code();
         Error::Rtsp {
             phase,
-            status: e.status_code(),
-            message: one_line(&e.to_string()),
+            status,
+            kind: classify_retina(phase, status, &description),
+            message: one_line(&description),
         }
     }
 }
@@ -166,6 +173,7 @@ mod tests {
         Error::Rtsp {
             phase: Phase::Describe,
             status,
+            kind: classify_retina(Phase::Describe, status, "Timeout"),
             message: "x".to_owned(),
         }
     }
@@ -185,6 +193,34 @@ mod tests {
             }
             .is_retryable()
         );
+    }
+
+    #[test]
+    fn kinds_of_the_crates_own_errors() {
+        assert_eq!(rtsp(Some(404)).kind(), ErrorKind::NotFound);
+        assert_eq!(rtsp(None).kind(), ErrorKind::Timeout);
+        let url = Error::InvalidUrl {
+            url: "http://cam/x".to_owned(),
+            reason: "scheme".to_owned(),
+        };
+        assert_eq!(url.kind(), ErrorKind::InvalidUrl);
+        assert!(!url.is_retryable());
+        let codec = Error::UnsupportedCodec {
+            stream: 0,
+            encoding: "h264".to_owned(),
+            reason: "bad sps".to_owned(),
+        };
+        assert_eq!(codec.kind(), ErrorKind::Unsupported);
+        assert!(!codec.is_retryable());
+        assert_eq!(
+            Error::PacketLoss { stream: 0, lost: 1 }.kind(),
+            ErrorKind::Media
+        );
+        let ended = Error::EndedBeforeStart {
+            what: "video keyframe",
+        };
+        assert_eq!(ended.kind(), ErrorKind::SessionEnded);
+        assert!(ended.is_retryable());
     }
 
     #[test]

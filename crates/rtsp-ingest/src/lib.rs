@@ -15,6 +15,11 @@
 //!
 //! Passwords never appear in logs or errors: URLs are shown through [`redact_url`].
 //!
+//! Every [`Error`] says what kind of failure it is ([`Error::kind`], an [`ErrorKind`]:
+//! unreachable, refused, auth, not found, protocol, media, ...), classified here from
+//! retina's status codes and errors, and whether reconnecting may cure it
+//! ([`Error::is_retryable`]).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -45,6 +50,7 @@ mod frame;
 mod gate;
 mod group;
 mod jump;
+mod kind;
 mod nal;
 mod options;
 mod reorder;
@@ -55,6 +61,7 @@ mod url;
 pub use error::{Error, Phase};
 pub use frame::{AudioCodec, AudioInfo, Frame, VideoCodec, VideoInfo};
 pub use group::{SessionGroup, StaleSessions};
+pub use kind::ErrorKind;
 pub use options::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
 pub use source::{DroppedFrames, Source};
 pub use url::{redact_url, split_credentials};

@@ -14,22 +14,19 @@
 //! up to that same instant. While no session has started, it gives up at `start + D`.
 
 pub mod backoff;
+pub mod config;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use rtsp_ingest::{Credentials, SessionGroup, Source, SourceOptions};
+use rtsp_ingest::{SessionGroup, Source};
 use tokio::time::Instant;
 
 use crate::camera::backoff::Backoff;
-use crate::options::args::{
-    FormatArg, InitialTimestampArg, PasswordSources, RecordArgs, SyncArg, TeardownArg,
-    TransportArg, resolve_credentials,
-};
+pub use crate::camera::config::CameraConfig;
 use crate::output::events::{EndReason, FileEvents};
-use crate::output::format::{OutputFormat, SyncPolicy};
+use crate::output::format::OutputFormat;
 use crate::output::target::Output;
 use crate::session::recording::{
     Failure, Recording, SessionEnd, SessionTotals, close, log_connected,
@@ -38,121 +35,12 @@ use crate::session::router::RouterConfig;
 pub use crate::session::shutdown::Shutdown;
 use crate::session::status::{CameraStatus, State};
 
-/// Default of `--stall-timeout`.
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Default of `--max-timestamp-jump`.
-pub const DEFAULT_MAX_TIMESTAMP_JUMP: Duration = Duration::from_secs(10);
-
 /// Shortest time allowed for connecting (`DESCRIBE` to the first keyframe); the stall
 /// timeout when longer.
 const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Longest wait for stale sessions on the server before connecting again anyway.
 const MAX_STALE_WAIT: Duration = Duration::from_secs(70);
-
-/// Everything needed to record one camera.
-#[derive(Clone, Debug)]
-pub struct CameraConfig {
-    /// Its name (`recorder run`), shown in its log lines.
-    pub name: Option<String>,
-    /// The RTSP URL (may hold credentials; shown redacted).
-    pub url: String,
-    /// Credentials resolved from the flags, files, environment and URL.
-    pub credentials: Option<Credentials>,
-    /// Output file name or template.
-    pub output: PathBuf,
-    /// Render templates in UTC.
-    pub utc: bool,
-    /// Segment length.
-    pub segment_duration: Option<Duration>,
-    /// Finished files' format.
-    pub format: FormatArg,
-    /// Fragment length.
-    pub fragment_duration: Duration,
-    /// When to fsync.
-    pub sync: SyncArg,
-    /// RTP transport.
-    pub transport: TransportArg,
-    /// Record video.
-    pub video: bool,
-    /// Record audio.
-    pub audio: bool,
-    /// Tolerate packet loss.
-    pub allow_loss: bool,
-    /// Initial timestamp policy.
-    pub initial_timestamp: InitialTimestampArg,
-    /// Teardown policy.
-    pub teardown: TeardownArg,
-    /// No media for this long fails the session.
-    pub stall_timeout: Duration,
-    /// A larger forward (or backward past the reorder tolerance) RTP timestamp jump fails
-    /// the session; zero: never.
-    pub max_timestamp_jump: Duration,
-    /// Consecutive failed reconnects before giving up (`None`: never give up).
-    pub max_retries: Option<u32>,
-}
-
-impl CameraConfig {
-    /// The camera of `recorder record`.
-    pub fn from_record_args(args: &RecordArgs) -> anyhow::Result<Self> {
-        let passwords =
-            PasswordSources::read(args.password_file.as_deref(), Some("RECORDER_PASSWORD"))?;
-        let credentials = resolve_credentials(&args.url, args.username.as_deref(), &passwords)?;
-        Ok(Self {
-            name: None,
-            url: args.url.clone(),
-            credentials,
-            output: args.output.clone(),
-            utc: args.utc,
-            segment_duration: args.segment_duration,
-            format: args.format,
-            fragment_duration: args.fragment_duration,
-            sync: args.sync,
-            transport: args.transport,
-            video: !args.no_video,
-            audio: !args.no_audio,
-            allow_loss: args.allow_loss,
-            initial_timestamp: args.initial_timestamp,
-            teardown: args.teardown,
-            stall_timeout: args.stall_timeout,
-            max_timestamp_jump: args.max_timestamp_jump,
-            max_retries: args.max_retries,
-        })
-    }
-
-    /// The ingest options for this camera.
-    pub fn source_options(&self) -> SourceOptions {
-        let mut options = SourceOptions::new(self.url.clone())
-            .with_transport(match self.transport {
-                TransportArg::Tcp => rtsp_ingest::Transport::Tcp,
-                TransportArg::Udp => rtsp_ingest::Transport::Udp,
-            })
-            .with_initial_timestamp(match self.initial_timestamp {
-                InitialTimestampArg::Default => rtsp_ingest::InitialTimestampPolicy::Default,
-                InitialTimestampArg::Require => rtsp_ingest::InitialTimestampPolicy::Require,
-                InitialTimestampArg::Ignore => rtsp_ingest::InitialTimestampPolicy::Ignore,
-                InitialTimestampArg::Permissive => rtsp_ingest::InitialTimestampPolicy::Permissive,
-            })
-            .with_teardown(match self.teardown {
-                TeardownArg::Auto => rtsp_ingest::TeardownPolicy::Auto,
-                TeardownArg::Always => rtsp_ingest::TeardownPolicy::Always,
-                TeardownArg::Never => rtsp_ingest::TeardownPolicy::Never,
-            })
-            .with_video(self.video)
-            .with_audio(self.audio)
-            .with_allow_loss(self.allow_loss)
-            .with_max_timestamp_jump_secs(
-                u32::try_from(self.max_timestamp_jump.as_secs())
-                    .ok()
-                    .and_then(std::num::NonZeroU32::new),
-            );
-        if let Some(c) = &self.credentials {
-            options = options.with_credentials(c.username(), c.password());
-        }
-        options
-    }
-}
 
 /// Installs the SIGINT and SIGTERM handlers (now, so a signal while connecting is not
 /// missed). The first signal asks every camera to finish its files; a second one exits
@@ -218,15 +106,8 @@ async fn record_camera(
     status: &Arc<CameraStatus>,
     events: &FileEvents,
 ) -> anyhow::Result<()> {
-    let format = match camera.format {
-        FormatArg::Mp4 => OutputFormat::Mp4,
-        FormatArg::Fmp4 => OutputFormat::Fmp4,
-    };
-    let sync = match camera.sync {
-        SyncArg::Fragment => SyncPolicy::Fragment,
-        SyncArg::None => SyncPolicy::None,
-    };
-    let output = Output::new(&camera.output, camera.utc, format, sync)?;
+    let format = camera.format;
+    let output = Output::new(&camera.output, camera.utc, format, camera.sync)?;
     output.repair_leftovers();
     let group = SessionGroup::new();
     let options = camera.source_options().with_session_group(group.clone());
@@ -312,7 +193,7 @@ async fn record_camera(
                         shutdown,
                         camera.stall_timeout,
                         end,
-                        camera.transport == TransportArg::Tcp,
+                        camera.transport == rtsp_ingest::Transport::Tcp,
                     )
                     .await;
                 let reason = match ended {

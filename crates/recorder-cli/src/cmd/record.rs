@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::camera::{CameraConfig, install_signal_handlers, run_camera};
+use crate::camera::{install_signal_handlers, run_camera};
 use crate::options::args::RecordArgs;
 use crate::output::events::FileEvents;
 use crate::session::status::StatusBoard;
@@ -11,7 +11,7 @@ use crate::ui::status::{Display, LiveTerminal};
 /// Runs `recorder record`: one camera, built from the command line; its status is shown
 /// on `live` when given (else logged every minute).
 pub async fn record(args: RecordArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
-    let camera = CameraConfig::from_record_args(&args)?;
+    let camera = args.camera_config()?;
     let shutdown = install_signal_handlers()?;
     let board = StatusBoard::new([status_name(&camera.source_options().redacted_url())]);
     let events = FileEvents::new();

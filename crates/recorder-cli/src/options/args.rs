@@ -1,10 +1,16 @@
-//! Command-line interface: argument definitions and credential resolution.
+//! The command line: global flags and subcommands. `recorder record`'s camera flags are
+//! [`CameraOptions`], shared with the config file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use anyhow::anyhow;
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::camera::config::CameraConfig;
+use crate::options::camera::CameraOptions;
+use crate::options::credentials::{PasswordSources, resolve_credentials};
+use crate::options::values::positive_duration;
 
 /// Record RTSP cameras to MP4 files.
 #[derive(Debug, Parser)]
@@ -97,89 +103,31 @@ pub struct RecordArgs {
     /// The camera's RTSP URL, e.g. rtsp://user:pass@192.168.1.10:554/stream1
     pub url: String,
 
-    /// The MP4 file to write, or a template with strftime fields (see below).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
-
-    /// Fill the template's time fields in UTC instead of local time.
-    #[arg(long)]
-    pub utc: bool,
-
-    /// Start a new file at the first keyframe at least this long after the current file's
-    /// start, e.g. 10m, 1h [default: one file]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub segment_duration: Option<Duration>,
-
-    /// What a finished file is: mp4 (progressive, moov first; finalized in place) or fmp4
-    /// (left fragmented).
-    #[arg(long, value_enum, default_value_t = FormatArg::Mp4)]
-    pub format: FormatArg,
-
-    /// Target length of a fragment: what a crash can lose at most (fragments end at a
-    /// keyframe).
-    #[arg(long, value_name = "DURATION", value_parser = parse_fragment_duration,
-          default_value = "1s")]
-    pub fragment_duration: Duration,
-
-    /// When to fsync: after each fragment, or never (leave it to the OS).
-    #[arg(long, value_enum, default_value_t = SyncArg::Fragment)]
-    pub sync: SyncArg,
+    /// The camera's options (shared with `recorder run`'s config file).
+    #[command(flatten)]
+    pub camera: CameraOptions,
 
     /// How long to record, from the first keyframe (wall clock across reconnects; see
     /// below), e.g. 10s, 5m, 1h30m [default: until Ctrl-C or SIGTERM]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub duration: Option<Duration>,
+}
 
-    /// How RTP packets travel.
-    #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
-    pub transport: TransportArg,
-
-    /// Record no video (audio only).
-    #[arg(long, conflicts_with = "no_audio")]
-    pub no_video: bool,
-
-    /// Record no audio (video only).
-    #[arg(long)]
-    pub no_audio: bool,
-
-    /// Continue (with a warning) when RTP packets are lost, instead of stopping with an error.
-    #[arg(long)]
-    pub allow_loss: bool,
-
-    /// How streams' zero times are chosen: from RTP-Info's rtptime (require), from each
-    /// stream's first packet (ignore), rtptime when all streams have it (permissive), or
-    /// retina's default (require with several streams, ignore with one).
-    #[arg(long, value_enum, default_value_t = InitialTimestampArg::Permissive)]
-    pub initial_timestamp: InitialTimestampArg,
-
-    /// When to send TEARDOWN: auto (once over TCP, until success over UDP), always, never.
-    #[arg(long, value_enum, default_value_t = TeardownArg::Auto)]
-    pub teardown: TeardownArg,
-
-    /// User name (overrides the URL's).
-    #[arg(long, value_name = "USER")]
-    pub username: Option<String>,
-
-    /// File holding the password (one trailing newline is ignored); takes precedence over
-    /// RECORDER_PASSWORD and the URL's password.
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// End the session (and reconnect) when no media arrives for this long.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
-    pub stall_timeout: Duration,
-
-    /// Treat an RTP timestamp that jumps forward by more than this past the newest one seen,
-    /// or backward (video: more than 1 s, which B-frames stay within; audio: at all), as a
-    /// discontinuity: the session ends and a new one (new file) starts. 0s: never.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero,
-          default_value = "10s")]
-    pub max_timestamp_jump: Duration,
-
-    /// Give up after this many failed reconnection attempts in a row (0: stop at the first
-    /// failure) [default: never give up]
-    #[arg(long, value_name = "N")]
-    pub max_retries: Option<u32>,
+impl RecordArgs {
+    /// The camera to record: the options with their defaults, the password from
+    /// `--password-file`, else `RECORDER_PASSWORD`, else the URL.
+    pub fn camera_config(&self) -> anyhow::Result<CameraConfig> {
+        let passwords = PasswordSources::read(
+            self.camera.password_file.as_deref(),
+            Some("RECORDER_PASSWORD"),
+        )?;
+        let credentials =
+            resolve_credentials(&self.url, self.camera.username.as_deref(), &passwords)?;
+        self.camera
+            .clone()
+            .resolve(None, self.url.clone(), credentials)
+            .map_err(|e| anyhow!("{}: {}", e.key, e.message))
+    }
 }
 
 /// `recorder run`.
@@ -218,158 +166,14 @@ pub struct RunArgs {
 
     /// How long each camera records, from its first keyframe, as `recorder record
     /// --duration` [default: until Ctrl-C or SIGTERM]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub duration: Option<Duration>,
-}
-
-/// `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// Progressive MP4, moov first (finalized in place at the end).
-    Mp4,
-    /// Fragmented MP4, as written while recording.
-    Fmp4,
-}
-
-/// `--sync`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SyncArg {
-    /// fsync after each fragment.
-    Fragment,
-    /// Never fsync while recording.
-    None,
-}
-
-/// `--transport`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TransportArg {
-    /// Interleaved in the RTSP connection.
-    Tcp,
-    /// Separate UDP ports (LAN only).
-    Udp,
-}
-
-/// `--initial-timestamp`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum InitialTimestampArg {
-    /// retina's default.
-    Default,
-    /// Require rtptime.
-    Require,
-    /// Ignore rtptime.
-    Ignore,
-    /// Use rtptime when all streams have it.
-    Permissive,
-}
-
-/// `--teardown`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TeardownArg {
-    /// Once over TCP, until success over UDP.
-    Auto,
-    /// Until success or session expiry.
-    Always,
-    /// Never.
-    Never,
-}
-
-/// Parses a positive humantime duration (`10s`, `5m`, `1h30m`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d.is_zero() {
-        return Err("must be greater than zero".to_owned());
-    }
-    Ok(d)
-}
-
-/// Parses a duration where 0 means "off", in whole seconds.
-pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d.subsec_nanos() != 0 {
-        return Err("must be whole seconds".to_owned());
-    }
-    Ok(d)
-}
-
-/// Parses `--fragment-duration`: from 1 ms to about 49 days (u32 milliseconds).
-pub fn parse_fragment_duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < Duration::from_millis(1) || d.as_millis() > u128::from(u32::MAX) {
-        return Err("must be between 1ms and 49days".to_owned());
-    }
-    Ok(d)
-}
-
-/// Where the password may come from, in order of precedence (highest first).
-#[derive(Debug, Default)]
-pub struct PasswordSources {
-    /// The contents of `--password-file`.
-    pub file: Option<String>,
-    /// `RECORDER_PASSWORD`.
-    pub env: Option<String>,
-}
-
-impl PasswordSources {
-    /// Reads the password file (if given; one trailing newline is ignored) and the
-    /// environment variable `env_var` (if given and set).
-    pub fn read(file: Option<&Path>, env_var: Option<&str>) -> anyhow::Result<Self> {
-        let file = match file {
-            Some(path) => Some(read_password_file(path)?),
-            None => None,
-        };
-        let env = match env_var.map(std::env::var) {
-            Some(Ok(v)) => Some(v),
-            None | Some(Err(std::env::VarError::NotPresent)) => None,
-            Some(Err(std::env::VarError::NotUnicode(_))) => {
-                bail!("{} is not valid UTF-8", env_var.unwrap_or_default())
-            }
-        };
-        Ok(Self { file, env })
-    }
-}
-
-/// A password file's contents without one trailing newline.
-pub fn read_password_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read password file {}", path.display()))?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    Ok(text.to_owned())
-}
-
-/// The credentials to use: user name from `--username` else the URL; password from the
-/// file, else the environment, else the URL. `None` when there is no user name and no
-/// password anywhere.
-pub fn resolve_credentials(
-    url: &str,
-    username: Option<&str>,
-    passwords: &PasswordSources,
-) -> anyhow::Result<Option<rtsp_ingest::Credentials>> {
-    let (_, from_url) = rtsp_ingest::split_credentials(url)?;
-    let username = username
-        .map(str::to_owned)
-        .or_else(|| from_url.as_ref().map(|c| c.username().to_owned()))
-        .filter(|u| !u.is_empty());
-    let password = passwords
-        .file
-        .clone()
-        .or_else(|| passwords.env.clone())
-        .or_else(|| from_url.as_ref().map(|c| c.password().to_owned()));
-    match (username, password) {
-        (Some(user), password) => Ok(Some(rtsp_ingest::Credentials::new(
-            user,
-            password.unwrap_or_default(),
-        ))),
-        (None, Some(p)) if !p.is_empty() => {
-            bail!("a password was given but no user name: use --username or rtsp://user@host/...")
-        }
-        (None, _) => Ok(None),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::format::{OutputFormat, SyncPolicy};
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("recorder").chain(args.iter().copied()))
@@ -386,21 +190,27 @@ mod tests {
     fn defaults() {
         let r = record(&["record", "rtsp://cam/live", "-o", "out.mp4"]);
         assert_eq!(r.url, "rtsp://cam/live");
-        assert_eq!(r.output, PathBuf::from("out.mp4"));
         assert_eq!(r.duration, None);
-        assert_eq!(r.transport, TransportArg::Tcp);
-        assert_eq!(r.initial_timestamp, InitialTimestampArg::Permissive);
-        assert_eq!(r.teardown, TeardownArg::Auto);
-        assert!(!r.no_video && !r.no_audio && !r.allow_loss);
-        assert_eq!(r.username, None);
-        assert_eq!(r.password_file, None);
-        assert_eq!(r.format, FormatArg::Mp4);
-        assert_eq!(r.sync, SyncArg::Fragment);
-        assert_eq!(r.fragment_duration, Duration::from_secs(1));
-        assert_eq!(r.segment_duration, None);
-        assert!(!r.utc);
-        assert_eq!(r.stall_timeout, Duration::from_secs(10));
-        assert_eq!(r.max_retries, None);
+        let c = r.camera_config().expect("resolvable");
+        assert_eq!(c.output, PathBuf::from("out.mp4"));
+        assert_eq!(c.transport, rtsp_ingest::Transport::Tcp);
+        assert_eq!(
+            c.initial_timestamp,
+            rtsp_ingest::InitialTimestampPolicy::Permissive
+        );
+        assert_eq!(c.teardown, rtsp_ingest::TeardownPolicy::Auto);
+        assert!(c.video && c.audio && !c.allow_loss);
+        assert_eq!(r.camera.username, None);
+        assert_eq!(r.camera.password_file, None);
+        assert_eq!(c.format, OutputFormat::Mp4);
+        assert_eq!(c.sync, SyncPolicy::Fragment);
+        assert_eq!(c.fragment_duration, Duration::from_secs(1));
+        assert_eq!(c.segment_duration, None);
+        assert!(!c.utc);
+        assert_eq!(c.stall_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_timestamp_jump, Duration::from_secs(10));
+        assert_eq!(c.max_retries, None);
+        assert_eq!(c.name, None);
     }
 
     #[test]
@@ -423,8 +233,6 @@ mod tests {
             "never",
             "--username",
             "admin",
-            "--password-file",
-            "/run/secrets/cam",
             "--format",
             "fmp4",
             "--fragment-duration",
@@ -436,6 +244,8 @@ mod tests {
             "--utc",
             "--stall-timeout",
             "3s",
+            "--max-timestamp-jump",
+            "0s",
             "--max-retries",
             "0",
         ])
@@ -445,19 +255,39 @@ mod tests {
             panic!("not record")
         };
         assert_eq!(r.duration, Some(Duration::from_secs(90)));
-        assert_eq!(r.transport, TransportArg::Udp);
-        assert!(r.no_audio && !r.no_video && r.allow_loss);
-        assert_eq!(r.initial_timestamp, InitialTimestampArg::Require);
-        assert_eq!(r.teardown, TeardownArg::Never);
-        assert_eq!(r.username.as_deref(), Some("admin"));
-        assert_eq!(r.password_file, Some(PathBuf::from("/run/secrets/cam")));
-        assert_eq!(r.format, FormatArg::Fmp4);
-        assert_eq!(r.fragment_duration, Duration::from_millis(500));
-        assert_eq!(r.sync, SyncArg::None);
-        assert_eq!(r.segment_duration, Some(Duration::from_secs(600)));
-        assert!(r.utc);
-        assert_eq!(r.stall_timeout, Duration::from_secs(3));
-        assert_eq!(r.max_retries, Some(0));
+        let c = r.camera_config().expect("resolvable");
+        assert_eq!(c.output, PathBuf::from("/tmp/x.mp4"));
+        assert_eq!(c.transport, rtsp_ingest::Transport::Udp);
+        assert!(!c.audio && c.video && c.allow_loss);
+        assert_eq!(
+            c.initial_timestamp,
+            rtsp_ingest::InitialTimestampPolicy::Require
+        );
+        assert_eq!(c.teardown, rtsp_ingest::TeardownPolicy::Never);
+        assert_eq!(c.credentials.expect("user").username(), "admin");
+        assert_eq!(c.format, OutputFormat::Fmp4);
+        assert_eq!(c.fragment_duration, Duration::from_millis(500));
+        assert_eq!(c.sync, SyncPolicy::None);
+        assert_eq!(c.segment_duration, Some(Duration::from_secs(600)));
+        assert!(c.utc);
+        assert_eq!(c.stall_timeout, Duration::from_secs(3));
+        assert_eq!(c.max_timestamp_jump, Duration::ZERO);
+        assert_eq!(c.max_retries, Some(0));
+
+        let r = record(&[
+            "record",
+            "u",
+            "-o",
+            "o",
+            "--password-file",
+            "/run/secrets/cam",
+        ]);
+        assert_eq!(
+            r.camera.password_file,
+            Some(PathBuf::from("/run/secrets/cam"))
+        );
+        let r = record(&["record", "u", "-o", "o", "--no-video"]);
+        assert_eq!((r.camera.video, r.camera.audio), (Some(false), Some(true)));
     }
 
     #[test]
@@ -474,6 +304,19 @@ mod tests {
             Command::Run(RunArgs { duration: None, .. })
         ));
         assert!(parse(&["run"]).is_err());
+    }
+
+    /// `recorder run --help` names every key of a camera.
+    #[test]
+    fn run_help_lists_every_key() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").expect("run");
+        let help = run.get_after_help().expect("after help").to_string();
+        let keys = crate::options::de::struct_fields::<CameraOptions>();
+        for key in keys.iter().chain(&["name", "url"]) {
+            assert!(help.contains(key), "{key} missing in run's help");
+        }
     }
 
     #[test]
@@ -548,74 +391,5 @@ mod tests {
         );
         // Usage errors exit with 2.
         assert_eq!(parse(&["record"]).map(drop).unwrap_err().exit_code(), 2);
-    }
-
-    fn sources(file: Option<&str>, env: Option<&str>) -> PasswordSources {
-        PasswordSources {
-            file: file.map(str::to_owned),
-            env: env.map(str::to_owned),
-        }
-    }
-
-    fn resolved(url: &str, user: Option<&str>, p: &PasswordSources) -> Option<(String, String)> {
-        resolve_credentials(url, user, p)
-            .expect("resolvable")
-            .map(|c| (c.username().to_owned(), c.password().to_owned()))
-    }
-
-    #[test]
-    fn password_precedence_file_env_url() {
-        let url = "rtsp://admin:fromurl@cam/live";
-        let pair = |u: &str, p: &str| Some((u.to_owned(), p.to_owned()));
-        assert_eq!(
-            resolved(url, None, &sources(None, None)),
-            pair("admin", "fromurl")
-        );
-        assert_eq!(
-            resolved(url, None, &sources(None, Some("fromenv"))),
-            pair("admin", "fromenv")
-        );
-        assert_eq!(
-            resolved(url, None, &sources(Some("fromfile"), Some("fromenv"))),
-            pair("admin", "fromfile")
-        );
-        assert_eq!(
-            resolved(url, Some("operator"), &sources(None, None)),
-            pair("operator", "fromurl")
-        );
-        assert_eq!(
-            resolved("rtsp://cam/live", Some("op"), &sources(None, Some("e"))),
-            pair("op", "e")
-        );
-        assert_eq!(
-            resolved("rtsp://cam/live", None, &sources(None, None)),
-            None
-        );
-        assert_eq!(
-            resolved("rtsp://cam/live", Some("op"), &sources(None, None)),
-            pair("op", "")
-        );
-    }
-
-    #[test]
-    fn password_without_user_is_an_error() {
-        let err = resolve_credentials("rtsp://cam/live", None, &sources(None, Some("secret")))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("no user name"), "{err}");
-        assert!(!err.contains("secret"), "{err}");
-    }
-
-    #[test]
-    fn password_file_trailing_newline_is_stripped() {
-        let dir = std::env::temp_dir().join(format!("recorder-cli-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("pw");
-        std::fs::write(&path, "s3cret\r\n").expect("write");
-        let mut r = record(&["record", "rtsp://cam/live", "-o", "o.mp4"]);
-        r.password_file = Some(path.clone());
-        let p = PasswordSources::read(r.password_file.as_deref(), None).expect("readable");
-        assert_eq!(p.file.as_deref(), Some("s3cret"));
-        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

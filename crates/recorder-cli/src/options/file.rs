@@ -14,166 +14,47 @@
 //! # initial_timestamp, teardown, allow_loss
 //! ```
 //!
-//! The file is read as a TOML table and walked key by key (rather than derived with
-//! `serde`), so that every error names the camera and the key:
+//! The file is deserialized with serde: the file's two tables, then each camera's `name`
+//! and `url` ([`Identity`]) and its options ([`CameraOptions`], shared with `recorder
+//! record`'s flags), key by key through [`de::from_table`] so that every error names the
+//! camera and the key:
 //! `config cameras.toml: camera "front": key "segment_duration": invalid duration "10q"`.
 //! Unknown keys are errors.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::anyhow;
-use clap::ValueEnum;
-use toml::{Table, Value};
+use serde::Deserialize;
+use toml::Table;
 
-use crate::camera::{CameraConfig, DEFAULT_MAX_TIMESTAMP_JUMP, DEFAULT_STALL_TIMEOUT};
-use crate::options::args::{
-    FormatArg, InitialTimestampArg, PasswordSources, SyncArg, TeardownArg, TransportArg,
-    parse_fragment_duration, read_password_file, resolve_credentials,
-};
+use crate::camera::config::CameraConfig;
+use crate::options::camera::CameraOptions;
+use crate::options::credentials::{PasswordSources, read_password_file, resolve_credentials};
+use crate::options::de::{self, KeyError, from_table};
 use crate::output::template::Template;
 
-/// A camera's optional keys (or `[defaults]`), parsed.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Settings {
-    output: Option<String>,
-    username: Option<String>,
-    password_file: Option<PathBuf>,
-    password_env: Option<String>,
-    transport: Option<TransportArg>,
-    segment_duration: Option<Duration>,
-    format: Option<FormatArg>,
-    fragment_duration: Option<Duration>,
-    sync: Option<SyncArg>,
-    audio: Option<bool>,
-    video: Option<bool>,
-    stall_timeout: Option<Duration>,
-    max_timestamp_jump: Option<Duration>,
-    max_retries: Option<u32>,
-    utc: Option<bool>,
-    initial_timestamp: Option<InitialTimestampArg>,
-    teardown: Option<TeardownArg>,
-    allow_loss: Option<bool>,
+/// The file: `[defaults]` and the `[[camera]]` tables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// Options for every camera.
+    #[serde(default)]
+    defaults: Option<Table>,
+    /// The cameras.
+    #[serde(default)]
+    camera: Option<Vec<Table>>,
 }
 
-impl Settings {
-    /// `self`'s values, else `defaults`'.
-    fn or(self, defaults: &Settings) -> Settings {
-        let d = defaults.clone();
-        Settings {
-            output: self.output.or(d.output),
-            username: self.username.or(d.username),
-            password_file: self.password_file.or(d.password_file),
-            password_env: self.password_env.or(d.password_env),
-            transport: self.transport.or(d.transport),
-            segment_duration: self.segment_duration.or(d.segment_duration),
-            format: self.format.or(d.format),
-            fragment_duration: self.fragment_duration.or(d.fragment_duration),
-            sync: self.sync.or(d.sync),
-            audio: self.audio.or(d.audio),
-            video: self.video.or(d.video),
-            stall_timeout: self.stall_timeout.or(d.stall_timeout),
-            max_timestamp_jump: self.max_timestamp_jump.or(d.max_timestamp_jump),
-            max_retries: self.max_retries.or(d.max_retries),
-            utc: self.utc.or(d.utc),
-            initial_timestamp: self.initial_timestamp.or(d.initial_timestamp),
-            teardown: self.teardown.or(d.teardown),
-            allow_loss: self.allow_loss.or(d.allow_loss),
-        }
-    }
-
-    /// Parses one `key = value` of the optional keys; `Ok(false)` for another key.
-    fn set(&mut self, key: &str, value: &Value) -> Result<bool, String> {
-        match key {
-            "output" => self.output = Some(string(value)?),
-            "username" => self.username = Some(string(value)?),
-            "password_file" => self.password_file = Some(PathBuf::from(string(value)?)),
-            "password_env" => {
-                let name = string(value)?;
-                if name.is_empty() || name.contains('=') {
-                    return Err(format!("invalid environment variable name {name:?}"));
-                }
-                self.password_env = Some(name);
-            }
-            "transport" => self.transport = Some(choice(value)?),
-            "segment_duration" => self.segment_duration = Some(duration(value)?),
-            "format" => self.format = Some(choice(value)?),
-            "fragment_duration" => {
-                let text = string(value)?;
-                duration(value)?;
-                self.fragment_duration = Some(
-                    parse_fragment_duration(&text)
-                        .map_err(|e| format!("invalid duration {text:?}: {e}"))?,
-                );
-            }
-            "sync" => self.sync = Some(choice(value)?),
-            "audio" => self.audio = Some(boolean(value)?),
-            "video" => self.video = Some(boolean(value)?),
-            "stall_timeout" => self.stall_timeout = Some(duration(value)?),
-            "max_timestamp_jump" => self.max_timestamp_jump = Some(duration(value)?),
-            "max_retries" => {
-                let n = value
-                    .as_integer()
-                    .ok_or_else(|| expected("an integer", value))?;
-                self.max_retries = Some(
-                    u32::try_from(n)
-                        .map_err(|_| format!("must be between 0 and {}, not {n}", u32::MAX))?,
-                );
-            }
-            "utc" => self.utc = Some(boolean(value)?),
-            "initial_timestamp" => self.initial_timestamp = Some(choice(value)?),
-            "teardown" => self.teardown = Some(choice(value)?),
-            "allow_loss" => self.allow_loss = Some(boolean(value)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
-
-fn expected(what: &str, value: &Value) -> String {
-    format!("expected {what}, found {}", value.type_str())
-}
-
-fn string(value: &Value) -> Result<String, String> {
-    value
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| expected("a string", value))
-}
-
-fn boolean(value: &Value) -> Result<bool, String> {
-    value
-        .as_bool()
-        .ok_or_else(|| expected("true or false", value))
-}
-
-/// A positive duration such as `"10s"`, `"5m"`, `"1h30m"`.
-fn duration(value: &Value) -> Result<Duration, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| expected("a duration such as \"10s\"", value))?;
-    let d = humantime::parse_duration(text).map_err(|_| format!("invalid duration {text:?}"))?;
-    if d.is_zero() {
-        return Err(format!(
-            "invalid duration {text:?}: must be greater than zero"
-        ));
-    }
-    Ok(d)
-}
-
-/// One of a command-line option's values (`"tcp"`, `"fmp4"`, ...).
-fn choice<T: ValueEnum>(value: &Value) -> Result<T, String> {
-    let text = string(value)?;
-    T::from_str(&text, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
-            .collect();
-        format!(
-            "invalid value {text:?} (expected one of: {})",
-            names.join(", ")
-        )
-    })
+/// The keys of a camera that are not options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    /// Unique, non-empty, no `/`; `{name}` in output templates.
+    #[serde(default, deserialize_with = "de::string")]
+    name: Option<String>,
+    /// `rtsp://...`, credentials allowed.
+    #[serde(default, deserialize_with = "de::string")]
+    url: Option<String>,
 }
 
 /// A camera as written in the file, checked but not yet resolved (password files and
@@ -182,9 +63,8 @@ fn choice<T: ValueEnum>(value: &Value) -> Result<T, String> {
 struct Entry {
     name: String,
     url: String,
-    /// The output template, `{name}` replaced.
-    output: PathBuf,
-    settings: Settings,
+    /// Its options merged with `[defaults]`, the output's `{name}` replaced.
+    options: CameraOptions,
 }
 
 /// Formats an error about `key` of `place` in the file `file`.
@@ -192,55 +72,45 @@ fn key_error(file: &str, place: &str, key: &str, msg: impl std::fmt::Display) ->
     anyhow!("config {file}: {place}: key {key:?}: {msg}")
 }
 
+/// An error of [`from_table`] about `place` (a camera, or `[defaults]`).
+fn table_error(file: &str, place: &str, e: KeyError) -> anyhow::Error {
+    if e.key.is_empty() {
+        anyhow!("config {file}: {place}: {}", e.message)
+    } else {
+        key_error(file, place, &e.key, e.message)
+    }
+}
+
 /// Parses and checks the text of a configuration file; `file` names it in errors.
 fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Entry>> {
-    let table: Table = text
-        .parse()
+    let table: Table = toml::from_str(text)
         .map_err(|e: toml::de::Error| anyhow!("config {file}: invalid TOML: {}", e.message()))?;
-    let mut defaults = Settings::default();
-    let mut cameras: Option<&Vec<Value>> = None;
-    for (key, value) in &table {
-        match key.as_str() {
-            "defaults" => {
-                let t = value
-                    .as_table()
-                    .ok_or_else(|| anyhow!("config {file}: [defaults] must be a table"))?;
-                for (k, v) in t {
-                    match defaults.set(k, v) {
-                        Ok(true) => {}
-                        Ok(false) => return Err(key_error(file, "[defaults]", k, "unknown key")),
-                        Err(msg) => return Err(key_error(file, "[defaults]", k, msg)),
-                    }
-                }
-            }
-            "camera" => {
-                cameras = Some(
-                    value
-                        .as_array()
-                        .ok_or_else(|| anyhow!("config {file}: cameras are [[camera]] tables"))?,
-                );
-            }
-            other => return Err(anyhow!("config {file}: key {other:?}: unknown key")),
-        }
-    }
-    let cameras = cameras
+    let top: ConfigFile = from_table(table).map_err(|e| match e.key.as_str() {
+        "" => anyhow!("config {file}: {}", e.message),
+        key => anyhow!("config {file}: key {key:?}: {}", e.message),
+    })?;
+    let defaults: CameraOptions = from_table(top.defaults.unwrap_or_default())
+        .map_err(|e| table_error(file, "[defaults]", e))?;
+    let cameras = top
+        .camera
         .filter(|c| !c.is_empty())
         .ok_or_else(|| anyhow!("config {file}: no camera ([[camera]] tables)"))?;
+    let identity_keys = de::struct_fields::<Identity>();
     let mut entries: Vec<Entry> = Vec::with_capacity(cameras.len());
-    for (i, value) in cameras.iter().enumerate() {
+    for (i, table) in cameras.into_iter().enumerate() {
         let number = format!("camera #{}", i + 1);
-        let t = value
-            .as_table()
-            .ok_or_else(|| anyhow!("config {file}: {number}: not a table"))?;
-        let place = match t.get("name").and_then(Value::as_str) {
+        let place = match table.get("name").and_then(toml::Value::as_str) {
             Some(n) if !n.is_empty() => format!("camera {n:?}"),
             _ => number.clone(),
         };
         let err = |key: &str, msg: &dyn std::fmt::Display| key_error(file, &place, key, msg);
-        let name = match t.get("name") {
-            None => return Err(err("name", &"missing")),
-            Some(v) => string(v).map_err(|m| err("name", &m))?,
-        };
+        let (identity, options): (Table, Table) = table
+            .into_iter()
+            .partition(|(k, _)| identity_keys.contains(&k.as_str()));
+        let identity: Identity = from_table(identity).map_err(|e| table_error(file, &place, e))?;
+        let options: CameraOptions =
+            from_table(options).map_err(|e| table_error(file, &place, e))?;
+        let name = identity.name.ok_or_else(|| err("name", &"missing"))?;
         if name.is_empty() {
             return Err(err("name", &"must not be empty"));
         }
@@ -256,37 +126,18 @@ fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Entry>> {
                 &format!("duplicate name (camera #{} has it too)", k + 1),
             ));
         }
-        let mut settings = Settings::default();
-        let mut url = None;
-        for (k, v) in t {
-            match k.as_str() {
-                "name" => {}
-                "url" => url = Some(string(v).map_err(|m| err(k, &m))?),
-                _ => match settings.set(k, v) {
-                    Ok(true) => {}
-                    Ok(false) => return Err(err(k, &"unknown key")),
-                    Err(msg) => return Err(err(k, &msg)),
-                },
-            }
-        }
-        let url = url.ok_or_else(|| err("url", &"missing"))?;
+        let url = identity.url.ok_or_else(|| err("url", &"missing"))?;
         rtsp_ingest::split_credentials(&url).map_err(|e| err("url", &e))?;
-        let settings = settings.or(&defaults);
-        let output = settings
+        let mut options = options.or(defaults.clone());
+        let output = options
             .output
             .as_deref()
             .ok_or_else(|| err("output", &"missing (give it here or in [defaults])"))?
+            .to_string_lossy()
             .replace("{name}", &name);
         Template::parse(Path::new(&output)).map_err(|e| err("output", &format!("{e:#}")))?;
-        if settings.video == Some(false) && settings.audio == Some(false) {
-            return Err(err("video", &"video and audio cannot both be false"));
-        }
-        entries.push(Entry {
-            name,
-            url,
-            output: PathBuf::from(output),
-            settings,
-        });
+        options.output = Some(PathBuf::from(output));
+        entries.push(Entry { name, url, options });
     }
     Ok(entries)
 }
@@ -296,15 +147,15 @@ impl Entry {
     /// fills in the defaults of `recorder record`.
     fn resolve(self, file: &str) -> anyhow::Result<CameraConfig> {
         let place = format!("camera {:?}", self.name);
-        let s = self.settings;
-        let password_file = match &s.password_file {
+        let o = &self.options;
+        let password_file = match &o.password_file {
             Some(path) => Some(
                 read_password_file(path)
                     .map_err(|e| key_error(file, &place, "password_file", format!("{e:#}")))?,
             ),
             None => None,
         };
-        let password_env = match &s.password_env {
+        let password_env = match &o.password_env {
             Some(var) => Some(
                 std::env::var(var)
                     .map_err(|e| key_error(file, &place, "password_env", format!("{var}: {e}")))?,
@@ -315,30 +166,11 @@ impl Entry {
             file: password_file,
             env: password_env,
         };
-        let credentials = resolve_credentials(&self.url, s.username.as_deref(), &passwords)
+        let credentials = resolve_credentials(&self.url, o.username.as_deref(), &passwords)
             .map_err(|e| key_error(file, &place, "username", format!("{e:#}")))?;
-        Ok(CameraConfig {
-            name: Some(self.name),
-            url: self.url,
-            credentials,
-            output: self.output,
-            utc: s.utc.unwrap_or(false),
-            segment_duration: s.segment_duration,
-            format: s.format.unwrap_or(FormatArg::Mp4),
-            fragment_duration: s.fragment_duration.unwrap_or(Duration::from_secs(1)),
-            sync: s.sync.unwrap_or(SyncArg::Fragment),
-            transport: s.transport.unwrap_or(TransportArg::Tcp),
-            video: s.video.unwrap_or(true),
-            audio: s.audio.unwrap_or(true),
-            allow_loss: s.allow_loss.unwrap_or(false),
-            initial_timestamp: s
-                .initial_timestamp
-                .unwrap_or(InitialTimestampArg::Permissive),
-            teardown: s.teardown.unwrap_or(TeardownArg::Auto),
-            stall_timeout: s.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT),
-            max_timestamp_jump: s.max_timestamp_jump.unwrap_or(DEFAULT_MAX_TIMESTAMP_JUMP),
-            max_retries: s.max_retries,
-        })
+        self.options
+            .resolve(Some(self.name), self.url, credentials)
+            .map_err(|e| key_error(file, &place, e.key, e.message))
     }
 }
 
@@ -354,15 +186,30 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<CameraConfig>> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::options::camera::{
+        FormatArg, InitialTimestampArg, SyncArg, TeardownArg, TransportArg,
+    };
 
     const FILE: &str = "cameras.toml";
 
     fn error(text: &str) -> String {
-        match parse(text, FILE) {
-            Ok(entries) => panic!("accepted: {entries:?}"),
+        let resolved = parse(text, FILE).and_then(|entries| {
+            entries
+                .into_iter()
+                .map(|e| e.resolve(FILE))
+                .collect::<anyhow::Result<Vec<_>>>()
+        });
+        match resolved {
+            Ok(cameras) => panic!("accepted: {cameras:?}"),
             Err(e) => format!("{e:#}"),
         }
+    }
+
+    fn secs(s: u64) -> Option<humantime::Duration> {
+        Some(Duration::from_secs(s).into())
     }
 
     const FRONT: &str = r#"
@@ -406,13 +253,13 @@ mod tests {
         assert_eq!(entries.len(), 2);
         let front = &entries[0];
         assert_eq!(front.name, "front");
-        assert_eq!(front.output, PathBuf::from("/srv/rec/front/%H-%M-%S.mp4"));
-        let s = &front.settings;
-        assert_eq!(s.segment_duration, Some(Duration::from_secs(600)));
-        assert_eq!(s.stall_timeout, Some(Duration::from_secs(5)));
+        let s = &front.options;
+        assert_eq!(s.output, Some(PathBuf::from("/srv/rec/front/%H-%M-%S.mp4")));
+        assert_eq!(s.segment_duration, secs(600));
+        assert_eq!(s.stall_timeout, secs(5));
         assert_eq!(s.transport, Some(TransportArg::Tcp));
         assert_eq!(s.format, Some(FormatArg::Fmp4));
-        assert_eq!(s.fragment_duration, Some(Duration::from_millis(500)));
+        assert_eq!(s.fragment_duration, Some(Duration::from_millis(500).into()));
         assert_eq!(s.sync, Some(SyncArg::None));
         assert_eq!(s.audio, Some(false));
         assert_eq!(s.max_retries, Some(3));
@@ -421,9 +268,9 @@ mod tests {
         assert_eq!(s.teardown, Some(TeardownArg::Always));
         assert_eq!(s.allow_loss, Some(true));
         let yard = &entries[1];
-        assert_eq!(yard.output, PathBuf::from("yard.mp4"));
-        assert_eq!(yard.settings.transport, Some(TransportArg::Udp));
-        assert_eq!(yard.settings.password_env.as_deref(), Some("YARD_PASSWORD"));
+        assert_eq!(yard.options.output, Some(PathBuf::from("yard.mp4")));
+        assert_eq!(yard.options.transport, Some(TransportArg::Udp));
+        assert_eq!(yard.options.password_env.as_deref(), Some("YARD_PASSWORD"));
 
         let cam = entries[0].clone().resolve(FILE).expect("resolvable");
         assert_eq!(cam.name.as_deref(), Some("front"));
@@ -439,10 +286,14 @@ mod tests {
         let cam = cam.expect("resolvable");
         assert_eq!(cam.stall_timeout, Duration::from_secs(10));
         assert_eq!(cam.max_retries, None);
-        assert_eq!(cam.transport, TransportArg::Tcp);
-        assert_eq!(cam.format, FormatArg::Mp4);
+        assert_eq!(cam.transport, rtsp_ingest::Transport::Tcp);
+        assert_eq!(cam.format, crate::output::format::OutputFormat::Mp4);
         assert_eq!(cam.fragment_duration, Duration::from_secs(1));
-        assert_eq!(cam.initial_timestamp, InitialTimestampArg::Permissive);
+        assert_eq!(
+            cam.initial_timestamp,
+            rtsp_ingest::InitialTimestampPolicy::Permissive
+        );
+        assert_eq!(cam.max_timestamp_jump, Duration::from_secs(10));
         assert!(cam.video && cam.audio && !cam.allow_loss && !cam.utc);
         assert!(cam.credentials.is_none());
     }
@@ -479,8 +330,84 @@ mod tests {
         let text = format!("{FRONT}fragment_duration = 2\n");
         assert_eq!(
             error(&text),
-            r#"config cameras.toml: camera "front": key "fragment_duration": expected a string, found integer"#
+            r#"config cameras.toml: camera "front": key "fragment_duration": expected a duration such as "10s", found integer"#
         );
+    }
+
+    #[test]
+    fn bad_values_in_defaults() {
+        let text = format!("[defaults]\nmax_timestamp_jump = \"0s\"\n{FRONT}");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: [defaults]: key "max_timestamp_jump": invalid duration "0s": must be greater than zero"#
+        );
+        let text = format!("[defaults]\nurl = \"rtsp://cam/x\"\n{FRONT}");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: [defaults]: key "url": unknown key"#
+        );
+        let text = format!("{FRONT}password_env = \"A=B\"\n");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: camera "front": key "password_env": invalid environment variable name "A=B""#
+        );
+        let text = format!("{FRONT}fragment_duration = \"100us\"\n");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: camera "front": key "fragment_duration": invalid duration "100us": must be between 1ms and 49days"#
+        );
+        let text = format!("{FRONT}sync = [\"none\"]\n");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: camera "front": key "sync": expected a string, found array"#
+        );
+        let text = format!("{FRONT}utc = {{ a = 1 }}\n");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: camera "front": key "utc": expected true or false, found table"#
+        );
+        let text = format!("{FRONT}max_retries = \"3\"\n");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: camera "front": key "max_retries": expected an integer, found string"#
+        );
+        let e = error("camera = 1\n");
+        assert!(
+            e.starts_with(r#"config cameras.toml: key "camera": "#),
+            "{e}"
+        );
+    }
+
+    /// The keys the README lists are the options' fields, plus name and url.
+    #[test]
+    fn config_keys() {
+        let mut keys: Vec<&str> = de::struct_fields::<CameraOptions>().to_vec();
+        keys.extend(de::struct_fields::<Identity>());
+        keys.sort_unstable();
+        let mut readme = vec![
+            "name",
+            "url",
+            "output",
+            "username",
+            "password_file",
+            "password_env",
+            "transport",
+            "segment_duration",
+            "format",
+            "fragment_duration",
+            "sync",
+            "audio",
+            "video",
+            "stall_timeout",
+            "max_timestamp_jump",
+            "max_retries",
+            "utc",
+            "initial_timestamp",
+            "teardown",
+            "allow_loss",
+        ];
+        readme.sort_unstable();
+        assert_eq!(keys, readme);
     }
 
     #[test]

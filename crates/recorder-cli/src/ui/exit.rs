@@ -1,9 +1,9 @@
 //! Exit codes and the one-line error message.
 //!
 //! [`classify`] is a pure function over an error chain: it looks for the typed errors
-//! the recorder and its libraries raise ([`rtsp_ingest::Error`], [`WriteError`],
-//! [`std::io::Error`]) and maps the first it finds, from the outermost context inwards,
-//! to an [`ExitCause`]. (A second signal while finishing exits at once with 130, without
+//! the recorder and its libraries raise ([`rtsp_ingest::Error`], by its
+//! [`kind`](rtsp_ingest::Error::kind), [`WriteError`], [`std::io::Error`]) and maps the
+//! first it finds, from the outermost context inwards, to an [`ExitCause`]. (A second signal while finishing exits at once with 130, without
 //! an error value.) [`one_line`] renders the chain on one
 //! line without retina's connection/packet context and hex dumps (logged at debug level
 //! instead).
@@ -98,54 +98,30 @@ fn cause_of(e: &(dyn std::error::Error + 'static)) -> Option<ExitCause> {
     None
 }
 
-/// The exit cause of an ingest error.
+/// The exit cause of an ingest error, from its kind.
 fn rtsp_cause(e: &rtsp_ingest::Error) -> ExitCause {
-    use rtsp_ingest::{Error, Phase};
-    match e {
-        Error::InvalidUrl { .. } => ExitCause::Usage,
-        Error::Rtsp {
-            status: Some(401 | 403 | 407),
-            ..
-        } => ExitCause::Auth,
-        Error::Rtsp {
-            status: Some(_), ..
-        } => ExitCause::Unusable,
-        Error::Rtsp {
-            status: None,
-            phase,
-            message,
-            ..
-        } => {
-            // retina's error kinds, by the start of their description.
-            const UNREACHABLE: &[&str] = &[
-                "Unable to connect",
-                "Error reading from RTSP peer",
-                "Error writing to RTSP peer",
-                "Error receiving UDP packet",
-                "Timeout",
-            ];
-            const UNUSABLE: &[&str] = &[
-                "RTSP framing error",
-                "Received interleaved data on unassigned channel",
-                "Unsupported",
-            ];
-            if UNREACHABLE.iter().any(|p| message.starts_with(p)) {
-                ExitCause::Unreachable
-            } else if UNUSABLE.iter().any(|p| message.starts_with(p)) {
-                ExitCause::Unusable
-            } else if message.starts_with("Internal error") {
-                ExitCause::Other
-            } else if *phase == Phase::Receive {
-                // Packet and depacketization errors: bad media.
-                ExitCause::Media
-            } else {
-                ExitCause::Unusable
-            }
-        }
-        Error::NoUsableStream { .. } | Error::UnsupportedCodec { .. } => ExitCause::Unusable,
-        Error::PacketLoss { .. } | Error::TimestampJump { .. } => ExitCause::Media,
-        Error::EndedBeforeStart { .. } => ExitCause::Unreachable,
-        // Variants added later: a transient failure is the server's or network's.
+    kind_cause(e.kind())
+}
+
+/// The exit cause of each kind of ingest failure (see the README's table).
+fn kind_cause(kind: rtsp_ingest::ErrorKind) -> ExitCause {
+    use rtsp_ingest::ErrorKind;
+    match kind {
+        ErrorKind::InvalidUrl => ExitCause::Usage,
+        ErrorKind::Unreachable
+        | ErrorKind::Refused
+        | ErrorKind::Timeout
+        | ErrorKind::ConnectionLost
+        | ErrorKind::SessionEnded => ExitCause::Unreachable,
+        ErrorKind::Auth => ExitCause::Auth,
+        ErrorKind::NotFound
+        | ErrorKind::Rejected
+        | ErrorKind::ServerError
+        | ErrorKind::Protocol
+        | ErrorKind::Unsupported => ExitCause::Unusable,
+        ErrorKind::Media => ExitCause::Media,
+        ErrorKind::Internal => ExitCause::Other,
+        // Kinds added later: a transient failure is the server's or network's.
         other if other.is_retryable() => ExitCause::Unreachable,
         _ => ExitCause::Unusable,
     }
@@ -194,15 +170,16 @@ mod tests {
     use std::path::Path;
 
     use anyhow::Context;
-    use rtsp_ingest::{Error, Phase};
+    use rtsp_ingest::{Error, ErrorKind, Phase};
 
     use super::*;
     use crate::output::error::{WriteAction, WriteErrorKind};
 
-    fn rtsp(phase: Phase, status: Option<u16>, message: &str) -> anyhow::Error {
+    fn rtsp(phase: Phase, kind: ErrorKind, message: &str) -> anyhow::Error {
         anyhow::Error::from(Error::Rtsp {
             phase,
-            status,
+            status: None,
+            kind,
             message: message.to_owned(),
         })
         .context("cannot record rtsp://user:***@cam/x")
@@ -212,51 +189,27 @@ mod tests {
         classify(e).code()
     }
 
+    /// Each kind of ingest failure has the exit code of the README's table.
     #[test]
-    fn rtsp_status_codes() {
-        assert_eq!(code(&rtsp(Phase::Describe, Some(401), "401 ...")), 4);
-        assert_eq!(code(&rtsp(Phase::Setup, Some(403), "403 ...")), 4);
-        assert_eq!(code(&rtsp(Phase::Describe, Some(404), "404 ...")), 5);
-        assert_eq!(code(&rtsp(Phase::Setup, Some(461), "461 ...")), 5);
-        assert_eq!(code(&rtsp(Phase::Describe, Some(503), "503 ...")), 5);
-    }
-
-    #[test]
-    fn retina_messages_without_status() {
-        // Messages as retina words them (see the bad-input tests).
+    fn rtsp_kinds() {
         let cases = [
-            (
-                Phase::Describe,
-                "Unable to connect to RTSP server: Connection refused (os error 111)",
-                3,
-            ),
-            (
-                Phase::Setup,
-                "Error reading from RTSP peer: EOF while expecting response to SETUP CSeq 2; \
-                 conn: a->b; msg: 412@t",
-                3,
-            ),
-            (Phase::Play, "Timeout", 3),
-            (
-                Phase::Describe,
-                "RTSP framing error: Invalid RTSP message: byte 0: request-line > method",
-                5,
-            ),
-            (
-                Phase::Receive,
-                "bad nal header 7f; conn: a->b; stream: TCP; ssrc: 5eed0001; seq: 1; pkt: 2",
-                6,
-            ),
-            (Phase::Receive, "FU-A len 1 too short; conn: a->b", 6),
-            (
-                Phase::Receive,
-                "Error reading from RTSP peer: Connection reset by peer (os error 104)",
-                3,
-            ),
-            (Phase::Describe, "Internal error: oops", 1),
+            (ErrorKind::InvalidUrl, 2),
+            (ErrorKind::Unreachable, 3),
+            (ErrorKind::Refused, 3),
+            (ErrorKind::Timeout, 3),
+            (ErrorKind::ConnectionLost, 3),
+            (ErrorKind::SessionEnded, 3),
+            (ErrorKind::Auth, 4),
+            (ErrorKind::NotFound, 5),
+            (ErrorKind::Rejected, 5),
+            (ErrorKind::ServerError, 5),
+            (ErrorKind::Protocol, 5),
+            (ErrorKind::Unsupported, 5),
+            (ErrorKind::Media, 6),
+            (ErrorKind::Internal, 1),
         ];
-        for (phase, message, want) in cases {
-            assert_eq!(code(&rtsp(phase, None, message)), want, "{message}");
+        for (kind, want) in cases {
+            assert_eq!(code(&rtsp(Phase::Describe, kind, "x")), want, "{kind:?}");
         }
     }
 
@@ -341,7 +294,7 @@ mod tests {
     fn one_line_drops_retina_context_and_hex_dumps() {
         let garbage = rtsp(
             Phase::Describe,
-            None,
+            ErrorKind::Protocol,
             "RTSP framing error: Invalid RTSP message: byte 0: request-line > method; \
              buffered:; Length: 39 (0x27) bytes; \
              0000:   00 ff 13 37  20 67 61 72  62 61 67 65  20 89 50 4e   ...7 garbage .PN; \
@@ -355,7 +308,7 @@ mod tests {
         );
         let nal = rtsp(
             Phase::Receive,
-            None,
+            ErrorKind::Media,
             "bad nal header 7f; conn: a(me)->b@t; stream: TCP, interleaved channel ids 0-1; \
              ssrc: 5eed0001; seq: 65304; pkt: 8873@t",
         );

@@ -1,0 +1,354 @@
+//! A camera's options, each defined once (in the manner of ripgrep's `flags/defs.rs`):
+//! [`CameraOptions`] derives clap's `Args` (the flags of `recorder record`) and serde's
+//! `Deserialize` (the keys of a `[[camera]]` and of `[defaults]` in `recorder run`'s
+//! config file), its doc comments are the help, and [`defaults`] holds the default values,
+//! shown in `--help` and filled in by [`CameraOptions::resolve`], which makes the
+//! domain's [`CameraConfig`].
+//!
+//! Adding an option: a field in [`CameraOptions`] (with its clap and serde attributes, and
+//! a constant in [`defaults`] when it has a default), a field in [`CameraConfig`], and one
+//! line in [`CameraOptions::resolve`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::OsStr;
+use clap::{ArgAction, Args, ValueEnum};
+use rtsp_ingest::Credentials;
+use serde::Deserialize;
+
+use crate::camera::config::CameraConfig;
+use crate::options::de;
+use crate::options::values::{
+    clap_duration, duration_or_zero, fragment_duration, positive_duration,
+};
+use crate::output::format::{OutputFormat, SyncPolicy};
+
+/// The default of each option that has one.
+pub mod defaults {
+    use std::time::Duration;
+
+    use super::{FormatArg, InitialTimestampArg, SyncArg, TeardownArg, TransportArg};
+
+    /// `--format`, `format`.
+    pub const FORMAT: FormatArg = FormatArg::Mp4;
+    /// `--fragment-duration`, `fragment_duration`.
+    pub const FRAGMENT_DURATION: Duration = Duration::from_secs(1);
+    /// `--sync`, `sync`.
+    pub const SYNC: SyncArg = SyncArg::Fragment;
+    /// `--transport`, `transport`.
+    pub const TRANSPORT: TransportArg = TransportArg::Tcp;
+    /// `--initial-timestamp`, `initial_timestamp`.
+    pub const INITIAL_TIMESTAMP: InitialTimestampArg = InitialTimestampArg::Permissive;
+    /// `--teardown`, `teardown`.
+    pub const TEARDOWN: TeardownArg = TeardownArg::Auto;
+    /// `--stall-timeout`, `stall_timeout`.
+    pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `--max-timestamp-jump`, `max_timestamp_jump`.
+    pub const MAX_TIMESTAMP_JUMP: Duration = Duration::from_secs(10);
+}
+
+/// A default value as clap shows and parses it: its value's name.
+fn shown_choice<T: ValueEnum>(value: T) -> OsStr {
+    value
+        .to_possible_value()
+        .map_or_else(OsStr::default, |v| OsStr::from(v.get_name().to_owned()))
+}
+
+/// A default duration as clap shows and parses it (`10s`).
+fn shown_duration(value: Duration) -> OsStr {
+    OsStr::from(humantime::format_duration(value).to_string())
+}
+
+/// Defines [`CameraOptions`] and its merge [`CameraOptions::or`] from one list of fields.
+macro_rules! camera_options {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_attr:meta])* pub $field:ident: Option<$ty:ty>, )*
+        }
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $( $(#[$field_attr])* pub $field: Option<$ty>, )*
+        }
+
+        impl $name {
+            /// `self`'s values, else `defaults`'.
+            pub fn or(self, defaults: Self) -> Self {
+                Self { $( $field: self.$field.or(defaults.$field), )* }
+            }
+        }
+    };
+}
+
+camera_options! {
+    /// A camera's options: `recorder record`'s flags, and the keys of a camera (or of
+    /// `[defaults]`) in `recorder run`'s config file. `None`: not given (on the command
+    /// line, only the options without a default).
+    #[derive(Args, Clone, Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CameraOptions {
+        /// The MP4 file to write, or a template with strftime fields (see below).
+        #[arg(short, long, value_name = "FILE", required = true)]
+        #[serde(default, deserialize_with = "de::path")]
+        pub output: Option<PathBuf>,
+
+        /// Fill the template's time fields in UTC instead of local time.
+        #[arg(long, action = ArgAction::SetTrue)]
+        #[serde(default, deserialize_with = "de::boolean")]
+        pub utc: Option<bool>,
+
+        /// Start a new file at the first keyframe at least this long after the current
+        /// file's start, e.g. 10m, 1h [default: one file]
+        #[arg(long, value_name = "DURATION", value_parser = clap_duration(positive_duration))]
+        #[serde(default, deserialize_with = "de::duration")]
+        pub segment_duration: Option<humantime::Duration>,
+
+        /// What a finished file is: mp4 (progressive, moov first; finalized in place) or
+        /// fmp4 (left fragmented).
+        #[arg(long, value_enum, default_value = shown_choice(defaults::FORMAT))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub format: Option<FormatArg>,
+
+        /// Target length of a fragment: what a crash can lose at most (fragments end at a
+        /// keyframe).
+        #[arg(long, value_name = "DURATION", value_parser = clap_duration(fragment_duration),
+              default_value = shown_duration(defaults::FRAGMENT_DURATION))]
+        #[serde(default, deserialize_with = "de::fragment_duration")]
+        pub fragment_duration: Option<humantime::Duration>,
+
+        /// When to fsync: after each fragment, or never (leave it to the OS).
+        #[arg(long, value_enum, default_value = shown_choice(defaults::SYNC))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub sync: Option<SyncArg>,
+
+        /// How RTP packets travel.
+        #[arg(long, value_enum, default_value = shown_choice(defaults::TRANSPORT))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub transport: Option<TransportArg>,
+
+        /// Record no video (audio only).
+        #[arg(long = "no-video", id = "no_video", action = ArgAction::SetFalse,
+              conflicts_with = "no_audio")]
+        #[serde(default, deserialize_with = "de::boolean")]
+        pub video: Option<bool>,
+
+        /// Record no audio (video only).
+        #[arg(long = "no-audio", id = "no_audio", action = ArgAction::SetFalse)]
+        #[serde(default, deserialize_with = "de::boolean")]
+        pub audio: Option<bool>,
+
+        /// Continue (with a warning) when RTP packets are lost, instead of stopping with an
+        /// error.
+        #[arg(long, action = ArgAction::SetTrue)]
+        #[serde(default, deserialize_with = "de::boolean")]
+        pub allow_loss: Option<bool>,
+
+        /// How streams' zero times are chosen: from RTP-Info's rtptime (require), from each
+        /// stream's first packet (ignore), rtptime when all streams have it (permissive), or
+        /// retina's default (require with several streams, ignore with one).
+        #[arg(long, value_enum, default_value = shown_choice(defaults::INITIAL_TIMESTAMP))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub initial_timestamp: Option<InitialTimestampArg>,
+
+        /// When to send TEARDOWN: auto (once over TCP, until success over UDP), always,
+        /// never.
+        #[arg(long, value_enum, default_value = shown_choice(defaults::TEARDOWN))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub teardown: Option<TeardownArg>,
+
+        /// User name (overrides the URL's).
+        #[arg(long, value_name = "USER")]
+        #[serde(default, deserialize_with = "de::string")]
+        pub username: Option<String>,
+
+        /// File holding the password (one trailing newline is ignored); takes precedence
+        /// over RECORDER_PASSWORD and the URL's password.
+        #[arg(long, value_name = "FILE")]
+        #[serde(default, deserialize_with = "de::path")]
+        pub password_file: Option<PathBuf>,
+
+        /// The environment variable holding the password (config file only; `record`
+        /// reads RECORDER_PASSWORD).
+        #[arg(skip)]
+        #[serde(default, deserialize_with = "de::env_name")]
+        pub password_env: Option<String>,
+
+        /// End the session (and reconnect) when no media arrives for this long.
+        #[arg(long, value_name = "DURATION", value_parser = clap_duration(positive_duration),
+              default_value = shown_duration(defaults::STALL_TIMEOUT))]
+        #[serde(default, deserialize_with = "de::duration")]
+        pub stall_timeout: Option<humantime::Duration>,
+
+        /// Treat an RTP timestamp that jumps forward by more than this past the newest one
+        /// seen, or backward (video: more than 1 s, which B-frames stay within; audio: at
+        /// all), as a discontinuity: the session ends and a new one (new file) starts. 0s:
+        /// never (command line only; at least 1s in the config file).
+        #[arg(long, value_name = "DURATION", value_parser = clap_duration(duration_or_zero),
+              default_value = shown_duration(defaults::MAX_TIMESTAMP_JUMP))]
+        #[serde(default, deserialize_with = "de::duration")]
+        pub max_timestamp_jump: Option<humantime::Duration>,
+
+        /// Give up after this many failed reconnection attempts in a row (0: stop at the
+        /// first failure) [default: never give up]
+        #[arg(long, value_name = "N")]
+        #[serde(default, deserialize_with = "de::count")]
+        pub max_retries: Option<u32>,
+    }
+}
+
+/// Why [`CameraOptions::resolve`] refused the options: the config key and the reason.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unusable {
+    /// The key (its flag on the command line).
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: &'static str,
+}
+
+impl CameraOptions {
+    /// The camera to record, with the defaults filled in: `name` (`recorder run`), `url`
+    /// and the credentials resolved from it and the options.
+    pub fn resolve(
+        self,
+        name: Option<String>,
+        url: String,
+        credentials: Option<Credentials>,
+    ) -> Result<CameraConfig, Unusable> {
+        let output = self.output.ok_or(Unusable {
+            key: "output",
+            message: "missing (give it here or in [defaults])",
+        })?;
+        if self.video == Some(false) && self.audio == Some(false) {
+            return Err(Unusable {
+                key: "video",
+                message: "video and audio cannot both be false",
+            });
+        }
+        let duration =
+            |d: Option<humantime::Duration>, default: Duration| d.map_or(default, Into::into);
+        Ok(CameraConfig {
+            name,
+            url,
+            credentials,
+            output,
+            utc: self.utc.unwrap_or(false),
+            segment_duration: self.segment_duration.map(Into::into),
+            format: self.format.unwrap_or(defaults::FORMAT).into(),
+            fragment_duration: duration(self.fragment_duration, defaults::FRAGMENT_DURATION),
+            sync: self.sync.unwrap_or(defaults::SYNC).into(),
+            transport: self.transport.unwrap_or(defaults::TRANSPORT).into(),
+            video: self.video.unwrap_or(true),
+            audio: self.audio.unwrap_or(true),
+            allow_loss: self.allow_loss.unwrap_or(false),
+            initial_timestamp: self
+                .initial_timestamp
+                .unwrap_or(defaults::INITIAL_TIMESTAMP)
+                .into(),
+            teardown: self.teardown.unwrap_or(defaults::TEARDOWN).into(),
+            stall_timeout: duration(self.stall_timeout, defaults::STALL_TIMEOUT),
+            max_timestamp_jump: duration(self.max_timestamp_jump, defaults::MAX_TIMESTAMP_JUMP),
+            max_retries: self.max_retries,
+        })
+    }
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Progressive MP4, moov first (finalized in place at the end).
+    Mp4,
+    /// Fragmented MP4, as written while recording.
+    Fmp4,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(arg: FormatArg) -> Self {
+        match arg {
+            FormatArg::Mp4 => OutputFormat::Mp4,
+            FormatArg::Fmp4 => OutputFormat::Fmp4,
+        }
+    }
+}
+
+/// `--sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    /// fsync after each fragment.
+    Fragment,
+    /// Never fsync while recording.
+    None,
+}
+
+impl From<SyncArg> for SyncPolicy {
+    fn from(arg: SyncArg) -> Self {
+        match arg {
+            SyncArg::Fragment => SyncPolicy::Fragment,
+            SyncArg::None => SyncPolicy::None,
+        }
+    }
+}
+
+/// `--transport`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Interleaved in the RTSP connection.
+    Tcp,
+    /// Separate UDP ports (LAN only).
+    Udp,
+}
+
+impl From<TransportArg> for rtsp_ingest::Transport {
+    fn from(arg: TransportArg) -> Self {
+        match arg {
+            TransportArg::Tcp => Self::Tcp,
+            TransportArg::Udp => Self::Udp,
+        }
+    }
+}
+
+/// `--initial-timestamp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitialTimestampArg {
+    /// retina's default.
+    Default,
+    /// Require rtptime.
+    Require,
+    /// Ignore rtptime.
+    Ignore,
+    /// Use rtptime when all streams have it.
+    Permissive,
+}
+
+impl From<InitialTimestampArg> for rtsp_ingest::InitialTimestampPolicy {
+    fn from(arg: InitialTimestampArg) -> Self {
+        match arg {
+            InitialTimestampArg::Default => Self::Default,
+            InitialTimestampArg::Require => Self::Require,
+            InitialTimestampArg::Ignore => Self::Ignore,
+            InitialTimestampArg::Permissive => Self::Permissive,
+        }
+    }
+}
+
+/// `--teardown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TeardownArg {
+    /// Once over TCP, until success over UDP.
+    Auto,
+    /// Until success or session expiry.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl From<TeardownArg> for rtsp_ingest::TeardownPolicy {
+    fn from(arg: TeardownArg) -> Self {
+        match arg {
+            TeardownArg::Auto => Self::Auto,
+            TeardownArg::Always => Self::Always,
+            TeardownArg::Never => Self::Never,
+        }
+    }
+}
