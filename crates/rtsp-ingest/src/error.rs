@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use crate::kind::{ErrorKind, classify_retina};
+use crate::kind::{ErrorKind, Phase, classify_retina};
 
 /// Errors from connecting to and receiving from an RTSP source.
 ///
@@ -86,34 +86,6 @@ pub enum Error {
         /// What was awaited: `video keyframe` or `audio frame`.
         what: &'static str,
     },
-}
-
-/// The step of the RTSP exchange an [`Error::Rtsp`] happened in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Phase {
-    /// Connecting and `DESCRIBE`.
-    Describe,
-    /// `SETUP` of a stream.
-    Setup,
-    /// `PLAY`.
-    Play,
-    /// Receiving media after `PLAY`.
-    Receive,
-    /// `TEARDOWN`.
-    Teardown,
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Phase::Describe => "describe",
-            Phase::Setup => "setup",
-            Phase::Play => "play",
-            Phase::Receive => "receive",
-            Phase::Teardown => "teardown",
-        })
-    }
 }
 
 impl Error {

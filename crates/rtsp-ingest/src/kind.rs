@@ -7,7 +7,33 @@
 //! `Unable to connect to RTSP server: ...`) and by the phase of the exchange they happened
 //! in. That knowledge stays in [`classify_retina`] and its tests.
 
-use crate::error::Phase;
+/// The step of the RTSP exchange an [`Error::Rtsp`](crate::Error::Rtsp) happened in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Connecting and `DESCRIBE`.
+    Describe,
+    /// `SETUP` of a stream.
+    Setup,
+    /// `PLAY`.
+    Play,
+    /// Receiving media after `PLAY`.
+    Receive,
+    /// `TEARDOWN`.
+    Teardown,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Describe => "describe",
+            Phase::Setup => "setup",
+            Phase::Play => "play",
+            Phase::Receive => "receive",
+            Phase::Teardown => "teardown",
+        })
+    }
+}
 
 /// The kind of an ingest failure, from [`Error::kind`](crate::Error::kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -53,15 +53,17 @@ mod jump;
 mod kind;
 mod nal;
 mod options;
+mod received;
 mod reorder;
 mod select;
 mod source;
 mod url;
 
-pub use error::{Error, Phase};
+pub use error::Error;
 pub use frame::{AudioCodec, AudioInfo, Frame, VideoCodec, VideoInfo};
 pub use group::{SessionGroup, StaleSessions};
 pub use kind::ErrorKind;
+pub use kind::Phase;
 pub use options::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
 pub use source::{DroppedFrames, Source};
 pub use url::{redact_url, split_credentials};

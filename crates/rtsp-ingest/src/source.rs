@@ -8,9 +8,10 @@ use futures::StreamExt;
 use retina::client::{self, Demuxed, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
-use crate::error::Phase;
 use crate::gate::{Gate, Verdict};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
+use crate::kind::Phase;
+use crate::received::{audio_data, check_jump, check_loss, video_data};
 use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
@@ -522,87 +523,4 @@ fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error>
         rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
         frame_length: p.frame_length(),
     })
-}
-
-/// Applies a stream's jump check (if on) to `pts`.
-fn check_jump(
-    check: Option<&mut JumpCheck>,
-    stream: usize,
-    clock_rate_hz: u32,
-    pts: i64,
-) -> Result<(), Error> {
-    let Some(check) = check else {
-        return Ok(());
-    };
-    check
-        .check(pts)
-        .map_err(|delta_ticks| Error::TimestampJump {
-            stream,
-            delta_ticks,
-            clock_rate_hz,
-            max_forward_secs: u32::try_from(
-                check.max_forward_ticks() / i64::from(clock_rate_hz.max(1)),
-            )
-            .unwrap_or(u32::MAX),
-            max_backward_ms: u32::try_from(
-                check.max_backward_ticks() * 1000 / i64::from(clock_rate_hz.max(1)),
-            )
-            .unwrap_or(u32::MAX),
-        })
-}
-
-fn check_loss(allow_loss: bool, stream: usize, lost: u16) -> Result<(), Error> {
-    if lost == 0 {
-        return Ok(());
-    }
-    if allow_loss {
-        tracing::warn!(stream, lost, "rtp packets lost; continuing");
-        Ok(())
-    } else {
-        Err(Error::PacketLoss { stream, lost })
-    }
-}
-
-/// A video frame's data: retina's buffer itself, moved into a [`Bytes`] without a copy
-/// (whether or not the `Vec` has spare capacity). From here on the frame is passed by
-/// reference count down to the vectored write of its fragment.
-fn video_data(frame: Vec<u8>) -> Bytes {
-    Bytes::from(frame)
-}
-
-/// An audio frame's data, copied once: retina 0.4 keeps an `AudioFrame`'s `Bytes` private
-/// and lends only a slice. AAC frames are a few hundred bytes, 1-2% of a camera's media.
-fn audio_data(frame: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(frame)
-}
-
-#[cfg(test)]
-mod data_tests {
-    use super::*;
-
-    #[test]
-    fn video_data_keeps_retinas_buffer() {
-        for spare in [0usize, 1, 4096] {
-            let mut frame = Vec::with_capacity(50_000 + spare);
-            frame.extend((0..50_000u32).map(|i| i as u8));
-            let at = frame.as_ptr();
-            let data = video_data(frame);
-            assert_eq!(
-                data.as_ptr(),
-                at,
-                "spare capacity {spare}: moved, not copied"
-            );
-            assert_eq!(data.len(), 50_000);
-            assert_eq!(data[49_999], (49_999u32 as u8));
-            // Clones (one per fragment list, per held frame) share it too.
-            assert_eq!(data.clone().as_ptr(), at);
-        }
-    }
-
-    #[test]
-    fn audio_data_is_one_copy() {
-        let frame = [7u8; 300];
-        let data = audio_data(&frame);
-        assert_eq!(&data[..], &frame[..]);
-    }
 }

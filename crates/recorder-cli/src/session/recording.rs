@@ -1,5 +1,5 @@
 //! One session's receive loop: a short tokio loop around the sans-IO
-//! [`Router`](crate::session::router::Router). It takes frames from the source, hands them
+//! [`Router`]. It takes frames from the source, hands them
 //! to the router with the wall clock, and carries out the router's actions: each file gets
 //! a writer thread ([`SegmentWriter`]), which announces the file's life as
 //! [`FileEvent`](crate::output::events::FileEvent)s.
