@@ -23,8 +23,12 @@ pub struct CameraConfig {
     pub output: PathBuf,
     /// Render templates in UTC.
     pub utc: bool,
-    /// Segment length (`None`: one file per session).
+    /// Segment length (`None`: one file per session, bounded by the two below).
     pub segment_duration: Option<Duration>,
+    /// No file grows longer: a new one starts at the next keyframe.
+    pub max_file_duration: Option<Duration>,
+    /// No file grows larger (bytes): a new one starts at the next keyframe.
+    pub max_file_bytes: Option<u64>,
     /// Finished files' format.
     pub format: OutputFormat,
     /// Fragment length.

@@ -169,6 +169,8 @@ async fn record_camera(
                     output.clone(),
                     RouterConfig {
                         segment_duration: camera.segment_duration,
+                        max_file_duration: camera.max_file_duration,
+                        max_file_bytes: camera.max_file_bytes,
                         limit,
                         fragment_duration: camera.fragment_duration,
                         reserve_moov: format == OutputFormat::Mp4,

@@ -17,7 +17,23 @@ use crate::ui::status::{Display, LiveTerminal};
 /// file is finished). Fails when a camera failed, with the first failure's error.
 /// Their status is shown on `live` when given (else logged every minute).
 pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
-    let cameras = crate::options::file::load(&args.config)?;
+    let cameras = crate::options::file::load(&args.config, args.duration)?;
+    if args.check {
+        let text: Vec<String> = cameras
+            .iter()
+            .map(crate::options::show::effective)
+            .collect();
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "# {}: {} camera(s), valid\n\n{}",
+                args.config.display(),
+                cameras.len(),
+                text.join("\n")
+            );
+        }
+        return Ok(());
+    }
     let shutdown = install_signal_handlers()?;
     let count = cameras.len();
     tracing::info!("recording {count} camera(s) from {}", args.config.display());

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::anyhow;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::camera::config::CameraConfig;
-use crate::options::camera::CameraOptions;
+use crate::options::camera::{CameraOptions, Invocation};
 use crate::options::credentials::{PasswordSources, resolve_credentials};
 use crate::options::values::positive_duration;
+use crate::ui::exit::Usage;
 
 /// Record RTSP cameras to MP4 files.
 #[derive(Debug, Parser)]
@@ -125,8 +125,14 @@ impl RecordArgs {
             resolve_credentials(&self.url, self.camera.username.as_deref(), &passwords)?;
         self.camera
             .clone()
-            .resolve(None, self.url.clone(), credentials)
-            .map_err(|e| anyhow!("{}: {}", e.key, e.message))
+            .resolve(
+                Invocation::Record,
+                self.duration,
+                None,
+                self.url.clone(),
+                credentials,
+            )
+            .map_err(|e| Usage(format!("--{}: {}", e.key.replace('_', "-"), e.message)).into())
     }
 }
 
@@ -154,8 +160,10 @@ optional, and [defaults] gives defaults for all cameras:
 
 Keys: name, url, output ({name} is replaced by the camera's name), username, password_file,
 password_env (the name of an environment variable holding the password), transport,
-segment_duration, format, fragment_duration, sync, audio, video, stall_timeout,
-max_timestamp_jump, max_retries, utc, initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
+segment_duration (default 10m here), max_file_duration (default 1day), max_file_size, format,
+fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
+initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
+--check validates the file and prints each camera's effective settings without recording.
 Each camera runs on its own, reconnecting as `recorder record` does; one camera's failure
 does not stop the others. The process ends when every camera has ended (exit 0 if all
 succeeded) or on SIGINT/SIGTERM (every file finished; a second signal exits at once).")]
@@ -168,6 +176,12 @@ pub struct RunArgs {
     /// --duration` [default: until Ctrl-C or SIGTERM]
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub duration: Option<Duration>,
+
+    /// Check the file as at start and print each camera's effective settings (defaults
+    /// included, passwords redacted), then exit: 0, or 2 with the first error. Nothing is
+    /// recorded and no camera is contacted.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[cfg(test)]
@@ -206,11 +220,46 @@ mod tests {
         assert_eq!(c.sync, SyncPolicy::Fragment);
         assert_eq!(c.fragment_duration, Duration::from_secs(1));
         assert_eq!(c.segment_duration, None);
+        // One file, but never longer than a day.
+        assert_eq!(c.max_file_duration, Some(Duration::from_secs(86_400)));
+        assert_eq!(c.max_file_bytes, None);
         assert!(!c.utc);
         assert_eq!(c.stall_timeout, Duration::from_secs(10));
         assert_eq!(c.max_timestamp_jump, Duration::from_secs(10));
         assert_eq!(c.max_retries, None);
         assert_eq!(c.name, None);
+    }
+
+    #[test]
+    fn an_unbounded_file_needs_another_bound() {
+        let args = [
+            "record",
+            "rtsp://cam/live",
+            "-o",
+            "out.mp4",
+            "--max-file-duration",
+            "none",
+        ];
+        let e = record(&args).camera_config().unwrap_err();
+        assert!(e.is::<Usage>(), "{e:#}");
+        assert!(
+            e.to_string()
+                .starts_with(r#"--max-file-duration: "none" would let a file grow without limit"#),
+            "{e:#}"
+        );
+        let with = |extra: &[&str]| {
+            let all: Vec<&str> = args.iter().chain(extra).copied().collect();
+            record(&all).camera_config().expect("bounded")
+        };
+        assert_eq!(with(&["--duration", "1h"]).max_file_duration, None);
+        assert_eq!(
+            with(&["--segment-duration", "30m"]).segment_duration,
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(
+            with(&["--max-file-size", "4GiB"]).max_file_bytes,
+            Some(4 << 30)
+        );
     }
 
     #[test]

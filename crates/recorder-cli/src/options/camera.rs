@@ -20,7 +20,8 @@ use serde::Deserialize;
 use crate::camera::config::CameraConfig;
 use crate::options::de;
 use crate::options::values::{
-    clap_duration, duration_or_zero, fragment_duration, positive_duration,
+    Bound, clap_duration, duration_bound, duration_or_zero, fragment_duration, positive_duration,
+    size_bound,
 };
 use crate::output::format::{OutputFormat, SyncPolicy};
 
@@ -46,6 +47,26 @@ pub mod defaults {
     pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
     /// `--max-timestamp-jump`, `max_timestamp_jump`.
     pub const MAX_TIMESTAMP_JUMP: Duration = Duration::from_secs(10);
+    /// `segment_duration` in `recorder run`: a camera left running for months must be
+    /// cut into files that retention can delete, and an open file's sample tables stay in
+    /// memory (about 2.6 MiB an hour for 30 fps video with AAC) until it ends. Ten
+    /// minutes keeps that under 0.5 MiB per camera and a file at a few hundred MB for a
+    /// 4 Mbit/s camera, while a file still holds a useful stretch. (`recorder record`:
+    /// one file, bounded by [`MAX_FILE_DURATION`].)
+    pub const RUN_SEGMENT_DURATION: Duration = Duration::from_secs(600);
+    /// `--max-file-duration`, `max_file_duration`: no file grows longer than a day
+    /// (about 62 MiB of sample tables in memory for 30 fps video with AAC, and a `moov`
+    /// of about 27 MB).
+    pub const MAX_FILE_DURATION: Duration = Duration::from_secs(86_400);
+}
+
+/// Which command the options are for: some defaults differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// `recorder record`: one file by default.
+    Record,
+    /// `recorder run`: [`defaults::RUN_SEGMENT_DURATION`] segments by default.
+    Run,
 }
 
 /// A default value as clap shows and parses it: its value's name.
@@ -100,10 +121,25 @@ camera_options! {
         pub utc: Option<bool>,
 
         /// Start a new file at the first keyframe at least this long after the current
-        /// file's start, e.g. 10m, 1h [default: one file]
-        #[arg(long, value_name = "DURATION", value_parser = clap_duration(positive_duration))]
-        #[serde(default, deserialize_with = "de::duration")]
-        pub segment_duration: Option<humantime::Duration>,
+        /// file's start, e.g. 10m, 1h, or none [default: one file in `record`, 10m in
+        /// `run`; either way at most --max-file-duration]
+        #[arg(long, value_name = "DURATION", value_parser = duration_bound)]
+        #[serde(default, deserialize_with = "de::duration_bound")]
+        pub segment_duration: Option<Bound<humantime::Duration>>,
+
+        /// Never let a file grow longer than this: a new file starts at the first
+        /// keyframe after it (with a warning), e.g. 1h, or none (only with another bound:
+        /// a segment duration, --max-file-size or --duration).
+        #[arg(long, value_name = "DURATION", value_parser = duration_bound,
+              default_value = shown_duration(defaults::MAX_FILE_DURATION))]
+        #[serde(default, deserialize_with = "de::duration_bound")]
+        pub max_file_duration: Option<Bound<humantime::Duration>>,
+
+        /// Start a new file at the first keyframe once the file holds this many bytes,
+        /// e.g. 2GB, 500MiB [default: none]
+        #[arg(long, value_name = "SIZE", value_parser = size_bound)]
+        #[serde(default, deserialize_with = "de::size_bound")]
+        pub max_file_size: Option<Bound<bytesize::ByteSize>>,
 
         /// What a finished file is: mp4 (progressive, moov first; finalized in place) or
         /// fmp4 (left fragmented).
@@ -208,10 +244,13 @@ pub struct Unusable {
 }
 
 impl CameraOptions {
-    /// The camera to record, with the defaults filled in: `name` (`recorder run`), `url`
-    /// and the credentials resolved from it and the options.
+    /// The camera to record, with the defaults of `invocation` filled in: `name`
+    /// (`recorder run`), `url` and the credentials resolved from it and the options;
+    /// `limit` is the command's `--duration`.
     pub fn resolve(
         self,
+        invocation: Invocation,
+        limit: Option<Duration>,
         name: Option<String>,
         url: String,
         credentials: Option<Credentials>,
@@ -228,13 +267,39 @@ impl CameraOptions {
         }
         let duration =
             |d: Option<humantime::Duration>, default: Duration| d.map_or(default, Into::into);
+        let bound = |b: Option<Bound<humantime::Duration>>, default: Option<Duration>| {
+            b.map_or(default, |b| b.value().map(Into::into))
+        };
+        let segment_duration = bound(
+            self.segment_duration,
+            (invocation == Invocation::Run).then_some(defaults::RUN_SEGMENT_DURATION),
+        );
+        let max_file_duration = bound(self.max_file_duration, Some(defaults::MAX_FILE_DURATION));
+        let max_file_bytes = self
+            .max_file_size
+            .and_then(Bound::value)
+            .map(|s| s.as_u64());
+        if segment_duration.is_none()
+            && max_file_duration.is_none()
+            && max_file_bytes.is_none()
+            && limit.is_none()
+        {
+            return Err(Unusable {
+                key: "max_file_duration",
+                message: "\"none\" would let a file grow without limit (its sample tables stay \
+                          in memory until it ends): also set segment_duration, max_file_size \
+                          or --duration",
+            });
+        }
         Ok(CameraConfig {
             name,
             url,
             credentials,
             output,
             utc: self.utc.unwrap_or(false),
-            segment_duration: self.segment_duration.map(Into::into),
+            segment_duration,
+            max_file_duration,
+            max_file_bytes,
             format: self.format.unwrap_or(defaults::FORMAT).into(),
             fragment_duration: duration(self.fragment_duration, defaults::FRAGMENT_DURATION),
             sync: self.sync.unwrap_or(defaults::SYNC).into(),

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::{Table, Value};
 
-use crate::options::values::Invalid;
+use crate::options::values::{self, Bound, Invalid};
 
 /// An error about one key of a table (empty `key`: about the table as a whole).
 #[derive(Debug, PartialEq)]
@@ -190,6 +190,38 @@ pub fn fragment_duration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<humantime::Duration>, D::Error> {
     duration_with(d, crate::options::values::fragment_duration)
+}
+
+/// `"none"` or a positive duration.
+pub fn duration_bound<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Bound<humantime::Duration>>, D::Error> {
+    d.deserialize_any(FromStr::new(
+        "a duration such as \"10m\", or \"none\"",
+        |text| {
+            values::duration_bound(text).map_err(|e| match e {
+                Invalid::Syntax(_) => format!("invalid duration {text:?}"),
+                Invalid::Range(why) => format!("invalid duration {text:?}: {why}"),
+            })
+        },
+    ))
+    .map(Some)
+}
+
+/// `"none"` or a size such as `"2GB"`.
+pub fn size_bound<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Bound<bytesize::ByteSize>>, D::Error> {
+    d.deserialize_any(FromStr::new(
+        "a size such as \"2GB\", or \"none\"",
+        |text| {
+            values::size_bound(text).map_err(|e| match e {
+                Invalid::Syntax(_) => format!("invalid size {text:?}"),
+                Invalid::Range(why) => format!("invalid size {text:?}: {why}"),
+            })
+        },
+    ))
+    .map(Some)
 }
 
 /// One of a command-line option's values (`"tcp"`, `"fmp4"`, ...).

@@ -22,16 +22,18 @@
 //! Unknown keys are errors.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::anyhow;
 use serde::Deserialize;
 use toml::Table;
 
 use crate::camera::config::CameraConfig;
-use crate::options::camera::CameraOptions;
+use crate::options::camera::{CameraOptions, Invocation};
 use crate::options::credentials::{PasswordSources, read_password_file, resolve_credentials};
 use crate::options::de::{self, KeyError, from_table};
 use crate::output::template::Template;
+use crate::ui::exit::Usage;
 
 /// The file: `[defaults]` and the `[[camera]]` tables.
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +147,7 @@ fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Entry>> {
 impl Entry {
     /// Reads the password file and environment variable, resolves the credentials and
     /// fills in the defaults of `recorder record`.
-    fn resolve(self, file: &str) -> anyhow::Result<CameraConfig> {
+    fn resolve(self, file: &str, limit: Option<Duration>) -> anyhow::Result<CameraConfig> {
         let place = format!("camera {:?}", self.name);
         let o = &self.options;
         let password_file = match &o.password_file {
@@ -169,19 +171,30 @@ impl Entry {
         let credentials = resolve_credentials(&self.url, o.username.as_deref(), &passwords)
             .map_err(|e| key_error(file, &place, "username", format!("{e:#}")))?;
         self.options
-            .resolve(Some(self.name), self.url, credentials)
+            .resolve(
+                Invocation::Run,
+                limit,
+                Some(self.name),
+                self.url,
+                credentials,
+            )
             .map_err(|e| key_error(file, &place, e.key, e.message))
     }
 }
 
-/// Reads, checks and resolves the configuration file at `path`.
-pub fn load(path: &Path) -> anyhow::Result<Vec<CameraConfig>> {
+/// Reads, checks and resolves the configuration file at `path`, for a run of `limit`
+/// (`--duration`).
+/// Any error is a [`Usage`] error (exit code 2).
+pub fn load(path: &Path, limit: Option<Duration>) -> anyhow::Result<Vec<CameraConfig>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("config {file}: {e}"))?;
-    parse(&text, &file)?
-        .into_iter()
-        .map(|e| e.resolve(&file))
-        .collect()
+    let load = || -> anyhow::Result<Vec<CameraConfig>> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("config {file}: {e}"))?;
+        parse(&text, &file)?
+            .into_iter()
+            .map(|e| e.resolve(&file, limit))
+            .collect()
+    };
+    load().map_err(|e| Usage(format!("{e:#}")).into())
 }
 
 #[cfg(test)]
@@ -192,6 +205,7 @@ mod tests {
     use crate::options::camera::{
         FormatArg, InitialTimestampArg, SyncArg, TeardownArg, TransportArg,
     };
+    use crate::options::values::Bound;
 
     const FILE: &str = "cameras.toml";
 
@@ -199,7 +213,7 @@ mod tests {
         let resolved = parse(text, FILE).and_then(|entries| {
             entries
                 .into_iter()
-                .map(|e| e.resolve(FILE))
+                .map(|e| e.resolve(FILE, None))
                 .collect::<anyhow::Result<Vec<_>>>()
         });
         match resolved {
@@ -255,7 +269,7 @@ mod tests {
         assert_eq!(front.name, "front");
         let s = &front.options;
         assert_eq!(s.output, Some(PathBuf::from("/srv/rec/front/%H-%M-%S.mp4")));
-        assert_eq!(s.segment_duration, secs(600));
+        assert_eq!(s.segment_duration, secs(600).map(Bound::At));
         assert_eq!(s.stall_timeout, secs(5));
         assert_eq!(s.transport, Some(TransportArg::Tcp));
         assert_eq!(s.format, Some(FormatArg::Fmp4));
@@ -272,7 +286,7 @@ mod tests {
         assert_eq!(yard.options.transport, Some(TransportArg::Udp));
         assert_eq!(yard.options.password_env.as_deref(), Some("YARD_PASSWORD"));
 
-        let cam = entries[0].clone().resolve(FILE).expect("resolvable");
+        let cam = entries[0].clone().resolve(FILE, None).expect("resolvable");
         assert_eq!(cam.name.as_deref(), Some("front"));
         let creds = cam.credentials.expect("from the url");
         assert_eq!((creds.username(), creds.password()), ("admin", "pw"));
@@ -282,7 +296,10 @@ mod tests {
 
     #[test]
     fn minimal_camera_gets_record_defaults() {
-        let cam = parse(FRONT, FILE).expect("valid").remove(0).resolve(FILE);
+        let cam = parse(FRONT, FILE)
+            .expect("valid")
+            .remove(0)
+            .resolve(FILE, None);
         let cam = cam.expect("resolvable");
         assert_eq!(cam.stall_timeout, Duration::from_secs(10));
         assert_eq!(cam.max_retries, None);
@@ -384,30 +401,26 @@ mod tests {
         let mut keys: Vec<&str> = de::struct_fields::<CameraOptions>().to_vec();
         keys.extend(de::struct_fields::<Identity>());
         keys.sort_unstable();
-        let mut readme = vec![
-            "name",
-            "url",
-            "output",
-            "username",
-            "password_file",
-            "password_env",
-            "transport",
-            "segment_duration",
-            "format",
-            "fragment_duration",
-            "sync",
-            "audio",
-            "video",
-            "stall_timeout",
-            "max_timestamp_jump",
-            "max_retries",
-            "utc",
-            "initial_timestamp",
-            "teardown",
-            "allow_loss",
-        ];
-        readme.sort_unstable();
-        assert_eq!(keys, readme);
+        // The README's list: "Each camera needs `name` ..., `url` ... and `output` ...
+        // The optional keys, ...: `username`, ..., `allow_loss`."
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        let start = readme
+            .find("Each camera needs `name`")
+            .expect("the keys paragraph");
+        let end = start + readme[start..].find("\n\n").expect("its end");
+        let mut listed: Vec<&str> = readme[start..end]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            // Values and command names in the same paragraph.
+            .filter(|w| !["true", "false", "run", "record"].contains(w))
+            .collect();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(keys, listed);
     }
 
     #[test]
@@ -503,6 +516,51 @@ mod tests {
     }
 
     #[test]
+    fn files_are_bounded_by_default() {
+        let resolve = |extra: &str, limit: Option<Duration>| {
+            let text = format!("{FRONT}{extra}\n");
+            parse(&text, FILE)
+                .expect("valid")
+                .remove(0)
+                .resolve(FILE, limit)
+        };
+        let cam = resolve("", None).expect("resolvable");
+        assert_eq!(cam.segment_duration, Some(Duration::from_secs(600)));
+        assert_eq!(cam.max_file_duration, Some(Duration::from_secs(86_400)));
+        assert_eq!(cam.max_file_bytes, None);
+        // One file per session is allowed: the day's bound stays.
+        let cam = resolve("segment_duration = \"none\"", None).expect("resolvable");
+        assert_eq!(cam.segment_duration, None);
+        assert_eq!(cam.max_file_duration, Some(Duration::from_secs(86_400)));
+        // No day's bound, but segments.
+        let cam = resolve("max_file_duration = \"none\"", None).expect("resolvable");
+        assert_eq!(cam.max_file_duration, None);
+        assert_eq!(cam.segment_duration, Some(Duration::from_secs(600)));
+        let cam = resolve("max_file_size = \"2GB\"", None).expect("resolvable");
+        assert_eq!(cam.max_file_bytes, Some(2_000_000_000));
+        // Nothing bounds a file: refused, unless the run itself is bounded or a size is.
+        let unbounded = "segment_duration = \"none\"\nmax_file_duration = \"none\"";
+        let e = format!("{:#}", resolve(unbounded, None).unwrap_err());
+        assert!(
+            e.starts_with(
+                r#"config cameras.toml: camera "front": key "max_file_duration": "none" would let a file grow without limit"#
+            ),
+            "{e}"
+        );
+        assert!(resolve(unbounded, Some(Duration::from_secs(3600))).is_ok());
+        let sized = format!("{unbounded}\nmax_file_size = \"500MB\"");
+        assert_eq!(
+            resolve(&sized, None).unwrap().max_file_bytes,
+            Some(500_000_000)
+        );
+        let text = format!("{FRONT}max_file_size = \"5\"\n");
+        assert_eq!(
+            error(&text),
+            r#"config cameras.toml: camera "front": key "max_file_size": invalid size "5": must be at least 1MB"#
+        );
+    }
+
+    #[test]
     fn file_level_errors() {
         assert_eq!(
             error(""),
@@ -516,7 +574,7 @@ mod tests {
     fn unreadable_password_file() {
         let text = format!("{FRONT}password_file = \"/nonexistent/recorder-test-pw\"\n");
         let entry = parse(&text, FILE).expect("valid").remove(0);
-        let e = format!("{:#}", entry.resolve(FILE).unwrap_err());
+        let e = format!("{:#}", entry.resolve(FILE, None).unwrap_err());
         assert!(
             e.starts_with(
                 r#"config cameras.toml: camera "front": key "password_file": cannot read password file /nonexistent/recorder-test-pw: "#

@@ -13,4 +13,5 @@ pub mod camera;
 pub mod credentials;
 pub(crate) mod de;
 pub mod file;
+pub mod show;
 pub mod values;

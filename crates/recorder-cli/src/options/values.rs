@@ -55,6 +55,66 @@ pub fn fragment_duration(s: &str) -> Result<Duration, Invalid> {
     Ok(d)
 }
 
+/// A bound that can be turned off: `none`, or a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound<T> {
+    /// `none`: no bound.
+    None,
+    /// The bound.
+    At(T),
+}
+
+impl<T> Bound<T> {
+    /// The value, unless `none`.
+    pub fn value(self) -> Option<T> {
+        match self {
+            Self::None => None,
+            Self::At(v) => Some(v),
+        }
+    }
+}
+
+impl<T: std::fmt::Display> std::fmt::Display for Bound<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::At(v) => v.fmt(f),
+        }
+    }
+}
+
+/// `none`, or what `parse` reads.
+fn bound<T>(s: &str, parse: impl FnOnce(&str) -> Result<T, Invalid>) -> Result<Bound<T>, Invalid> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        Ok(Bound::None)
+    } else {
+        parse(s).map(Bound::At)
+    }
+}
+
+/// `none` or a positive duration.
+pub fn duration_bound(s: &str) -> Result<Bound<humantime::Duration>, Invalid> {
+    bound(s, |s| positive_duration(s).map(humantime::Duration::from))
+}
+
+/// A size in bytes with a unit: `500MB`, `2GB`, `1.5GiB` (SI units are powers of 1000,
+/// IEC units of 1024), at least 1 MB.
+pub fn size(s: &str) -> Result<bytesize::ByteSize, Invalid> {
+    let size: bytesize::ByteSize = s
+        .trim()
+        .parse()
+        .map_err(|e: String| Invalid::Syntax(format!("invalid size {s:?}: {e}")))?;
+    if size.as_u64() < 1_000_000 {
+        return Err(Invalid::Range("must be at least 1MB"));
+    }
+    Ok(size)
+}
+
+/// `none` or a size ([`size`]).
+pub fn size_bound(s: &str) -> Result<Bound<bytesize::ByteSize>, Invalid> {
+    bound(s, size)
+}
+
 /// A clap value parser from one of the parsers above, handing out the
 /// [`humantime::Duration`] that the options hold (it shows defaults as `10s`).
 pub fn clap_duration(
@@ -86,5 +146,26 @@ mod tests {
             Err(Invalid::Range("must be between 1ms and 49days"))
         );
         assert!(fragment_duration("50days").is_err());
+    }
+
+    #[test]
+    fn bounds_and_sizes() {
+        assert_eq!(duration_bound("none"), Ok(Bound::None));
+        assert_eq!(duration_bound("NONE"), Ok(Bound::None));
+        assert_eq!(
+            duration_bound("1day").map(|b| b.value().map(Duration::from)),
+            Ok(Some(Duration::from_secs(86_400)))
+        );
+        assert!(duration_bound("0s").is_err());
+        assert_eq!(size("2GB").map(|s| s.as_u64()), Ok(2_000_000_000));
+        assert_eq!(size("1.5 GiB").map(|s| s.as_u64()), Ok(1_610_612_736));
+        assert_eq!(size("500KB"), Err(Invalid::Range("must be at least 1MB")));
+        assert!(matches!(size("lots"), Err(Invalid::Syntax(_))));
+        assert_eq!(size_bound("none"), Ok(Bound::None));
+        assert_eq!(Bound::<u32>::None.to_string(), "none");
+        assert_eq!(
+            Bound::At(humantime::Duration::from(Duration::from_secs(600))).to_string(),
+            "10m"
+        );
     }
 }

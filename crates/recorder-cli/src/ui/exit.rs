@@ -72,6 +72,19 @@ Exit codes:
   130  interrupted twice (a second SIGINT/SIGTERM while finishing)
 Errors are printed as one line starting with `error:`.";
 
+/// A usage error found after the command line was parsed (a bad configuration file):
+/// exit code 2, like clap's own.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// The exit cause of an error: the first error in the chain (outermost first) that says
 /// something about the cause; [`ExitCause::Other`] when none does.
 pub fn classify(err: &anyhow::Error) -> ExitCause {
@@ -82,6 +95,9 @@ pub fn classify(err: &anyhow::Error) -> ExitCause {
 fn cause_of(e: &(dyn std::error::Error + 'static)) -> Option<ExitCause> {
     if let Some(e) = e.downcast_ref::<rtsp_ingest::Error>() {
         return Some(rtsp_cause(e));
+    }
+    if e.is::<Usage>() {
+        return Some(ExitCause::Usage);
     }
     if e.is::<Disconnected>() {
         return Some(ExitCause::Unreachable);

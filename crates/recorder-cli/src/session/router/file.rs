@@ -145,6 +145,11 @@ impl OpenFile {
         })
     }
 
+    /// The file's length once the fragments returned so far are written.
+    pub fn len_bytes(&self) -> u64 {
+        self.muxer.file_len()
+    }
+
     fn track(&mut self, kind: Kind) -> Option<&mut FileTrack> {
         match kind {
             Kind::Video => self.video.as_mut(),

@@ -18,6 +18,8 @@
 
 mod file;
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod tests;
 mod track;
 
@@ -84,6 +86,12 @@ pub enum Action {
 pub struct RouterConfig {
     /// Start a new file at the first keyframe this long after the current one's start.
     pub segment_duration: Option<Duration>,
+    /// Also start a new file at the first keyframe this long after the current one's
+    /// start (a bound rather than a plan: logged as a warning).
+    pub max_file_duration: Option<Duration>,
+    /// Also start a new file at the first keyframe once the current one holds this many
+    /// bytes (a bound: logged as a warning).
+    pub max_file_bytes: Option<u64>,
     /// Media to record from the session's first keyframe.
     pub limit: Option<Duration>,
     /// Target fragment length.
@@ -106,6 +114,9 @@ pub struct Counts {
 /// See the module documentation.
 pub struct Router {
     layout: Layout,
+    /// True when `max_file_duration` cuts files before the segment duration would.
+    cut_by_max_duration: bool,
+    max_file_bytes: Option<u64>,
     timeline: Timeline,
     segmenter: Segmenter,
     video: Option<Track>,
@@ -144,6 +155,16 @@ impl Router {
             (None, Some(d)) => d,
             (None, None) => DEFAULT_EXPECTED_LENGTH,
         };
+        let expected_length = config
+            .max_file_duration
+            .map_or(expected_length, |m| expected_length.min(m));
+        let cut_by_max_duration = config
+            .max_file_duration
+            .is_some_and(|m| config.segment_duration.is_none_or(|s| m < s));
+        let segment = match (config.segment_duration, config.max_file_duration) {
+            (Some(s), Some(m)) => Some(s.min(m)),
+            (s, m) => s.or(m),
+        };
         Ok(Self {
             layout: Layout {
                 fragment_duration_ms: u32::try_from(config.fragment_duration.as_millis())
@@ -151,8 +172,10 @@ impl Router {
                 reserve_moov: config.reserve_moov,
                 expected_length,
             },
+            cut_by_max_duration,
+            max_file_bytes: config.max_file_bytes,
             timeline,
-            segmenter: Segmenter::new(config.segment_duration, video.is_some() && audio.is_some()),
+            segmenter: Segmenter::new(segment, video.is_some() && audio.is_some()),
             video,
             audio,
             new_video_parameters: false,
@@ -219,10 +242,14 @@ impl Router {
         }
         let new_parameters =
             std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
-        let d = self.segmenter.primary(p.pts, is_sync, new_parameters);
+        let size_due = is_sync && self.size_due();
+        let d = self
+            .segmenter
+            .primary(p.pts, is_sync, new_parameters || size_due);
         let reason = if new_parameters {
             EndReason::NewParameters
         } else {
+            self.warn_if_bounded(&d, size_due);
             EndReason::Switch
         };
         self.apply(d, reason, Kind::Video, p, is_sync, data)?;
@@ -242,7 +269,9 @@ impl Router {
             return Ok(());
         };
         if self.video.is_none() {
-            let d = self.segmenter.primary(p.pts, true, false);
+            let size_due = self.size_due();
+            let d = self.segmenter.primary(p.pts, true, size_due);
+            self.warn_if_bounded(&d, size_due);
             return self.apply(d, EndReason::Switch, Kind::Audio, p, true, data);
         }
         self.held_audio.push_back((p.pts, data));
@@ -283,6 +312,28 @@ impl Router {
     /// True once the primary track reached the limit.
     pub fn primary_done(&self) -> bool {
         self.timeline.primary_done()
+    }
+
+    /// True when the current file has reached `max_file_bytes`.
+    fn size_due(&self) -> bool {
+        self.max_file_bytes
+            .is_some_and(|max| self.current.as_ref().is_some_and(|f| f.len_bytes() >= max))
+    }
+
+    /// Warns when decision `d` ends the current file because of a bound (size, or
+    /// duration when it comes before the segment duration) rather than a planned switch.
+    fn warn_if_bounded(&self, d: &Decision, size_due: bool) {
+        let Some(current) = self.current.as_ref().filter(|_| d.open) else {
+            return;
+        };
+        if size_due {
+            tracing::warn!(
+                "file reached {} bytes (max_file_size); continuing in a new file",
+                current.len_bytes()
+            );
+        } else if self.cut_by_max_duration {
+            tracing::warn!("file reached max_file_duration; continuing in a new file");
+        }
     }
 
     /// Routes the held audio that can be routed: each frame once video presented at or

@@ -39,6 +39,8 @@ fn audio_info() -> AudioInfo {
 fn config(segment_s: Option<u64>, limit_s: Option<u64>) -> RouterConfig {
     RouterConfig {
         segment_duration: segment_s.map(Duration::from_secs),
+        max_file_duration: None,
+        max_file_bytes: None,
         limit: limit_s.map(Duration::from_secs),
         fragment_duration: Duration::from_secs(1),
         reserve_moov: true,
@@ -446,4 +448,72 @@ fn audio_only_recording_switches_on_audio() {
 #[test]
 fn a_router_needs_a_stream() {
     assert!(Router::new(None, None, config(None, None)).is_err());
+}
+
+#[test]
+fn max_file_duration_bounds_a_single_file() {
+    let cfg = RouterConfig {
+        max_file_duration: Some(Duration::from_secs(2)),
+        ..config(None, None)
+    };
+    let (_, sink) = simulate(cfg, 30, 7, 5);
+    let video: Vec<u64> = sink
+        .summaries()
+        .iter()
+        .map(|f| f.video.as_ref().unwrap().samples)
+        .collect();
+    assert_eq!(video, vec![60, 60, 60, 30]);
+    // The bound and a longer segment duration: the bound wins.
+    let cfg = RouterConfig {
+        max_file_duration: Some(Duration::from_secs(3)),
+        ..config(Some(5), None)
+    };
+    let (_, sink) = simulate(cfg, 30, 7, 0);
+    let video: Vec<u64> = sink
+        .summaries()
+        .iter()
+        .map(|f| f.video.as_ref().unwrap().samples)
+        .collect();
+    assert_eq!(video, vec![90, 90, 30]);
+}
+
+#[test]
+fn max_file_size_cuts_at_the_next_keyframe() {
+    let mut r = Router::new(
+        Some(&video_info("avc1.4D401E", 640, 0)),
+        None,
+        RouterConfig {
+            max_file_bytes: Some(50_000),
+            // No room reserved for the moov: the file is its init segment and fragments.
+            reserve_moov: false,
+            ..config(None, None)
+        },
+    )
+    .unwrap();
+    let mut sink = Sink::default();
+    for i in 0..300 {
+        r.push_video(
+            i * FRAME,
+            i % 30 == 0,
+            Bytes::from(vec![0u8; 1000]),
+            None,
+            wall(i as f64 / 30.0),
+        )
+        .unwrap();
+        sink.drain(&mut r);
+    }
+    r.finish(EndReason::Stopped).unwrap();
+    sink.drain(&mut r);
+    // 1 s fragments of 30 kB: a file has passed 50 kB once its second fragment is written,
+    // which happens at the keyframe that starts its third second; the next keyframe cuts.
+    let video: Vec<u64> = sink
+        .summaries()
+        .iter()
+        .map(|f| f.video.as_ref().unwrap().samples)
+        .collect();
+    assert_eq!(video, vec![90, 90, 90, 30]);
+    for (id, out) in &sink.files {
+        let media: u64 = out.tracks[&1].1 * 1000;
+        assert!(media <= 90_000, "{id:?}: {media} bytes of media");
+    }
 }
