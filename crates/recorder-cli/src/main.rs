@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         .and_then(|rt| {
             rt.block_on(async {
                 match cli.command {
-                    Command::Record(args) => cmd::record::record(args, live).await,
+                    Command::Record(args) => cmd::record::record(*args, live).await,
                     Command::Run(args) => cmd::run::run(args, live).await,
                     Command::Repair(args) => cmd::repair::run(&args.file),
                     Command::Inspect(args) => cmd::inspect::run(&args.file),

@@ -48,7 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record one RTSP stream to MP4 files, reconnecting when the session fails.
-    Record(RecordArgs),
+    Record(Box<RecordArgs>),
     /// Record many cameras, described in a TOML file, in one process.
     Run(RunArgs),
     /// Finish a recording left by a crash, in place: keep every complete fragment and
@@ -195,7 +195,7 @@ mod tests {
 
     fn record(args: &[&str]) -> RecordArgs {
         match parse(args).expect("valid arguments").command {
-            Command::Record(r) => r,
+            Command::Record(r) => *r,
             other => panic!("not record: {other:?}"),
         }
     }
