@@ -501,7 +501,7 @@ mod tests {
         };
         let avcc = [
             0, 0, 0, 15, b'a', b'v', b'c', b'C', //
-            1, 100, 0, 31, // version, profile, compatibility, level
+            1, 100, 0, 31,   // version, profile, compatibility, level
             0xFF, // reserved, lengthSizeMinusOne 3
             0xE0, 0, // no SPS, no PPS
         ];
@@ -539,10 +539,7 @@ mod tests {
             SampleFormat::of_entry(&visual(b"mp4v", &mpeg4)),
             SampleFormat::Other
         );
-        assert_eq!(
-            SampleFormat::of_entry(b"\0\0\0\x08mp4a"),
-            SampleFormat::Aac
-        );
+        assert_eq!(SampleFormat::of_entry(b"\0\0\0\x08mp4a"), SampleFormat::Aac);
         assert_eq!(SampleFormat::of_entry(b"\0\0"), SampleFormat::Other);
     }
 

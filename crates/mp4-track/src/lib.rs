@@ -144,6 +144,9 @@ pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
 pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions, TrackProgress};
 pub use progressive::{Finished, Mp4Muxer, MuxerOptions};
-pub use recovery::{ReadRequest, Recovered, Recovery, RecoveryError, Repair};
+pub use recovery::{
+    DATA_READ_BYTES, Damage, MAX_CHECKED_SAMPLE_BYTES, ReadRequest, Recovered, Recovery,
+    RecoveryError, Repair,
+};
 pub use tables::{TableSample, TrackTables};
 pub use types::{Patch, SampleInfo, TrackConfig, TrackId, TrackKind};
