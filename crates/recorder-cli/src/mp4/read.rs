@@ -72,6 +72,11 @@ impl Mp4File {
         Ok(buf)
     }
 
+    /// Fills `buf` from `offset` (within the file).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
     /// The boxes of type `fourcc`.
     pub fn find<'a>(&'a self, fourcc: &'a [u8; 4]) -> impl Iterator<Item = &'a Header> + 'a {
         self.boxes.iter().filter(move |b| &b.fourcc == fourcc)
