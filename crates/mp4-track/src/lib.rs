@@ -15,7 +15,8 @@
 //!   and syncs that turns it into a progressive file with the `moov` first (in space
 //!   reserved at the start, sized with [`estimate_moov_bytes`]) without moving media
 //!   data, every intermediate state being playable. [`Recovery`] reads a file left by a
-//!   crash (header by header, never the media) and plans its repair: the torn tail cut,
+//!   crash (header by header, then each fragment's samples, checked for the damage a
+//!   power cut leaves) and plans its repair: the torn tail or the damaged fragments cut,
 //!   then the same finalization.
 //!
 //! All tracks share one timeline whose zero is the same instant: a track whose first

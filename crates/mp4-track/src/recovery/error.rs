@@ -140,7 +140,8 @@ pub enum RecoveryError {
         /// The pushed length.
         got: u64,
     },
-    /// [`Recovery::finish`] before [`Recovery::poll_read`] returned `None`.
+    /// [`Recovery::finish`](super::Recovery::finish) before
+    /// [`Recovery::poll_read`](super::Recovery::poll_read) returned `None`.
     #[error("recovery not finished: more reads are needed")]
     Unfinished,
     /// A box the reader could not parse (its syntax errors are [`Self::Malformed`]).
