@@ -50,6 +50,7 @@ mod fragment;
 mod media_info;
 mod movie;
 pub mod read;
+pub mod sample_check;
 mod sample_table;
 
 pub use file::{BoxHeader, Free, Ftyp, MdatHeader};

@@ -15,7 +15,8 @@
 //!   and syncs that turns it into a progressive file with the `moov` first (in space
 //!   reserved at the start, sized with [`estimate_moov_bytes`]) without moving media
 //!   data, every intermediate state being playable. [`Recovery`] reads a file left by a
-//!   crash (header by header, never the media) and plans its repair: the torn tail cut,
+//!   crash (header by header, then each fragment's samples, checked for the damage a
+//!   power cut leaves) and plans its repair: the torn tail or the damaged fragments cut,
 //!   then the same finalization.
 //!
 //! All tracks share one timeline whose zero is the same instant: a track whose first
@@ -144,6 +145,9 @@ pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
 pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions, TrackProgress};
 pub use progressive::{Finished, Mp4Muxer, MuxerOptions};
-pub use recovery::{ReadRequest, Recovered, Recovery, RecoveryError, Repair};
+pub use recovery::{
+    DATA_READ_BYTES, Damage, MAX_CHECKED_SAMPLE_BYTES, ReadRequest, Recovered, Recovery,
+    RecoveryError, Repair,
+};
 pub use tables::{TableSample, TrackTables};
 pub use types::{Patch, SampleInfo, TrackConfig, TrackId, TrackKind};

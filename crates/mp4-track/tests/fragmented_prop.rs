@@ -6,6 +6,7 @@ mod common;
 
 use std::num::NonZeroU32;
 
+use bmff_boxes::sample_check::BLOCK_BYTES;
 use bytes::Bytes;
 use common::fragments::{FragSample, Parsed, SimFile, by_track, parse_file};
 use mp4_track::{
@@ -383,20 +384,35 @@ proptest! {
             // Power loss: the file grew but the last blocks never got their data.
             torn.write_at(cut, Bytes::from(vec![0; (len - cut) as usize]));
         }
-        // A fragment survives when it is complete; with zero fill, when its header is
-        // (its mdat then looks complete: payloads carry no checksum).
+        // A fragment survives when it is complete; with zero fill, when its header is and
+        // its data holds no whole file system block of zeros (the last block of the file
+        // ends at its end): the data check finds those.
+        let zero_block_in = |start: u64, end: u64| {
+            let first = start.max(cut).next_multiple_of(BLOCK_BYTES);
+            first < end && (first + BLOCK_BYTES).min(len) <= end
+        };
+        let header_kept = |(f, h): (&(u64, u64), &u64)| {
+            if zero_fill { f.0 + h <= cut } else { f.1 <= cut }
+        };
         let kept = b
             .fragments
             .iter()
             .zip(&b.header_lens)
-            .take_while(|&(f, h)| if zero_fill { f.0 + h <= cut } else { f.1 <= cut })
+            .take_while(|&(f, h)| header_kept((f, h)) && !(zero_fill && zero_block_in(f.0 + h, f.1)))
             .count();
+        // Dropped for damage: the first fragment not kept had its headers.
+        let damaged = b.fragments.get(kept).is_some_and(|f| header_kept((f, &b.header_lens[kept])));
         let kept_end = if kept == 0 { b.init_end } else { b.fragments[kept - 1].1 };
         let r = match torn.recover() {
             Ok(Recovered::Fragmented(r)) => r,
             other => return Err(TestCaseError::fail(format!("recovery: {other:?}"))),
         };
         prop_assert_eq!(r.fragments as usize, kept);
+        prop_assert_eq!(r.damage.is_some(), damaged, "{:?}", r.damage);
+        if let Some(d) = &r.damage {
+            prop_assert_eq!(d.fragment as usize, kept + 1);
+            prop_assert_eq!(d.fragment_offset, b.fragments[kept].0);
+        }
         prop_assert_eq!(r.dropped_bytes, torn.len - kept_end);
         prop_assert_eq!(r.finalize.truncate_to, (kept_end < torn.len).then_some(kept_end));
         let want = by_track(tracks, &fragments[..kept]);

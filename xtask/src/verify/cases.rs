@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::lifecycle::{run_double_signal, run_max_retries, run_reconnect, run_run};
+use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
 use super::tools::Recorder;
 use crate::probe::{Expect, ExpectAudio};
@@ -22,6 +23,9 @@ pub(super) enum Check {
     Fmp4(Expect),
     /// SIGKILL then repair.
     Kill9,
+    /// Copies of a `--format fmp4` recording with zeroed fragment data, verified and
+    /// repaired.
+    PowerLoss,
     /// `--segment-duration`.
     Segments,
     /// The server goes away and comes back.
@@ -100,6 +104,16 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         check: Check::Kill9,
     });
     all.push(Case {
+        name: "power264",
+        mount: "/h264aac",
+        check: Check::PowerLoss,
+    });
+    all.push(Case {
+        name: "power265",
+        mount: "/h265aac",
+        check: Check::PowerLoss,
+    });
+    all.push(Case {
         name: "segments",
         mount: "/h264aac",
         check: Check::Segments,
@@ -149,6 +163,7 @@ pub(super) fn run_case(
         }
         (Check::Fmp4(expect), Some(_)) => run_fmp4(recorder, url, expect, &file, &log),
         (Check::Kill9, Some(bin)) => run_kill9(recorder, bin, url, &file, &log),
+        (Check::PowerLoss, Some(bin)) => run_power(recorder, bin, url, &file, &log),
         (Check::Segments, Some(_)) => run_segments(recorder, url, dir, &log),
         (Check::Reconnect, Some(bin)) => run_reconnect(bin, dir, &log),
         (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),

@@ -13,6 +13,12 @@
 //!   exactly the frames the recorder reports;
 //! - `kill9`: /h264aac killed with SIGKILL 8.5 s into the file: the `.partial` plays and
 //!   holds all but the fragment in progress; `recorder repair` then makes it faststart;
+//! - `power264`, `power265`: copies of a 6 s `--format fmp4` recording of /h264aac
+//!   (/h265aac) with fragment data zeroed as a power cut leaves it (the last fragment's
+//!   data partly, wholly, from a 4 KiB boundary on; a middle fragment's):
+//!   `recorder verify` reports each, `recorder repair` keeps exactly the fragments before
+//!   the damaged one (and every fragment of the undamaged copy), and each repaired file
+//!   decodes with `ffmpeg -xerror` and passes the strict parser and `recorder verify`;
 //! - `segments`: 35 s of /h264aac in 10 s files from a `%H-%M-%S` template: each file
 //!   starts on a keyframe, and the files add up to the recording, with no audio gap or
 //!   overlap at the switches;
@@ -30,6 +36,7 @@
 mod cases;
 mod checks;
 mod lifecycle;
+mod power;
 mod recording;
 mod tools;
 

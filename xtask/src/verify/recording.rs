@@ -45,6 +45,10 @@ pub(super) fn run_standard(
         line.push_str(&format!(
             "; moov first: {moov} of {reserved} reserved bytes"
         ));
+        if let Recorder::Ours(bin) = recorder {
+            recorder_tool(bin, &["verify"], file).context("recorder verify")?;
+            line.push_str("; recorder verify ok (every sample's data)");
+        }
     }
     Ok(line)
 }
@@ -101,8 +105,11 @@ pub(super) fn run_fmp4(
         "{} video frames for {DURATION_S} s, expected {nominal} +- 1",
         measured.frames
     );
+    if let Recorder::Ours(bin) = recorder {
+        recorder_tool(bin, &["verify"], file).context("recorder verify")?;
+    }
     Ok(format!(
-        "{measured}; ffmpeg -xerror clean; mp4-atom strict: {parsed}"
+        "{measured}; ffmpeg -xerror clean; mp4-atom strict: {parsed}; recorder verify ok"
     ))
 }
 
@@ -245,6 +252,9 @@ pub(super) fn run_segments(
             what()
         );
         decode_clean(path).with_context(what)?;
+        if let Recorder::Ours(bin) = recorder {
+            recorder_tool(bin, &["verify"], path).with_context(what)?;
+        }
         let parsed = strict::check_file(path).with_context(what)?;
         ensure!(
             parsed.moov_before_mdat(),

@@ -4,7 +4,8 @@
 
 use std::num::NonZeroU32;
 
-use bmff_boxes::read::{self, Movie, RawBox, ReadError, Trex, fourcc_str};
+use bmff_boxes::read::{self, Movie, RawBox, Trex, fourcc_str};
+use bmff_boxes::sample_check::SampleFormat;
 use bytes::Bytes;
 
 use super::{Phase, Recovered, Recovery, RecoveryError, Repair, Want};
@@ -20,6 +21,8 @@ pub(super) struct Track {
     /// Decode time just past the track's last recovered sample.
     end_dts: Option<u64>,
     last_dts: Option<u64>,
+    /// The structure of the samples of each sample entry.
+    formats: Vec<SampleFormat>,
 }
 
 /// The init `moov`, parsed.
@@ -105,6 +108,11 @@ pub(super) fn parse_init_moov(moov: &RawBox<'_>) -> Result<Option<Init>, Recover
                 "samples in the init moov's sample table",
             ));
         }
+        let formats = t
+            .sample_entries
+            .iter()
+            .map(|e| SampleFormat::of_entry(&e.bytes))
+            .collect();
         tracks.push(Track {
             movie: MovieTrack {
                 kind,
@@ -120,6 +128,7 @@ pub(super) fn parse_init_moov(moov: &RawBox<'_>) -> Result<Option<Init>, Recover
             trex,
             end_dts: None,
             last_dts: None,
+            formats,
         });
     }
     Ok(Some(Init {
@@ -151,23 +160,6 @@ pub(super) fn parse_moof(raw: &RawBox<'_>, is_moof: bool) -> Result<ParsedMoof, 
     Ok(ParsedMoof { moof, is_moof })
 }
 
-impl From<ReadError> for RecoveryError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Malformed {
-                offset,
-                fourcc,
-                what,
-            } => Self::Malformed {
-                offset,
-                fourcc,
-                what,
-            },
-            e => Self::Read(e),
-        }
-    }
-}
-
 impl Recovery {
     /// Ends the walk: everything from `end_of_kept` on is dropped (a torn fragment, a
     /// leftover final `moov`), and the plan is made.
@@ -190,19 +182,23 @@ impl Recovery {
             fragments: self.fragments,
             sample_counts,
             dropped_bytes: self.file_len - end,
+            damage: self.damage.take(),
+            checked_bytes: self.checked_bytes,
+            unchecked_samples: self.unchecked_samples,
             finalize_was_interrupted: self.interrupted,
         }));
         Ok(())
     }
 
-    /// Checks one complete fragment against its `mdat` payload (`start..end`) and the
-    /// tracks' timelines, then adds its samples to the tables. Nothing is recorded on
-    /// error.
-    pub(super) fn apply_fragment(
-        &mut self,
+    /// Checks one complete fragment's metadata against its `mdat` (`mdat_offset`, and
+    /// the payload `start..end`) and the tracks' timelines; returns what
+    /// [`commit`](Self::commit) adds, once its data is checked. Nothing changes here.
+    pub(super) fn stage_fragment(
+        &self,
         m: &ParsedMoof,
+        mdat_offset: u64,
         mdat: (u64, u64),
-    ) -> Result<(), RecoveryError> {
+    ) -> Result<Staged, RecoveryError> {
         let offset = m.moof.offset;
         if let Some(prev) = self.last_sequence
             && m.moof.sequence_number <= prev
@@ -213,9 +209,9 @@ impl Recovery {
                 got: m.moof.sequence_number,
             });
         }
-        let tracks = &mut self
+        let tracks = &self
             .init
-            .as_mut()
+            .as_ref()
             .expect("fragments follow the init moov")
             .tracks;
         let index = |track_id: u32| {
@@ -239,6 +235,7 @@ impl Recovery {
             .collect();
         let mut last_duration: Vec<Option<u32>> = vec![None; tracks.len()];
         let mut staged: Vec<(usize, TableSample)> = Vec::new();
+        let mut checks: Vec<CheckSample> = Vec::new();
         for (traf, frag) in m.moof.trafs.iter().zip(&resolved) {
             let track_id = frag.track_id;
             let ti = track_id as usize - 1;
@@ -292,6 +289,13 @@ impl Recovery {
                     return Err(tables_err(Error::TooManySamples { track: track_id }));
                 }
                 counts[ti] += 1;
+                checks.push(CheckSample {
+                    track: ti,
+                    number: counts[ti],
+                    format: tracks[ti].formats[sdi as usize - 1],
+                    offset: s.offset as u64,
+                    size: s.size,
+                });
                 staged.push((
                     ti,
                     TableSample {
@@ -315,22 +319,76 @@ impl Recovery {
             }
             end_dts[ti] = Some(dts);
         }
-        // Valid: commit.
-        for (ti, sample) in staged {
+        checks.sort_by_key(|c| c.offset);
+        Ok(Staged {
+            moof_offset: offset,
+            is_moof: m.is_moof,
+            sequence_number: m.moof.sequence_number,
+            moof_len: mdat_offset - offset,
+            mdat_end: mdat.1,
+            samples: staged,
+            last_dts,
+            end_dts,
+            last_duration,
+            checks,
+        })
+    }
+
+    /// Adds a staged fragment to the tables and the layout.
+    pub(super) fn commit(&mut self, s: Staged) -> Result<(), RecoveryError> {
+        let offset = s.moof_offset;
+        let tables_err = |source| RecoveryError::Tables { offset, source };
+        let tracks = &mut self
+            .init
+            .as_mut()
+            .expect("fragments follow the init moov")
+            .tracks;
+        for (ti, sample) in s.samples {
             tracks[ti].movie.tables.push(sample).map_err(tables_err)?;
         }
         for (ti, t) in tracks.iter_mut().enumerate() {
-            if let Some(d) = last_duration[ti].and_then(NonZeroU32::new) {
+            if let Some(d) = s.last_duration[ti].and_then(NonZeroU32::new) {
                 t.movie.tables.set_last_sample_duration(d);
             }
-            t.last_dts = last_dts[ti];
-            t.end_dts = end_dts[ti];
+            t.last_dts = s.last_dts[ti];
+            t.end_dts = s.end_dts[ti];
         }
-        if m.is_moof {
+        if s.is_moof {
             self.layout.moofs.push(offset);
         }
-        self.last_sequence = Some(m.moof.sequence_number);
+        self.layout.first_moof.get_or_insert((offset, s.moof_len));
+        self.layout.end = s.mdat_end;
+        self.last_sequence = Some(s.sequence_number);
         self.fragments += 1;
         Ok(())
     }
+}
+
+/// A fragment whose metadata is valid, waiting for its data to be checked.
+#[derive(Debug)]
+pub(super) struct Staged {
+    pub(super) moof_offset: u64,
+    is_moof: bool,
+    sequence_number: u32,
+    moof_len: u64,
+    pub(super) mdat_end: u64,
+    samples: Vec<(usize, TableSample)>,
+    last_dts: Vec<Option<u64>>,
+    end_dts: Vec<Option<u64>>,
+    last_duration: Vec<Option<u32>>,
+    /// Its samples in file order.
+    pub(super) checks: Vec<CheckSample>,
+}
+
+/// One sample of a staged fragment, for the data check.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CheckSample {
+    /// Track index (0-based).
+    pub(super) track: usize,
+    /// 1-based number within its track, in the whole file.
+    pub(super) number: u32,
+    pub(super) format: SampleFormat,
+    /// Absolute file offset.
+    pub(super) offset: u64,
+    pub(super) size: u32,
 }

@@ -2,12 +2,17 @@
 //! init `moov` and every complete fragment, and plans the same in-place finalization as a
 //! clean close.
 
+mod data;
+mod error;
 mod fragments;
 
 use bmff_boxes::read::{self, Header, MAX_METADATA_BYTES, RawBox, ReadError, fourcc_str};
+use bmff_boxes::sample_check::ZeroBlocks;
 
-use crate::Error;
 use crate::finalize::{Finalize, Layout};
+use data::DataCheck;
+pub use data::{DATA_READ_BYTES, Damage, MAX_CHECKED_SAMPLE_BYTES};
+pub use error::RecoveryError;
 use fragments::{Init, ParsedMoof, parse_init_moov, parse_moof};
 
 /// A range of the file that [`Recovery`] needs: read exactly `len` bytes at `offset`
@@ -43,156 +48,20 @@ pub struct Repair {
     pub fragments: u32,
     /// Samples kept per track, in track order.
     pub sample_counts: Vec<u32>,
-    /// Bytes after the last complete fragment that the plan cuts off: a torn fragment,
-    /// or the final `moov` an interrupted finalization had appended.
+    /// Bytes after the last fragment kept that the plan cuts off: a torn fragment,
+    /// fragments dropped for [`damage`](Self::damage), or the final `moov` an interrupted
+    /// finalization had appended.
     pub dropped_bytes: u64,
+    /// Damaged sample data, found by the data check: the fragment that holds it and every
+    /// fragment after it are dropped.
+    pub damage: Option<Damage>,
+    /// Bytes of sample data checked (all of it, unless the checks were turned off).
+    pub checked_bytes: u64,
+    /// Samples not checked for their size (over [`MAX_CHECKED_SAMPLE_BYTES`]).
+    pub unchecked_samples: u64,
     /// True when a finalization had started (some fragments already turned into `free`,
     /// or a final `moov` appended at the end); the plan completes it.
     pub finalize_was_interrupted: bool,
-}
-
-/// Why a file could not be recovered.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RecoveryError {
-    /// The file does not start with a complete `ftyp` box.
-    #[error("not an MP4 file: no ftyp box at offset 0")]
-    NoFtyp,
-    /// No complete `moov` box: the init `moov` was never written completely.
-    #[error("no complete moov box (file length {file_len})")]
-    NoMoov {
-        /// The file's length.
-        file_len: u64,
-    },
-    /// The top-level box structure breaks before the init `moov`.
-    #[error("box structure breaks at offset {offset} before the moov: {what}")]
-    BrokenBeforeMoov {
-        /// Where.
-        offset: u64,
-        /// What is wrong.
-        what: String,
-    },
-    /// A box whose content does not match its syntax.
-    #[error("malformed {fourcc} at offset {offset}: {what}")]
-    Malformed {
-        /// Absolute offset of the box.
-        offset: u64,
-        /// The box type.
-        fourcc: String,
-        /// What is wrong.
-        what: String,
-    },
-    /// A box that does not belong where it is.
-    #[error("unexpected {fourcc} box at offset {offset}: {context}")]
-    UnexpectedBox {
-        /// Absolute offset of the box.
-        offset: u64,
-        /// The box type.
-        fourcc: String,
-        /// What was expected instead.
-        context: &'static str,
-    },
-    /// A metadata box larger than [`MAX_METADATA_BYTES`].
-    #[error("{fourcc} box at offset {offset} is too large to read: {size} bytes")]
-    TooLarge {
-        /// Absolute offset of the box.
-        offset: u64,
-        /// The box type.
-        fourcc: String,
-        /// Its length.
-        size: u64,
-    },
-    /// The init `moov`'s tracks are not numbered 1, 2, ... in order, as this crate writes.
-    #[error("init moov: track {index} has id {track_id}, expected {}", index + 1)]
-    UnexpectedTrackId {
-        /// 0-based position of the `trak`.
-        index: usize,
-        /// Its `track_ID`.
-        track_id: u32,
-    },
-    /// A track whose handler is neither `vide` nor `soun`.
-    #[error("track {track_id}: unsupported handler {handler}")]
-    UnsupportedHandler {
-        /// The track.
-        track_id: u32,
-        /// The handler type.
-        handler: String,
-    },
-    /// A fragment refers to a track the init `moov` does not have.
-    #[error("moof at offset {offset}: unknown track {track_id}")]
-    UnknownTrack {
-        /// Offset of the `moof`.
-        offset: u64,
-        /// The `track_ID` in its `tfhd`.
-        track_id: u32,
-    },
-    /// Fragment sequence numbers do not increase.
-    #[error("moof at offset {offset}: sequence number {got} does not follow {prev}")]
-    SequenceNotIncreasing {
-        /// Offset of the `moof`.
-        offset: u64,
-        /// The previous fragment's number.
-        prev: u32,
-        /// This one's.
-        got: u32,
-    },
-    /// A fragment's samples lie outside the `mdat` that follows its `moof`.
-    #[error(
-        "moof at offset {offset}: track {track_id} sample data {start}..{end} outside the \
-         mdat payload {payload_start}..{payload_end}"
-    )]
-    DataOutsideMdat {
-        /// Offset of the `moof`.
-        offset: u64,
-        /// The track.
-        track_id: u32,
-        /// Start of the sample's data.
-        start: i128,
-        /// End of the sample's data.
-        end: i128,
-        /// Start of the `mdat` payload.
-        payload_start: u64,
-        /// End of the `mdat` payload.
-        payload_end: u64,
-    },
-    /// A fragment's `tfdt` goes back before the end of the track's previous fragment.
-    #[error(
-        "moof at offset {offset}: track {track_id} decode time {tfdt} is before the end of \
-         its previous fragment {previous_end}"
-    )]
-    TimelineOverlap {
-        /// Offset of the `moof`.
-        offset: u64,
-        /// The track.
-        track_id: u32,
-        /// The fragment's `base_media_decode_time`.
-        tfdt: u64,
-        /// Where the track's previous fragment ended.
-        previous_end: u64,
-    },
-    /// A fragment's samples cannot go into the sample tables.
-    #[error("moof at offset {offset}: {source}")]
-    Tables {
-        /// Offset of the `moof`.
-        offset: u64,
-        /// Why.
-        #[source]
-        source: Error,
-    },
-    /// The bytes pushed are not the ones requested.
-    #[error("pushed {got} bytes, but {expected} were requested")]
-    WrongRead {
-        /// The requested length.
-        expected: u64,
-        /// The pushed length.
-        got: u64,
-    },
-    /// [`Recovery::finish`] before [`Recovery::poll_read`] returned `None`.
-    #[error("recovery not finished: more reads are needed")]
-    Unfinished,
-    /// A box the reader could not parse (its syntax errors are [`Self::Malformed`]).
-    #[error(transparent)]
-    Read(ReadError),
 }
 
 /// A box header as found at the top level.
@@ -234,6 +103,8 @@ enum Want {
     Header(u64),
     /// The payload of this box.
     Payload(Head),
+    /// Sample data of a fragment, for its data check.
+    Media(ReadRequest),
     /// Nothing: done or failed.
     Nothing,
 }
@@ -251,11 +122,17 @@ enum Phase {
     /// A fragment at this offset failed; it is a torn tail if nothing valid follows it,
     /// else the error stands.
     AfterBad(u64, RecoveryError),
+    /// A fragment's data is being checked.
+    Data(Box<DataCheck>),
+    /// The data of the fragment at this offset is damaged: it and every later fragment
+    /// are dropped (and counted).
+    AfterDamage(u64),
     Done,
 }
 
-/// Sans-IO recovery of a fragmented recording: asks for top-level box headers and the
-/// payloads of `moov`/`moof` boxes (never `mdat` payloads), then plans the repair.
+/// Sans-IO recovery of a fragmented recording: asks for top-level box headers, the
+/// payloads of `moov`/`moof` boxes and each fragment's sample data (in pieces of at most
+/// [`DATA_READ_BYTES`]), then plans the repair.
 ///
 /// ```text
 /// let mut r = Recovery::new(file_len);
@@ -279,8 +156,14 @@ enum Phase {
 /// A file whose first `moov` has no `mvex` is already progressive (a finished
 /// finalization included).
 ///
-/// `mdat` payloads carry no checksum: after a power loss that kept a fragment's headers
-/// but not all of its data blocks, that fragment is kept with whatever the blocks hold.
+/// `mdat` payloads carry no checksum, and a power cut can keep a fragment's `moof` but not
+/// all of its data blocks (the page cache writes back in any order), which then read as
+/// zeros. So every fragment's samples are checked, without decoding, with
+/// [`bmff_boxes::sample_check`] (NAL unit lengths and headers, zero AAC frames, the JPEG
+/// SOI, whole file system blocks of zeros) before the fragment is kept: the first
+/// fragment whose data fails is dropped with every fragment after it, and
+/// [`Repair::damage`] says where and why. [`without_data_checks`](Self::without_data_checks)
+/// turns this off (only box headers and metadata are read then).
 #[derive(Debug)]
 pub struct Recovery {
     file_len: u64,
@@ -293,6 +176,11 @@ pub struct Recovery {
     last_sequence: Option<u32>,
     fragments: u32,
     interrupted: bool,
+    check_data: bool,
+    zeros: ZeroBlocks,
+    damage: Option<Damage>,
+    checked_bytes: u64,
+    unchecked_samples: u64,
 }
 
 impl Recovery {
@@ -309,11 +197,22 @@ impl Recovery {
             last_sequence: None,
             fragments: 0,
             interrupted: false,
+            check_data: true,
+            zeros: ZeroBlocks::new(file_len),
+            damage: None,
+            checked_bytes: 0,
+            unchecked_samples: 0,
         };
         if let Err(e) = r.next_header(0) {
             r.fail(e);
         }
         r
+    }
+
+    /// Reads no sample data: fragments are kept on their metadata alone.
+    pub fn without_data_checks(mut self) -> Self {
+        self.check_data = false;
+        self
     }
 
     /// Recovers a file held in memory.
@@ -336,8 +235,9 @@ impl Recovery {
         let mut r = Self::new(file_len);
         let mut buf = Vec::new();
         while let Some(req) = r.poll_read() {
-            // A request is at most a box header or a metadata payload (bounded by
-            // `MAX_METADATA_BYTES`), so it fits in memory.
+            // A request is at most a box header, a metadata payload (bounded by
+            // `MAX_METADATA_BYTES`) or a piece of sample data (`DATA_READ_BYTES`, or one
+            // sample of at most `MAX_CHECKED_SAMPLE_BYTES`), so it fits in memory.
             buf.resize(req.len as usize, 0);
             read_exact_at(req.offset, &mut buf)?;
             r.push(&buf);
@@ -356,6 +256,7 @@ impl Recovery {
                 offset: h.offset + h.header_len,
                 len: h.size - h.header_len,
             }),
+            Want::Media(req) => Some(req),
             Want::Nothing => None,
         }
     }
@@ -375,6 +276,7 @@ impl Recovery {
         let r = match std::mem::replace(&mut self.want, Want::Nothing) {
             Want::Header(offset) => self.on_header(offset, bytes),
             Want::Payload(head) => self.on_payload(head, bytes),
+            Want::Media(req) => self.on_media(req, bytes),
             Want::Nothing => Ok(()),
         };
         if let Err(e) = r {
@@ -411,7 +313,8 @@ impl Recovery {
             Phase::Fragments => self.conclude(offset),
             Phase::Mdat(Err((o, _))) | Phase::AfterBad(o, _) => self.conclude(o),
             Phase::Mdat(Ok(m)) => self.conclude(m.moof.offset),
-            Phase::Done => Ok(()),
+            Phase::AfterDamage(o) => self.conclude(o),
+            Phase::Data(_) | Phase::Done => Ok(()),
         }
     }
 
@@ -486,28 +389,38 @@ impl Recovery {
                         });
                     }
                 };
-                let applied = moof.map_err(|(_, e)| e).and_then(|m| {
-                    let payload = (h.offset + h.header_len, h.end());
-                    self.apply_fragment(&m, payload)?;
-                    // The moof ends where its mdat starts.
-                    let first = (m.moof.offset, h.offset - m.moof.offset);
-                    self.layout.first_moof.get_or_insert(first);
-                    Ok(())
-                });
-                match applied {
-                    Ok(()) => {
-                        self.layout.end = h.end();
-                        self.phase = Phase::Fragments;
+                let payload = (h.offset + h.header_len, h.end());
+                let staged = moof
+                    .map_err(|(_, e)| e)
+                    .and_then(|m| self.stage_fragment(&m, h.offset, payload));
+                match staged {
+                    Ok(staged) => self.check_data(staged),
+                    Err(e) => {
+                        self.phase = Phase::AfterBad(moof_offset, e);
+                        self.next_header(h.end())
                     }
-                    Err(e) => self.phase = Phase::AfterBad(moof_offset, e),
                 }
-                self.next_header(h.end())
             }
             Phase::AfterBad(fragment_offset, e) => match head {
                 Err(_) => self.conclude(fragment_offset),
                 Ok(_) => Err(e),
             },
-            Phase::Done => Ok(()),
+            Phase::AfterDamage(fragment_offset) => {
+                self.phase = Phase::AfterDamage(fragment_offset);
+                match head {
+                    // Another fragment dropped (a moof, or one a finalization hid).
+                    Ok(h) if mix_of(&h.fourcc, b"moof", b"free") => {
+                        if let Some(d) = &mut self.damage {
+                            d.dropped_fragments += 1;
+                        }
+                        self.next_header(h.end())
+                    }
+                    Ok(h) if &h.fourcc == b"mdat" => self.next_header(h.end()),
+                    // The end of the fragments: a torn one, or an appended final moov.
+                    _ => self.conclude(fragment_offset),
+                }
+            }
+            Phase::Data(_) | Phase::Done => Ok(()),
         }
     }
 

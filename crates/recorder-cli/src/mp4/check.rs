@@ -1,5 +1,6 @@
 //! `recorder verify`: checks an MP4 file's own consistency (box tiling, sample tables,
-//! durations, fragments), reading only box headers and the `moov`/`moof` payloads.
+//! durations, fragments) from its box headers and `moov`/`moof` payloads, then every
+//! sample's data ([`crate::mp4::samples`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,8 +8,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use bmff_boxes::read::{Header, Movie, Track, fourcc_str};
+use bmff_boxes::sample_check::SampleFormat;
 
 use crate::mp4::read::Mp4File;
+use crate::mp4::samples::{self, DataChecked, SampleRef};
 
 /// What a consistent file holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +30,8 @@ pub struct Checked {
     pub durations_s: Vec<f64>,
     /// True when the `moov` is before the first `mdat`.
     pub moov_at_front: bool,
+    /// What the check of the sample data read.
+    pub data: DataChecked,
 }
 
 impl std::fmt::Display for Checked {
@@ -50,7 +55,11 @@ impl std::fmt::Display for Checked {
                 self.durations_s[i]
             )?;
         }
-        Ok(())
+        write!(
+            f,
+            "; data of {} samples ({} bytes) checked",
+            self.data.samples, self.data.bytes
+        )
     }
 }
 
@@ -106,9 +115,12 @@ pub fn check(file: &Mp4File) -> anyhow::Result<Checked> {
             .map(|t| seconds(t.mdhd.duration, t.mdhd.timescale_hz))
             .collect(),
         moov_at_front,
+        data: DataChecked::default(),
     };
+    let mut sample_refs: Vec<SampleRef> =
+        movie.tracks.iter().flat_map(samples::progressive).collect();
     if movie.mvex.is_some() {
-        let frags = check_fragments(file, &movie)?;
+        let frags = check_fragments(file, &movie, &mut sample_refs)?;
         checked.fragments = frags.fragments;
         for (i, t) in movie.tracks.iter().enumerate() {
             let (n, d) = frags
@@ -125,6 +137,7 @@ pub fn check(file: &Mp4File) -> anyhow::Result<Checked> {
             moof.offset
         );
     }
+    checked.data = samples::check(file, sample_refs)?;
     Ok(checked)
 }
 
@@ -337,7 +350,17 @@ struct FragmentTotals {
     per_track: HashMap<u32, (u32, u64)>,
 }
 
-fn check_fragments(file: &Mp4File, movie: &Movie) -> anyhow::Result<FragmentTotals> {
+/// Checks the fragments and adds their samples to `refs`.
+fn check_fragments(
+    file: &Mp4File,
+    movie: &Movie,
+    refs: &mut Vec<SampleRef>,
+) -> anyhow::Result<FragmentTotals> {
+    let formats: HashMap<u32, Vec<_>> = movie
+        .tracks
+        .iter()
+        .map(|t| (t.track_id(), samples::formats(t)))
+        .collect();
     let trex = movie.mvex.as_deref().unwrap_or_default();
     let mut totals = FragmentTotals {
         fragments: 0,
@@ -410,6 +433,20 @@ fn check_fragments(file: &Mp4File, movie: &Movie) -> anyhow::Result<FragmentTota
                 *d += duration;
             }
             let e = totals.per_track.entry(id).or_default();
+            let format = formats[&id]
+                .get((traf.sample_description_index as usize).wrapping_sub(1))
+                .copied()
+                .unwrap_or(SampleFormat::Other);
+            for (k, s) in traf.samples.iter().enumerate() {
+                refs.push(SampleRef {
+                    track_id: id,
+                    number: track.stbl.sample_count() + e.0 + k as u32 + 1,
+                    format,
+                    offset: s.offset as u64,
+                    size: s.size,
+                    moof: Some(at),
+                });
+            }
             e.0 += traf.samples.len() as u32;
             e.1 += duration;
         }

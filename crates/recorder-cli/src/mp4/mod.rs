@@ -2,3 +2,4 @@
 pub mod check;
 pub mod inspect;
 pub mod read;
+pub mod samples;

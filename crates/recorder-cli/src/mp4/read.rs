@@ -1,8 +1,8 @@
 //! The file side of reading MP4 metadata, shared by `inspect`, `verify` and `repair`.
 //!
-//! It reads the top-level box headers with positioned reads and only the payloads of
-//! `moov` and `moof` boxes (never media data), and hands them to [`bmff_boxes::read`],
-//! which parses them. It checks syntax only (a field past the end of its box, an
+//! It reads the top-level box headers with positioned reads and the payloads of `moov`
+//! and `moof` boxes, and hands them to [`bmff_boxes::read`], which parses them (media
+//! data is read only through `read_at`, for `verify`'s data check). It checks syntax only (a field past the end of its box, an
 //! impossible size); the consistency of the tables is `check`'s job.
 
 use std::fs::File;
@@ -70,6 +70,11 @@ impl Mp4File {
             .read_exact_at(&mut buf, b.offset)
             .with_context(|| format!("cannot read {} at offset {}", b.fourcc_str(), b.offset))?;
         Ok(buf)
+    }
+
+    /// Fills `buf` from `offset` (within the file).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, offset)
     }
 
     /// The boxes of type `fourcc`.

@@ -1,8 +1,9 @@
 //! `recorder repair`: finishes a recording left by a crash, in place.
 //!
 //! The fragmented file is read with [`mp4_track::Recovery`] through positioned reads (box
-//! headers and the `moov`/`moof` payloads only, never media data); its plan (truncate a
-//! torn tail, then the same finalization as a clean close) is applied to the same file
+//! headers, the `moov`/`moof` payloads, and each fragment's sample data, which is checked
+//! before the fragment is kept); its plan (truncate a torn tail or the fragments from the
+//! first damaged one on, then the same finalization as a clean close) is applied to the same file
 //! with [`apply_finalize`], and a `FILE.partial` is then renamed to `FILE` without ever
 //! replacing an existing file.
 
@@ -12,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use mp4_track::{Recovered, Recovery};
+use mp4_track::{Damage, Recovered, Recovery};
 
 use crate::output::finalize_io::apply_finalize;
 use crate::output::partial::{has_partial_suffix, rename_partial};
@@ -37,6 +38,11 @@ pub struct RepairReport {
     pub moov_at_front: bool,
     /// True when a finalization had been interrupted and was completed.
     pub finalize_was_interrupted: bool,
+    /// Damaged sample data (what a power cut leaves): the fragments from the one holding
+    /// it on were dropped.
+    pub damage: Option<Damage>,
+    /// Bytes of sample data checked.
+    pub checked_bytes: u64,
     /// The file's length afterwards.
     pub file_len_bytes: u64,
 }
@@ -75,7 +81,18 @@ impl fmt::Display for RepairReport {
                 },
                 if self.moov_at_front { "front" } else { "end" },
                 self.file_len_bytes,
-            )
+            )?;
+            write!(f, " Checked {} bytes of sample data", self.checked_bytes)?;
+            match &self.damage {
+                None => write!(f, ": no damage."),
+                Some(d) => write!(
+                    f,
+                    "; dropped {} fragment{} from the first with damaged data (blocks a power \
+                     cut never wrote read back as zeros): {d}.",
+                    d.dropped_fragments,
+                    if d.dropped_fragments == 1 { "" } else { "s" },
+                ),
+            }
         }
     }
 }
@@ -118,6 +135,8 @@ pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
                 dropped_bytes: 0,
                 moov_at_front: movie.moov_at_front,
                 finalize_was_interrupted: false,
+                damage: None,
+                checked_bytes: movie.data.bytes,
                 file_len_bytes: len,
             }
         }
@@ -149,6 +168,8 @@ pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
                 dropped_bytes: repair.dropped_bytes,
                 moov_at_front: repair.finalize.moov_at_front,
                 finalize_was_interrupted: repair.finalize_was_interrupted,
+                damage: repair.damage,
+                checked_bytes: repair.checked_bytes,
                 file_len_bytes: repair.finalize.file_len,
             }
         }
@@ -161,8 +182,8 @@ pub fn repair_file(path: &Path) -> anyhow::Result<RepairReport> {
 }
 
 /// Runs [`Recovery`] over the first `len` bytes of `file` with positioned reads (box
-/// headers and the `moov`/`moof` payloads only): the read loop of `repair` and of the
-/// writer's cut-back after a full disk.
+/// headers, the `moov`/`moof` payloads and the sample data it checks): the read loop of
+/// `repair` and of the writer's cut-back after a full disk.
 pub fn recover(file: &File, len: u64) -> anyhow::Result<Recovered> {
     Recovery::read_with(len, |offset, buf: &mut [u8]| {
         file.read_exact_at(buf, offset)

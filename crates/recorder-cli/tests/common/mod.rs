@@ -106,9 +106,16 @@ pub fn synth(video_frames: u64, skip: &[u64]) -> Vec<Synth> {
     v.into_iter().map(|(_, s)| s).collect()
 }
 
-fn data_for(s: &Synth) -> Bytes {
-    let fill = (s.info.dts % 251) as u8 ^ s.track as u8;
-    Bytes::from(vec![fill; s.info.size as usize])
+/// Data that passes `verify`'s and `repair`'s data check: video is one NAL unit (a
+/// 4-byte length, then an IDR or non-IDR slice header), audio never all zero.
+pub fn data_for(s: &Synth) -> Bytes {
+    let fill = ((s.info.dts % 251) as u8 ^ s.track as u8) | 1;
+    let mut d = vec![fill; s.info.size as usize];
+    if s.track == 0 {
+        d[..4].copy_from_slice(&(s.info.size - 4).to_be_bytes());
+        d[4] = if s.info.is_sync { 0x65 } else { 0x41 };
+    }
+    Bytes::from(d)
 }
 
 fn configs() -> [TrackConfig; 2] {
