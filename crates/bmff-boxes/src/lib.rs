@@ -52,6 +52,7 @@ mod movie;
 pub mod read;
 pub mod sample_check;
 mod sample_table;
+mod user_data;
 
 pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
 pub use fragment::{Mfhd, Moof, Mvex, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
@@ -61,6 +62,7 @@ pub use sample_table::{
     ChunkOffsets, Co64, Ctts, CttsEntry, Sbgp, SbgpEntry, Sgpd, Stbl, Stco, Stsc, StscEntry, Stsd,
     Stss, Stsz, Stts, SttsEntry,
 };
+pub use user_data::{DAY, Udta, UserText};
 
 /// `sample_is_non_sync_sample` in the sample flags of ISO/IEC 14496-12 §8.8.3.1 (in
 /// `trex`, `tfhd` and `trun`): set on every sample that is not a sync sample.

@@ -3,8 +3,8 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::{
-    Encode, FourCc, Minf, Mvex, box_len, encode_all, entry_count, full_box_len, sum_len, write_box,
-    write_full_box,
+    Encode, FourCc, Minf, Mvex, Udta, box_len, encode_all, entry_count, full_box_len, sum_len,
+    write_box, write_full_box,
 };
 
 /// The unity transformation matrix of `mvhd`/`tkhd` (ISO/IEC 14496-12 §6.2.2), as nine
@@ -41,17 +41,25 @@ pub struct Moov {
     pub traks: Vec<Trak>,
     /// Movie extends box, present in fragmented files (§8.8.1).
     pub mvex: Option<Mvex>,
+    /// User data (§8.10.1), e.g. the recording's date and time.
+    pub udta: Option<Udta>,
 }
 
 impl Encode for Moov {
     fn encoded_len(&self) -> u64 {
-        box_len(self.mvhd.encoded_len() + sum_len(&self.traks) + self.mvex.encoded_len())
+        box_len(
+            self.mvhd.encoded_len()
+                + sum_len(&self.traks)
+                + self.mvex.encoded_len()
+                + self.udta.encoded_len(),
+        )
     }
     fn encode(&self, out: &mut BytesMut) {
         write_box(out, self.encoded_len(), *b"moov", |out| {
             self.mvhd.encode(out);
             encode_all(&self.traks, out);
             self.mvex.encode(out);
+            self.udta.encode(out);
         })
     }
 }

@@ -98,6 +98,7 @@ fn small_moov() -> Moov {
             },
         }],
         mvex: None,
+        udta: None,
     }
 }
 

@@ -168,6 +168,15 @@ fn moov(r: &mut Rng) -> Moov {
                 default_sample_flags: r.next() as u32,
             }),
         }),
+        udta: r.bool().then(|| Udta {
+            children: r.vec(2, |r| {
+                UserText {
+                    fourcc: DAY,
+                    text: "x".repeat(r.next() as usize % 40),
+                }
+                .to_bytes()
+            }),
+        }),
     }
 }
 

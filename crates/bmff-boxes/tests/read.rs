@@ -303,6 +303,15 @@ fn moov() -> Moov {
                 default_sample_flags: NON_SYNC_BIT,
             }],
         }),
+        udta: Some(Udta {
+            children: vec![
+                UserText {
+                    fourcc: DAY,
+                    text: "2026-11-30T07:00:00.123456789Z".to_owned(),
+                }
+                .to_bytes(),
+            ],
+        }),
     }
 }
 
@@ -315,6 +324,15 @@ fn moov_round_trip() {
         (m.mvhd.timescale_hz, m.mvhd.duration, m.mvhd.next_track_id),
         (1000, 400, 2)
     );
+    // The user data comes back: its item's text, and the same bytes.
+    assert_eq!(m.user_data.len(), 1);
+    assert_eq!(m.user_data[0].fourcc, DAY);
+    assert_eq!(
+        m.user_data[0].text(),
+        Some("2026-11-30T07:00:00.123456789Z")
+    );
+    let udta = src.udta.as_ref().unwrap();
+    assert_eq!(m.user_data[0].to_box_bytes(), udta.children[0].to_vec());
     let t = &m.tracks[0];
     let s = &src.traks[0];
     assert_eq!(

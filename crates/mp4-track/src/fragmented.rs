@@ -31,6 +31,11 @@ pub struct FragmentedOptions {
     ///
     /// [`estimate_moov_bytes`]: crate::estimate_moov_bytes
     pub reserve_bytes: u64,
+    /// Boxes for the `moov`'s user data (`udta`, ISO/IEC 14496-12 §8.10.1), each complete,
+    /// e.g. a [`bmff_boxes::UserText`] `©day` with the recording's wall-clock start; kept
+    /// in the init `moov`, the final one, and by [`Recovery`](crate::Recovery). Empty (the
+    /// default): no `udta`.
+    pub user_data: Vec<Bytes>,
 }
 
 impl Default for FragmentedOptions {
@@ -42,6 +47,7 @@ impl Default for FragmentedOptions {
             creation_time_1904: 0,
             fragment_duration_ms: 2000,
             reserve_bytes: 256 * 1024,
+            user_data: Vec::new(),
         }
     }
 }
@@ -273,7 +279,12 @@ impl FragmentedMuxer {
             n => return Err(Error::InvalidReserve { bytes: n }),
         };
         let movie_tracks: Vec<&MovieTrack> = self.tracks.iter().map(|t| &t.movie).collect();
-        let init = moov::init(&movie_tracks, o.movie_timescale_hz, o.creation_time_1904);
+        let init = moov::init(
+            &movie_tracks,
+            o.movie_timescale_hz,
+            o.creation_time_1904,
+            moov::udta(&o.user_data),
+        );
         let ftyp = ftyp();
         let len = ftyp.encoded_len() + reserve.encoded_len() + init.encoded_len();
         let mut out = BytesMut::with_capacity(usize::try_from(len).expect("fits in memory"));
@@ -476,7 +487,12 @@ impl FragmentedMuxer {
         }
         let o = &self.options;
         let tracks = self.tracks.into_iter().map(|t| t.movie).collect();
-        let moov = moov::progressive(tracks, o.movie_timescale_hz, o.creation_time_1904);
+        let moov = moov::progressive(
+            tracks,
+            o.movie_timescale_hz,
+            o.creation_time_1904,
+            moov::udta(&o.user_data),
+        );
         Ok(finalize::plan(&self.layout, &moov, None))
     }
 

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 
 use bmff_boxes::{
     Dinf, Edts, Elst, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, MediaHeader, Minf, Moov, Mvex, Mvhd, Smhd,
-    Stsd, Tkhd, Trak, Trex, Vmhd,
+    Stsd, Tkhd, Trak, Trex, Udta, Vmhd,
 };
 use bytes::Bytes;
 
@@ -104,7 +104,19 @@ fn mvhd(movie_hz: u32, duration: u64, n_tracks: usize, time: u64) -> Mvhd {
 
 /// The `moov` of a progressive file: every track's tables, placed on the shared timeline
 /// with edit lists (see [`timing::plan_edits`]). Track IDs are 1, 2, ... in order.
-pub(crate) fn progressive(tracks: Vec<MovieTrack>, movie_hz: u32, time: u64) -> Moov {
+/// The `udta` holding `user_data`'s boxes, if any.
+pub(crate) fn udta(user_data: &[Bytes]) -> Option<Udta> {
+    (!user_data.is_empty()).then(|| Udta {
+        children: user_data.to_vec(),
+    })
+}
+
+pub(crate) fn progressive(
+    tracks: Vec<MovieTrack>,
+    movie_hz: u32,
+    time: u64,
+    udta: Option<Udta>,
+) -> Moov {
     let spans: Vec<Option<timing::MediaSpan>> = tracks
         .iter()
         .map(|t| {
@@ -153,13 +165,14 @@ pub(crate) fn progressive(tracks: Vec<MovieTrack>, movie_hz: u32, time: u64) -> 
         mvhd,
         traks,
         mvex: None,
+        udta,
     }
 }
 
 /// The `moov` that starts a fragmented file: empty sample tables, zero durations, no edit
 /// lists (fragments carry their decode times in `tfdt`), and `mvex` with one `trex` per
 /// track. Track IDs are 1, 2, ... in order.
-pub(crate) fn init(tracks: &[&MovieTrack], movie_hz: u32, time: u64) -> Moov {
+pub(crate) fn init(tracks: &[&MovieTrack], movie_hz: u32, time: u64, udta: Option<Udta>) -> Moov {
     let traks = tracks
         .iter()
         .enumerate()
@@ -197,5 +210,6 @@ pub(crate) fn init(tracks: &[&MovieTrack], movie_hz: u32, time: u64) -> Moov {
         mvhd: mvhd(movie_hz, 0, tracks.len(), time),
         traks,
         mvex: Some(Mvex { trex }),
+        udta,
     }
 }

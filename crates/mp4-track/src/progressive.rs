@@ -164,6 +164,7 @@ impl Mp4Muxer {
             self.tracks,
             self.options.movie_timescale_hz,
             self.options.creation_time_1904,
+            None,
         );
         let largesize = MdatHeader {
             payload_len: self.file_len - self.mdat_start - MdatHeader::LEN,

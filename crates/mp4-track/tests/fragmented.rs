@@ -41,6 +41,7 @@ fn options(fragment_duration_ms: u32, reserve_bytes: u64) -> FragmentedOptions {
         creation_time_1904: 0,
         fragment_duration_ms,
         reserve_bytes,
+        user_data: Vec::new(),
     }
 }
 

@@ -87,6 +87,7 @@ fn build(
         creation_time_1904: 3_900_000_000,
         fragment_duration_ms,
         reserve_bytes,
+        user_data: Vec::new(),
     });
     let ids: Vec<TrackId> = (0..n_tracks)
         .map(|i| {

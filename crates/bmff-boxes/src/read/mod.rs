@@ -52,8 +52,8 @@ pub use moof::{
 };
 pub(crate) use moov::{AUDIO_ENTRIES, VISUAL_ENTRIES};
 pub use moov::{
-    AudioFields, Edit, Mdhd, Movie, Mvhd, SampleEntry, Tkhd, Track, Trex, VisualFields, parse_elst,
-    parse_mdhd, parse_moov, parse_mvhd, parse_stsd, parse_tkhd, parse_trak, parse_trex,
+    AudioFields, Edit, Mdhd, Movie, Mvhd, SampleEntry, Tkhd, Track, Trex, UserData, VisualFields,
+    parse_elst, parse_mdhd, parse_moov, parse_mvhd, parse_stsd, parse_tkhd, parse_trak, parse_trex,
 };
 pub use stbl::{
     CompositionOffset, SampleSizes, SampleTable, SampleToChunk, TimeToSample, parse_stbl,

@@ -15,6 +15,42 @@ pub struct Movie {
     pub tracks: Vec<Track>,
     /// `Some` when the movie has an `mvex` (a fragmented file): its `trex` boxes.
     pub mvex: Option<Vec<Trex>>,
+    /// The children of the `moov`'s `udta` (§8.10.1), if it has one.
+    pub user_data: Vec<UserData>,
+}
+
+/// One child box of a `udta`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserData {
+    /// Its type (`©day`, `meta`, ...).
+    pub fourcc: FourCc,
+    /// Its payload (after the box header).
+    pub payload: Vec<u8>,
+}
+
+impl UserData {
+    /// A QuickTime user data text item's text (16-bit length, 16-bit language, then the
+    /// text): `None` when the payload is not one, or the text is not UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        let len = usize::from(u16::from_be_bytes(self.payload.get(..2)?.try_into().ok()?));
+        std::str::from_utf8(self.payload.get(4..4 + len)?).ok()
+    }
+
+    /// The whole box again (an 8-byte header, or a 16-byte one past 32 bits).
+    pub fn to_box_bytes(&self) -> Vec<u8> {
+        let len = self.payload.len() as u64 + 8;
+        let mut out = Vec::with_capacity(self.payload.len() + 16);
+        match u32::try_from(len) {
+            Ok(size) => out.extend_from_slice(&size.to_be_bytes()),
+            Err(_) => out.extend_from_slice(&1u32.to_be_bytes()),
+        }
+        out.extend_from_slice(&self.fourcc);
+        if len > u64::from(u32::MAX) {
+            out.extend_from_slice(&(len + 8).to_be_bytes());
+        }
+        out.extend_from_slice(&self.payload);
+        out
+    }
 }
 
 /// `mvhd` (§8.2.2).
@@ -241,7 +277,22 @@ pub fn parse_moov(moov: &RawBox<'_>) -> Result<Movie, ReadError> {
         .filter(|k| &k.fourcc == b"trak")
         .map(parse_trak)
         .collect::<Result<_, _>>()?;
-    Ok(Movie { mvhd, tracks, mvex })
+    let user_data = match optional(&kids, moov, b"udta")? {
+        None => Vec::new(),
+        Some(udta) => children(&udta)?
+            .iter()
+            .map(|k| UserData {
+                fourcc: k.fourcc,
+                payload: k.payload.to_vec(),
+            })
+            .collect(),
+    };
+    Ok(Movie {
+        mvhd,
+        tracks,
+        mvex,
+        user_data,
+    })
 }
 
 /// Parses an `mvhd`.

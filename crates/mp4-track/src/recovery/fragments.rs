@@ -30,6 +30,8 @@ pub(super) struct Track {
 pub(super) struct Init {
     movie_hz: u32,
     creation_time: u64,
+    /// The init `moov`'s user data boxes, carried into the final `moov`.
+    user_data: Vec<Bytes>,
     tracks: Vec<Track>,
 }
 
@@ -134,6 +136,11 @@ pub(super) fn parse_init_moov(moov: &RawBox<'_>) -> Result<Option<Init>, Recover
     Ok(Some(Init {
         movie_hz: movie.mvhd.timescale_hz,
         creation_time: movie.mvhd.creation_time,
+        user_data: movie
+            .user_data
+            .iter()
+            .map(|u| Bytes::from(u.to_box_bytes()))
+            .collect(),
         tracks,
     }))
 }
@@ -174,7 +181,12 @@ impl Recovery {
             .map(|t| t.movie.tables.sample_count())
             .collect();
         let tracks = init.tracks.into_iter().map(|t| t.movie).collect();
-        let moov = moov::progressive(tracks, init.movie_hz, init.creation_time);
+        let moov = moov::progressive(
+            tracks,
+            init.movie_hz,
+            init.creation_time,
+            moov::udta(&init.user_data),
+        );
         let end = self.layout.end;
         let truncate_to = (end < self.file_len).then_some(end);
         self.result = Some(Recovered::Fragmented(Repair {

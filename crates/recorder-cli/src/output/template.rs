@@ -56,6 +56,37 @@ impl Template {
     /// `.partial` files that this template (any instant, any numbered suffix) could have
     /// produced, found in the directories it can expand to; sorted.
     pub fn find_leftovers(&self) -> Vec<PathBuf> {
+        self.find(true)
+    }
+
+    /// Finished files that this template (any instant, any numbered suffix) could have
+    /// produced, found in the directories it can expand to; sorted.
+    pub fn find_recordings(&self) -> Vec<PathBuf> {
+        self.find(false)
+    }
+
+    /// The directory that every file of the template lies in: the template's leading
+    /// directories without fields (`/srv/rec/front` for `/srv/rec/front/%Y/%H.mp4`; the
+    /// current directory, empty, for `%H.mp4`).
+    pub fn fixed_dir(&self) -> PathBuf {
+        let absolute = self.raw.starts_with('/');
+        let parts: Vec<&str> = components(&self.raw).collect();
+        let mut dir = if absolute {
+            PathBuf::from("/")
+        } else {
+            PathBuf::new()
+        };
+        for part in parts.iter().take(parts.len().saturating_sub(1)) {
+            match literal(&parse_component(part)) {
+                Some(lit) => dir.push(lit),
+                None => break,
+            }
+        }
+        dir
+    }
+
+    /// Files (`.partial` ones with `partial`) the template could have produced.
+    fn find(&self, partial: bool) -> Vec<PathBuf> {
         let absolute = self.raw.starts_with('/');
         let parts: Vec<&str> = components(&self.raw).collect();
         let Some((name, dirs)) = parts.split_last() else {
@@ -82,7 +113,13 @@ impl Template {
         let mut found: Vec<PathBuf> = current
             .iter()
             .flat_map(|d| entries(d, false))
-            .filter(|(_, n)| is_leftover_name(&name, n))
+            .filter(|(_, n)| {
+                if partial {
+                    is_leftover_name(&name, n)
+                } else {
+                    !n.ends_with(PARTIAL_SUFFIX) && is_output_name(&name, n)
+                }
+            })
             .map(|(p, _)| p)
             .collect();
         found.sort();
@@ -219,9 +256,14 @@ fn glob_matches(glob: &[Token], s: &str) -> bool {
 /// True when `file` is `NAME.partial` with `NAME` matching the file-name pattern, with or
 /// without a numbered suffix (`-N` before the extension).
 fn is_leftover_name(name: &[Token], file: &str) -> bool {
-    let Some(base) = file.strip_suffix(PARTIAL_SUFFIX).filter(|b| !b.is_empty()) else {
-        return false;
-    };
+    file.strip_suffix(PARTIAL_SUFFIX)
+        .filter(|b| !b.is_empty())
+        .is_some_and(|base| is_output_name(name, base))
+}
+
+/// True when `base` matches the file-name pattern, with or without a numbered suffix
+/// (`-N` before the extension).
+fn is_output_name(name: &[Token], base: &str) -> bool {
     if glob_matches(name, base) {
         return true;
     }
@@ -389,11 +431,21 @@ mod tests {
                 root.join("cam1/2024-01-02/11-00-00-1.mp4.partial"),
             ]
         );
+        assert_eq!(
+            t.find_recordings(),
+            vec![root.join("cam1/2024-01-02/11-00-00.mp4")]
+        );
+        assert_eq!(t.fixed_dir(), root.join("cam1"));
         let fixed = format!("{}/cam2/2024-01-01/10-00-00.mp4", root.display());
         let t = Template::parse(Path::new(&fixed)).unwrap();
         assert_eq!(
             t.find_leftovers(),
             vec![root.join("cam2/2024-01-01/10-00-00.mp4.partial")]
+        );
+        assert_eq!(t.fixed_dir(), root.join("cam2/2024-01-01"));
+        assert_eq!(
+            Template::parse(Path::new("%H.mp4")).unwrap().fixed_dir(),
+            PathBuf::new()
         );
         let missing = format!("{}/nowhere/%H.mp4", root.display());
         assert!(

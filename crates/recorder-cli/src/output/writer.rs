@@ -395,6 +395,7 @@ mod tests {
             creation_time_1904: 0,
             fragment_duration_ms: 1000,
             reserve_bytes: 4096,
+            user_data: Vec::new(),
         });
         let track = muxer
             .add_track(TrackConfig {

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use bmff_boxes::{DAY, UserText};
 use bytes::Bytes;
 use mp4_track::{
     FragmentedMuxer, FragmentedOptions, SampleInfo, TrackEstimate, TrackId, estimate_moov_bytes,
@@ -22,6 +23,12 @@ const SECS_1904_TO_1970: u64 = 2_082_844_800;
 /// end instead). 8 MiB holds the tables of about 6 hours of 30 fps video with jittery
 /// timestamps and AAC audio.
 const MAX_RESERVE_BYTES: u64 = 8 << 20;
+
+/// `now` in RFC 3339, UTC, with nanoseconds: `2026-11-30T07:00:00.123456789Z`.
+pub fn wall_clock_text(now: SystemTime) -> String {
+    let at = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!("{at:.9}")
+}
 
 /// One track of one file.
 struct FileTrack {
@@ -107,6 +114,15 @@ impl OpenFile {
             creation_time_1904: since_epoch.as_secs() + SECS_1904_TO_1970,
             fragment_duration_ms: layout.fragment_duration_ms,
             reserve_bytes,
+            // The wall-clock start to the nanosecond (`creation_time` has whole seconds),
+            // which ffprobe shows as the `date` tag and the catalog reads back.
+            user_data: vec![
+                UserText {
+                    fourcc: DAY,
+                    text: wall_clock_text(now),
+                }
+                .to_bytes(),
+            ],
         });
         // The lead in each track's clock (rounded: below one tick of difference).
         let lead_in = |clock_hz: u32| {

@@ -90,7 +90,12 @@ impl Sink {
                     start_wall,
                     init,
                 } => {
-                    assert!(!init.is_empty());
+                    // The init moov carries the wall-clock start to the nanosecond.
+                    let day = super::file::wall_clock_text(start_wall);
+                    assert!(
+                        init.windows(day.len()).any(|w| w == day.as_bytes()),
+                        "no {day} in the init segment"
+                    );
                     let prev = self.files.insert(
                         file,
                         FileOut {
@@ -190,6 +195,10 @@ fn one_file_without_segments_holds_every_frame() {
     assert_eq!(out.tracks[&2].1, 141);
     assert_eq!(out.tracks[&1].0, Some(0));
     assert_eq!(out.start_wall, Some(wall(0.0)));
+    assert_eq!(
+        super::file::wall_clock_text(wall(0.25)),
+        "2023-11-14T22:13:20.250000000Z"
+    );
 }
 
 /// Segments switch at the first keyframe at least the segment duration after the
