@@ -127,6 +127,7 @@
 //! # }
 //! ```
 
+mod decode_times;
 mod error;
 mod estimate;
 mod finalize;
@@ -139,6 +140,7 @@ mod tables;
 mod timing;
 mod types;
 
+pub use decode_times::{DecodeTimes, NotAfterPrevious};
 pub use error::Error;
 pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
