@@ -49,6 +49,12 @@ use bytes::BufMut;
 pub use bytes::{Bytes, BytesMut};
 
 pub mod dump;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod file;
 mod fragment;
 mod media_info;

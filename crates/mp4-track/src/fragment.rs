@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+#[cfg(doc)]
+use crate::FragmentedMuxer;
 use crate::TrackId;
 
 /// Options for a [`FragmentedMuxer`].

@@ -46,6 +46,11 @@
 //! # }
 //! ```
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod entry;
 mod error;
 mod frame;

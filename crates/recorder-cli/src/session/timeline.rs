@@ -8,8 +8,8 @@
 //!
 //! Without reordering (most cameras, and audio) a sample's decode time is its presentation
 //! time. Video with B-frames arrives in decode order with presentation times: its decode
-//! times come from [`mp4_track::DecodeTimes`], and a sample carries the difference as its composition
-//! offset.
+//! times come from [`mp4_track::DecodeTimes`], and a sample carries the difference as its
+//! composition offset.
 
 use std::time::Duration;
 
@@ -86,8 +86,8 @@ impl Timeline {
     }
 
     /// Sets `track`'s reorder depth (frames) and nominal frame duration (ticks), for the
-    /// samples from now on; see [`mp4_track::DecodeTimes`]. Depth 0 (the default) writes every sample
-    /// with its decode time equal to its presentation time.
+    /// samples from now on; see [`mp4_track::DecodeTimes`]. Depth 0 (the default) writes
+    /// every sample with its decode time equal to its presentation time.
     pub fn set_reorder(&mut self, track: TrackIndex, depth: u8, frame_ticks: u32) {
         self.tracks[track.0].decode.set_depth(depth, frame_ticks);
     }
