@@ -7,7 +7,11 @@
 //! [`Encode::encode`] appends exactly that many bytes in one pass (checked by a debug
 //! assertion). Versions 0/1 are chosen automatically where a time or duration needs 64 bits.
 //!
-//! Sample entries (`avc1`, `mp4a`, ...) are opaque, pre-built [`Bytes`] handed to [`Stsd`].
+//! Sample entries, the codec descriptions in [`Stsd`], are built from what a stream carries:
+//! [`Avc1`] with [`AvcC`] from an H.264 SPS and PPS, [`Hvc1`] with [`HvcC`] from an H.265
+//! VPS, SPS and PPS, [`Mp4a`] with [`Esds`] from an AAC AudioSpecificConfig, and
+//! [`Mp4v::jpeg`] for Motion JPEG. [`Stsd`] holds them encoded, as [`Bytes`] (what
+//! `mp4-track` takes too), so entries of other codecs can be handed in pre-built.
 //!
 //! The [`read`] module is the one reader of this workspace: a box walker over byte ranges
 //! and parsers of `moov` and `moof` into plain structs, with a typed error. It shares no
@@ -19,7 +23,7 @@
 //!
 //! ```
 //! use bmff_boxes::{Encode, Stts, SttsEntry, dump};
-//! use bytes::BytesMut;
+//! use bmff_boxes::BytesMut;
 //!
 //! let stts = Stts {
 //!     entries: vec![SttsEntry { sample_count: 300, sample_delta: 3000 }],
@@ -40,17 +44,24 @@
 //! assert_eq!(dump::dump(&out).unwrap(), "stts size=24 entries=1 [300x3000]\n");
 //! ```
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 
-pub use bytes::Bytes;
+pub use bytes::{Bytes, BytesMut};
 
 pub mod dump;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod file;
 mod fragment;
 mod media_info;
 mod movie;
 pub mod read;
 pub mod sample_check;
+mod sample_entry;
 mod sample_table;
 mod user_data;
 
@@ -58,6 +69,11 @@ pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
 pub use fragment::{Mfhd, Moof, Mvex, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
 pub use media_info::{Dinf, Dref, MediaHeader, Minf, Smhd, Url, Vmhd};
 pub use movie::{Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, Moov, Mvhd, Tkhd, Trak};
+pub use sample_entry::{
+    AudioSampleEntry, Avc1, AvcC, AvcCExtension, DecoderConfigDescriptor, DecoderSpecificInfo,
+    EsDescriptor, Esds, Hvc1, HvcC, HvcCArray, Mp4a, Mp4v, SampleEntryError, SlConfigDescriptor,
+    VisualSampleEntry,
+};
 pub use sample_table::{
     ChunkOffsets, Co64, Ctts, CttsEntry, Sbgp, SbgpEntry, Sgpd, Stbl, Stco, Stsc, StscEntry, Stsd,
     Stss, Stsz, Stts, SttsEntry,
@@ -71,7 +87,8 @@ pub const NON_SYNC_BIT: u32 = 0x0001_0000;
 /// A four-character code naming a box type, e.g. `*b"moov"`.
 pub type FourCc = [u8; 4];
 
-/// A box that knows its exact encoded length before it is written.
+/// A box that knows its exact encoded length before it is written (also implemented by the
+/// MPEG-4 descriptors inside [`Esds`], whose "header" is their tag and size).
 pub trait Encode {
     /// Whole box length, header included.
     fn encoded_len(&self) -> u64;

@@ -20,7 +20,12 @@ pub enum Error {
     /// Tracks must all be added before [`Mp4Muxer::start`](crate::Mp4Muxer::start).
     #[error("tracks must be added before start")]
     AlreadyStarted,
-    /// [`Mp4Muxer::push`](crate::Mp4Muxer::push) or [`Mp4Muxer::finish`](crate::Mp4Muxer::finish) before [`Mp4Muxer::start`](crate::Mp4Muxer::start).
+    /// A sample pushed, or the file finished, before the muxer's `start`:
+    /// [`Mp4Muxer::push`](crate::Mp4Muxer::push) or [`Mp4Muxer::finish`](crate::Mp4Muxer::finish)
+    /// before [`Mp4Muxer::start`](crate::Mp4Muxer::start), or
+    /// [`FragmentedMuxer::push`](crate::FragmentedMuxer::push) or
+    /// [`FragmentedMuxer::finalize`](crate::FragmentedMuxer::finalize) before
+    /// [`FragmentedMuxer::start`](crate::FragmentedMuxer::start).
     #[error("muxer not started")]
     NotStarted,
     /// The gap between two consecutive samples of a track does not fit the 32-bit

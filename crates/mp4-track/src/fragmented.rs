@@ -10,107 +10,10 @@ use bytes::{Bytes, BytesMut};
 use crate::finalize::{self, Finalize, Layout};
 use crate::moof::{Run, RunSample, fragment_header};
 use crate::moov::{self, MovieTrack};
-use crate::{Error, SampleInfo, TableSample, TrackConfig, TrackId, TrackKind, TrackTables};
-
-/// Options for a [`FragmentedMuxer`].
-#[derive(Clone, Debug)]
-pub struct FragmentedOptions {
-    /// `mvhd.timescale`; 1000 unless there is a reason otherwise.
-    pub movie_timescale_hz: u32,
-    /// `creation_time`/`modification_time` in seconds since 1904-01-01 UTC.
-    pub creation_time_1904: u64,
-    /// Target fragment length. A fragment ends at the first video sync sample at least
-    /// this long after its start; without video, or when no sync sample comes within
-    /// twice this, at the first sample of any track past that point. This bounds what a
-    /// crash can lose.
-    pub fragment_duration_ms: u32,
-    /// Length of the `free` box written after the `ftyp`, header included, which the
-    /// final `moov` replaces at close when it fits (see [`estimate_moov_bytes`]). At most
-    /// `u32::MAX`; values below 8 give an empty 8-byte box, which is always written
-    /// because the commit of the finalization rewrites its size.
-    ///
-    /// [`estimate_moov_bytes`]: crate::estimate_moov_bytes
-    pub reserve_bytes: u64,
-    /// Boxes for the `moov`'s user data (`udta`, ISO/IEC 14496-12 §8.10.1), each complete,
-    /// e.g. a [`bmff_boxes::UserText`] `©day` with the recording's wall-clock start; kept
-    /// in the init `moov`, the final one, and by [`Recovery`](crate::Recovery). Empty (the
-    /// default): no `udta`.
-    pub user_data: Vec<Bytes>,
-}
-
-impl Default for FragmentedOptions {
-    /// 1000 Hz movie timescale, time 0, 2 s fragments, 256 KiB reserved (about 10 minutes
-    /// of 30 fps video with AAC audio at regular timestamps).
-    fn default() -> Self {
-        Self {
-            movie_timescale_hz: 1000,
-            creation_time_1904: 0,
-            fragment_duration_ms: 2000,
-            reserve_bytes: 256 * 1024,
-            user_data: Vec::new(),
-        }
-    }
-}
-
-/// One movie fragment, ready to be written at [`offset`](Self::offset), which is always
-/// the current end of the file.
-///
-/// Write it with one vectored write of [`header`](Self::header) then every buffer of
-/// [`data`](Self::data), in order.
-#[derive(Clone, Debug)]
-pub struct Fragment {
-    /// Absolute file offset of the fragment (of its `moof`).
-    pub offset: u64,
-    /// The `moof` box followed by the `mdat` header.
-    pub header: Bytes,
-    /// The samples' data, in file order: the `mdat` payload.
-    pub data: Vec<Bytes>,
-    /// The `mfhd` sequence number, from 1.
-    pub sequence_number: u32,
-    /// One entry per track with samples in this fragment, in track order.
-    pub tracks: Vec<FragmentTrack>,
-}
-
-impl Fragment {
-    /// Total length in bytes: header plus data.
-    pub fn len_bytes(&self) -> u64 {
-        self.header.len() as u64 + self.data.iter().map(|d| d.len() as u64).sum::<u64>()
-    }
-
-    /// Offset just past the fragment: the file's length once it is written.
-    pub fn end_offset(&self) -> u64 {
-        self.offset + self.len_bytes()
-    }
-}
-
-/// What one track contributes to a [`Fragment`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FragmentTrack {
-    /// The track.
-    pub track: TrackId,
-    /// Decode time of its first sample in this fragment (`tfdt`), track timescale.
-    pub base_media_decode_time: u64,
-    /// Sum of its sample durations in this fragment, track timescale.
-    pub duration: u64,
-    /// Number of its samples in this fragment.
-    pub sample_count: u32,
-}
-
-/// What a track of a [`FragmentedMuxer`] holds so far
-/// ([`FragmentedMuxer::track_progress`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrackProgress {
-    /// Samples pushed.
-    pub samples: u64,
-    /// Decode time of the last sample pushed.
-    pub last_dts: Option<u64>,
-    /// Where the last sample ends: its decode time plus the duration it will get (set by
-    /// [`FragmentedMuxer::set_track_end`], else the previous sample's, else the track's
-    /// default, else 1), as [`FragmentedMuxer::flush`] will write it.
-    pub end_dts: Option<u64>,
-    /// True when [`FragmentedMuxer::set_track_end`] fixed the end since the last push.
-    pub end_set: bool,
-}
+use crate::{
+    Error, Fragment, FragmentTrack, FragmentedOptions, SampleInfo, TableSample, TrackConfig,
+    TrackId, TrackKind, TrackProgress, TrackTables,
+};
 
 /// A sample pushed but not yet in a fragment.
 #[derive(Debug)]
@@ -206,6 +109,20 @@ fn ftyp() -> Ftyp {
 /// [`finalize`](Self::finalize)'s plan.
 ///
 /// Since the init `moov` is written first, every track has exactly one sample entry.
+///
+/// # Interleaving
+///
+/// Each track's samples must come in decode order; across tracks the muxer takes them in
+/// whatever order they are pushed and never holds one track back for another. A fragment
+/// holds, for every track, the samples pushed so far that are due before its end, so
+/// pushing the tracks interleaved in time (within about
+/// [`fragment_duration_ms`](FragmentedOptions::fragment_duration_ms) of each other, as a
+/// live source delivers them) gives fragments that each cover every track over the same
+/// stretch, and a crash loses at most the fragment in progress of each. A track pushed
+/// behind the others (all video, then all audio) is cut on its own time: once its pending
+/// samples span `2 * fragment_duration_ms` (with video; `fragment_duration_ms` without),
+/// they go out in a fragment, so no sample waits longer than that for a fragment; but what
+/// the caller has not pushed yet, no fragment can hold.
 #[derive(Debug)]
 pub struct FragmentedMuxer {
     options: FragmentedOptions,
@@ -363,6 +280,7 @@ impl FragmentedMuxer {
             data,
         });
         let now = (sample.dts, t.movie.timescale_hz);
+        let oldest = (t.pending[0].dts, t.movie.timescale_hz);
         let triggers_video = t.is_video() && sample.is_sync;
 
         let Some(start) = self.fragment_start else {
@@ -371,11 +289,12 @@ impl FragmentedMuxer {
         };
         let d = u64::from(self.options.fragment_duration_ms);
         let has_video = self.tracks.iter().any(Track::is_video);
-        let cut = if has_video {
-            (triggers_video && at_least_after(now, start, d)) || at_least_after(now, start, 2 * d)
-        } else {
-            at_least_after(now, start, d)
-        };
+        let longest = if has_video { 2 * d } else { d };
+        // A track pushed behind the others (its samples before the fragment's start) is
+        // cut on its own time: none of its samples waits longer than `longest`.
+        let cut = (triggers_video && at_least_after(now, start, d))
+            || at_least_after(now, start, longest)
+            || at_least_after(now, oldest, longest);
         if cut {
             // Every sample before `now` whose duration is known, i.e. not its track's last.
             let take: Vec<usize> = self
@@ -392,7 +311,9 @@ impl FragmentedMuxer {
                 .collect();
             if take.iter().any(|&n| n > 0) {
                 self.cut(&take, false);
-                self.fragment_start = Some(now);
+                if !before(now, start) {
+                    self.fragment_start = Some(now);
+                }
             }
         }
         Ok(())

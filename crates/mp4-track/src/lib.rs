@@ -23,6 +23,61 @@
 //! sample is presented later than the earliest track's gets an empty edit for the gap, so
 //! players keep audio and video in sync.
 //!
+//! The sample entries a track needs ([`TrackConfig::sample_entry`]) come from
+//! `bmff-boxes`: `Avc1::new(width, height, AvcC::new(sps, pps)?)`, `Hvc1`, `Mp4a::aac(asc)`,
+//! `Mp4v::jpeg(width, height)`, each `.to_bytes()`. [`DecodeTimes`] derives decode times
+//! for video with B-frames from presentation times and the reorder depth.
+//!
+//! # Defaults
+//!
+//! | Option | Default | Meaning |
+//! |---|---|---|
+//! | [`FragmentedOptions::fragment_duration_ms`] | 2000 | a fragment ends at the first video keyframe 2 s after its start (4 s at most; 2 s without video) |
+//! | [`FragmentedOptions::reserve_bytes`] | 262144 | 256 KiB of `free` after the `ftyp` for the final `moov` (about 10 minutes of 30 fps video with AAC); size it with [`estimate_moov_bytes`] |
+//! | `movie_timescale_hz` (both muxers) | 1000 | `mvhd` timescale: movie and track durations and edit-list segment durations in ms; each edit is rounded to the nearest tick (at most 0.5 ms off, e.g. `elst` 5013 for 5.0133 s of 48 kHz audio); a common multiple of the track timescales (720000 for 90 kHz and 48 kHz) makes edits exact |
+//! | `creation_time_1904` (both muxers) | 0 | the muxers read no clock |
+//! | [`TrackConfig::default_sample_duration`] | none | the last sample's duration when a track has a single sample |
+//!
+//! The last sample of each track lasts until the end set by `set_track_end` (both
+//! muxers), else as long as the sample before it, else the track's
+//! `default_sample_duration`, else 1 tick.
+//!
+//! # From `rtsp-ingest`
+//!
+//! `rtsp-ingest` (which this crate does not depend on) hands out what a track needs, in
+//! its own types; the conversions are:
+//!
+//! - `VideoInfo::width`/`height` are `u32`; [`TrackKind::Video`] and the sample entries
+//!   take `u16` (the `tkhd` and `VisualSampleEntry` fields): `u16::try_from(width)`.
+//! - `VideoInfo::sample_entry`/`AudioInfo::sample_entry` are the complete boxes
+//!   [`TrackConfig::sample_entry`] takes; `clock_rate_hz` is the track's `timescale_hz`,
+//!   and `VideoInfo::nominal_frame_duration()`/`AudioInfo::frame_length` its
+//!   `default_sample_duration`.
+//! - `Frame::pts` is an `i64` presentation time in that clock, from the session's zero
+//!   (the same instant for every stream); [`SampleInfo::dts`] is a `u64` decode time on
+//!   the file's timeline. Pick the file's zero (e.g. the first video keyframe's `pts`;
+//!   rescale it to each track's clock) and subtract it, dropping frames before it. Without
+//!   B-frames (`VideoInfo::reorder_depth` 0, and audio) the decode time is that
+//!   difference and `cts_offset` is 0; with B-frames, feed the differences in arrival
+//!   order to a [`DecodeTimes`] of that depth, use `pts - dts` as `cts_offset`, and shift
+//!   every track by the first (negative) decode time.
+//!
+//! # Examples
+//!
+//! In `crates/mp4-track/examples/` (`cargo run -p mp4-track --example NAME -- ...`; each
+//! file's doc says how to make its input with ffmpeg):
+//!
+//! - `h264_aac`: an H.264 Annex B stream and an AAC ADTS stream into a finalized file,
+//!   sample entries built with `bmff-boxes` from the SPS/PPS and the ADTS header, frames
+//!   described as `rtsp-ingest` hands them out and converted as above
+//!   (`tests/h264_aac_example.rs` runs it and checks the file with ffprobe and
+//!   `ffmpeg -xerror`).
+//! - `mjpeg_mux`: Motion JPEG frames into a progressive file with [`Mp4Muxer`], optionally
+//!   as a second, later track (an empty edit).
+//! - `fragmented_mux`: Motion JPEG (and optionally AAC) through [`FragmentedMuxer`]:
+//!   finalized, left fragmented as after a crash, repaired with [`Recovery`], and the
+//!   reserve estimate against the real `moov`.
+//!
 //! # Example
 //!
 //! ```
@@ -128,9 +183,16 @@
 //! # }
 //! ```
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+mod decode_times;
 mod error;
 mod estimate;
 mod finalize;
+mod fragment;
 mod fragmented;
 mod moof;
 mod moov;
@@ -140,10 +202,12 @@ mod tables;
 mod timing;
 mod types;
 
+pub use decode_times::{DecodeTimes, NotAfterPrevious};
 pub use error::Error;
 pub use estimate::{TrackEstimate, estimate_moov_bytes};
 pub use finalize::{Finalize, FinalizeStep};
-pub use fragmented::{Fragment, FragmentTrack, FragmentedMuxer, FragmentedOptions, TrackProgress};
+pub use fragment::{Fragment, FragmentTrack, FragmentedOptions, TrackProgress};
+pub use fragmented::FragmentedMuxer;
 pub use progressive::{Finished, Mp4Muxer, MuxerOptions};
 pub use recovery::{
     DATA_READ_BYTES, Damage, MAX_CHECKED_SAMPLE_BYTES, ReadRequest, Recovered, Recovery,

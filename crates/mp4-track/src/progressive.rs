@@ -11,13 +11,19 @@ use crate::{Error, Patch, SampleInfo, TableSample, TrackConfig, TrackId, TrackTa
 /// Options for a [`Mp4Muxer`].
 #[derive(Clone, Debug)]
 pub struct MuxerOptions {
-    /// `mvhd.timescale`; 1000 unless there is a reason otherwise.
+    /// `mvhd.timescale`, the unit of the movie and track durations and of the edit lists'
+    /// segment durations. Default: 1000 (milliseconds). Edits are rounded to the nearest
+    /// movie tick, so a track's presented length may differ from its media by up to half a
+    /// tick (0.5 ms at 1000 Hz; see the crate's "Defaults"); a multiple of every track's
+    /// timescale (e.g. 720000 for 90 kHz video and 48 kHz audio) makes them exact.
     pub movie_timescale_hz: u32,
-    /// `creation_time`/`modification_time` in seconds since 1904-01-01 UTC.
+    /// `creation_time`/`modification_time` in seconds since 1904-01-01 UTC. Default: 0
+    /// (the muxer reads no clock).
     pub creation_time_1904: u64,
 }
 
 impl Default for MuxerOptions {
+    /// 1000 Hz movie timescale, time 0.
     fn default() -> Self {
         Self {
             movie_timescale_hz: 1000,
@@ -150,12 +156,49 @@ impl Mp4Muxer {
         Ok(offset)
     }
 
+    /// Sets where `track`'s media ends: its last pushed sample lasts until `end_dts` (in
+    /// the track's timescale, on the shared timeline), e.g. the decode time of the sample
+    /// that follows it in the next file of a segmented recording. Without it,
+    /// [`finish`](Self::finish) gives the last sample the duration of the one before it. A
+    /// later [`push`](Self::push) clears it. No effect on a track without samples. As
+    /// [`FragmentedMuxer::set_track_end`](crate::FragmentedMuxer::set_track_end).
+    pub fn set_track_end(&mut self, track: TrackId, end_dts: u64) -> Result<(), Error> {
+        let id = track.0.get();
+        let t = self.track_mut(track)?;
+        let Some(last) = t.tables.last_dts() else {
+            return Ok(());
+        };
+        if end_dts <= last {
+            return Err(Error::NonMonotonicTimestamp {
+                track: id,
+                prev: last,
+                got: end_dts,
+            });
+        }
+        let d = end_dts - last;
+        let d = u32::try_from(d).ok().and_then(NonZeroU32::new).ok_or(
+            Error::SampleDurationTooLong {
+                track: id,
+                duration: d,
+            },
+        )?;
+        t.tables.set_last_sample_duration(d);
+        Ok(())
+    }
+
     /// Current length of the file in bytes, as the muxer accounts it.
     pub fn file_len(&self) -> u64 {
         self.file_len
     }
 
     /// Ends the file: builds the `moov` and the `mdat` size patch.
+    ///
+    /// A sample's duration is the gap to the next sample's decode time, so each track's
+    /// last sample gets: the end set by [`set_track_end`](Self::set_track_end) since the
+    /// last push; else the duration of the sample before it; else (a single sample) the
+    /// track's [`default_sample_duration`](TrackConfig::default_sample_duration); else 1
+    /// (never 0, which would hide the sample from most players). The same rule as
+    /// [`FragmentedMuxer::flush`](crate::FragmentedMuxer::flush).
     pub fn finish(self) -> Result<Finished, Error> {
         if !self.started {
             return Err(Error::NotStarted);

@@ -2,8 +2,9 @@
 //! and hands out codec-neutral [`Frame`]s ready to be written to an MP4 file.
 //!
 //! This is the only crate of the workspace that knows retina: everything it hands out
-//! (sample entries as opaque bytes, timestamps as integers in the stream's clock) can be
-//! used without it.
+//! (sample entries as bytes, timestamps as integers in the stream's clock) can be used
+//! without it. The sample entries are built by `bmff-boxes` (`Avc1`, `Hvc1`, `Mp4v`,
+//! `Mp4a`) from the parameter sets retina has parsed, as a library user would build them.
 //!
 //! - [`Source::connect`] does `DESCRIBE`, selects the first H.264/H.265/JPEG video stream and
 //!   the first AAC audio stream, does `SETUP` and `PLAY`, and waits for the first video
@@ -45,6 +46,12 @@
 //! # }
 //! ```
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+mod entry;
 mod error;
 mod frame;
 mod gate;

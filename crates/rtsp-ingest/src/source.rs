@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use retina::client::{self, Demuxed, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
@@ -463,13 +462,11 @@ impl Source {
 
 impl VideoStream {
     fn info_from(&mut self, p: &VideoParameters) -> Result<VideoInfo, Error> {
-        let sample_entry = p
-            .mp4_sample_entry()
-            .build()
-            .map_err(|e| Error::UnsupportedCodec {
+        let sample_entry =
+            crate::entry::video_sample_entry(p).map_err(|reason| Error::UnsupportedCodec {
                 stream: self.index,
                 encoding: self.codec.name().to_owned(),
-                reason: crate::error::one_line(&e.to_string()),
+                reason,
             })?;
         let (width, height) = p.pixel_dimensions();
         let frame_interval = p.frame_rate().filter(|&(n, d)| n > 0 && d > 0).or_else(|| {
@@ -493,7 +490,7 @@ impl VideoStream {
             width,
             height,
             clock_rate_hz: self.clock_rate_hz,
-            sample_entry: Bytes::from(sample_entry),
+            sample_entry,
             rfc6381_codec: p.rfc6381_codec().to_owned(),
             frame_interval,
             reorder_depth: reorder.depth,
@@ -511,15 +508,12 @@ fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error>
     let Some(ParametersRef::Audio(p)) = stream.parameters() else {
         return Err(unsupported("no usable parameters in the sdp".to_owned()));
     };
-    let sample_entry = p
-        .mp4_sample_entry()
-        .build()
-        .map_err(|e| unsupported(crate::error::one_line(&e.to_string())))?;
+    let sample_entry = crate::entry::audio_sample_entry(p).map_err(unsupported)?;
     Ok(AudioInfo {
         codec: AudioCodec::Aac,
         clock_rate_hz: stream.clock_rate_hz(),
         channels: p.channels().get(),
-        sample_entry: Bytes::from(sample_entry),
+        sample_entry,
         rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
         frame_length: p.frame_length(),
     })

@@ -8,12 +8,12 @@
 //!
 //! Without reordering (most cameras, and audio) a sample's decode time is its presentation
 //! time. Video with B-frames arrives in decode order with presentation times: its decode
-//! times come from [`DecodeTimes`], and a sample carries the difference as its composition
-//! offset.
+//! times come from [`mp4_track::DecodeTimes`], and a sample carries the difference as its
+//! composition offset.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Duration;
+
+use mp4_track::DecodeTimes;
 
 /// Index of a track in a [`Timeline`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,8 +86,8 @@ impl Timeline {
     }
 
     /// Sets `track`'s reorder depth (frames) and nominal frame duration (ticks), for the
-    /// samples from now on; see [`DecodeTimes`]. Depth 0 (the default) writes every sample
-    /// with its decode time equal to its presentation time.
+    /// samples from now on; see [`mp4_track::DecodeTimes`]. Depth 0 (the default) writes
+    /// every sample with its decode time equal to its presentation time.
     pub fn set_reorder(&mut self, track: TrackIndex, depth: u8, frame_ticks: u32) {
         self.tracks[track.0].decode.set_depth(depth, frame_ticks);
     }
@@ -109,7 +109,7 @@ impl Timeline {
         }
         // A reordered track ends at its first sample at or after the limit in decode
         // order: the samples after it may refer to it.
-        if t.reached_end && t.decode.depth > 0 {
+        if t.reached_end && t.decode.depth() > 0 {
             return Placement::AfterEnd;
         }
         if let Some(limit) = self.limit {
@@ -133,7 +133,10 @@ impl Timeline {
                 // `next` keeps `time - dts` within 0..=i32::MAX.
                 cts_offset: u32::try_from(time - dts).unwrap_or(0),
             },
-            Err(prev_dts) => Placement::NotAfterPrevious { prev_dts, time },
+            Err(e) => Placement::NotAfterPrevious {
+                prev_dts: e.prev_dts,
+                time,
+            },
         }
     }
 
@@ -145,75 +148,6 @@ impl Timeline {
     /// True once every track has reached the limit.
     pub fn all_done(&self) -> bool {
         !self.tracks.is_empty() && self.tracks.iter().all(|t| t.reached_end)
-    }
-}
-
-/// Decode times for a track whose samples arrive in decode order with presentation times.
-///
-/// With reorder depth K (frames; from the SPS), sample `j`'s decode time is the `(j-K)`-th
-/// smallest presentation time seen so far (kept in a min-heap of K+1 values): the frame a
-/// decoder with a K-frame reorder buffer outputs when sample `j` arrives. The first K
-/// samples' decode times extrapolate below the first presentation time by the nominal
-/// frame duration. So a sample never waits for later ones, decode times are strictly
-/// increasing and never after the presentation times, and K = 0 gives decode time =
-/// presentation time. A sample presented at or before the previous decode time (reordered
-/// deeper than K, or a backward timestamp step) has none and is refused.
-#[derive(Debug)]
-pub struct DecodeTimes {
-    depth: u8,
-    frame_ticks: i64,
-    /// Presentation times seen and not yet used as decode times.
-    heap: BinaryHeap<Reverse<i64>>,
-    prev_dts: Option<i64>,
-}
-
-impl DecodeTimes {
-    /// Decode times for reorder depth `depth`, extrapolating by `frame_ticks` (at least 1).
-    pub fn new(depth: u8, frame_ticks: u32) -> Self {
-        Self {
-            depth,
-            frame_ticks: i64::from(frame_ticks.max(1)),
-            heap: BinaryHeap::with_capacity(usize::from(depth) + 1),
-            prev_dts: None,
-        }
-    }
-
-    /// Changes the depth for the samples from now on (new parameters). A smaller depth
-    /// drops the surplus of smallest presentation times kept; a larger one extrapolates
-    /// below the smallest kept until there are enough.
-    pub fn set_depth(&mut self, depth: u8, frame_ticks: u32) {
-        self.depth = depth;
-        self.frame_ticks = i64::from(frame_ticks.max(1));
-    }
-
-    /// The decode time of the next sample (in decode order), presented at `pts`; or,
-    /// when `pts` is not after the previous decode time, that one (the sample is refused
-    /// and forgotten).
-    pub fn next(&mut self, pts: i64) -> Result<i64, i64> {
-        if let Some(prev) = self.prev_dts
-            && pts <= prev
-        {
-            return Err(prev);
-        }
-        self.heap.push(Reverse(pts));
-        let depth = usize::from(self.depth);
-        let dts = if self.heap.len() > depth {
-            while self.heap.len() > depth + 1 {
-                self.heap.pop();
-            }
-            self.heap.pop().map_or(pts, |Reverse(v)| v)
-        } else {
-            let min = self.heap.peek().map_or(pts, |&Reverse(v)| v);
-            let missing = (depth + 1 - self.heap.len()) as i64;
-            min.saturating_sub(missing.saturating_mul(self.frame_ticks))
-        };
-        // Within (prev, pts], and a composition offset that fits an i32.
-        let mut dts = dts.min(pts).max(pts.saturating_sub(i64::from(i32::MAX)));
-        if let Some(prev) = self.prev_dts {
-            dts = dts.max(prev + 1);
-        }
-        self.prev_dts = Some(dts);
-        Ok(dts)
     }
 }
 
@@ -332,62 +266,6 @@ mod tests {
         assert!(matches!(tl.place(v, i64::MAX / 2), Placement::Write { .. }));
     }
 
-    /// Decode times of `pts` (in decode order) for depth `k`; refused samples panic.
-    fn decode_all(k: u8, frame_ticks: u32, pts: &[i64]) -> Vec<i64> {
-        let mut d = DecodeTimes::new(k, frame_ticks);
-        pts.iter()
-            .map(|&p| d.next(p).expect("not refused"))
-            .collect()
-    }
-
-    #[test]
-    fn ibbp_with_depth_one() {
-        // Display I0 B1 B2 P3 B4 B5 P6, sent as I0 P3 B1 B2 P6 B4 B5 (x264 bframes=2,
-        // no pyramid: max_num_reorder_frames 1).
-        let pts = [0, 9_000, 3_000, 6_000, 18_000, 12_000, 15_000];
-        assert_eq!(
-            decode_all(1, 3_000, &pts),
-            [-3_000, 0, 3_000, 6_000, 9_000, 12_000, 15_000]
-        );
-        // Depth 2 (B-pyramid or a conservative default): one more frame of delay.
-        assert_eq!(
-            decode_all(2, 3_000, &pts),
-            [-6_000, -3_000, 0, 3_000, 6_000, 9_000, 12_000]
-        );
-    }
-
-    #[test]
-    fn refuses_a_sample_not_after_the_previous_decode_time() {
-        let mut d = DecodeTimes::new(1, 3_000);
-        assert_eq!(d.next(0), Ok(-3_000));
-        assert_eq!(d.next(9_000), Ok(0));
-        // Presented at the previous decode time: reordered deeper than 1.
-        assert_eq!(d.next(0), Err(0));
-        assert_eq!(d.next(-1_000), Err(0));
-        // Forgotten: the next ones go on as if it never came.
-        assert_eq!(d.next(3_000), Ok(3_000));
-        assert_eq!(d.next(6_000), Ok(6_000));
-        // Duplicate presentation times still get increasing decode times.
-        assert_eq!(d.next(12_000), Ok(9_000));
-        assert_eq!(d.next(12_000), Ok(12_000));
-        assert_eq!(d.next(12_001), Ok(12_001));
-    }
-
-    #[test]
-    fn depth_changes_take_effect_at_once() {
-        let mut d = DecodeTimes::new(2, 3_000);
-        assert_eq!(d.next(0), Ok(-6_000));
-        assert_eq!(d.next(6_000), Ok(-3_000));
-        assert_eq!(d.next(3_000), Ok(0));
-        // Down to 0: the surplus kept (3_000 and 6_000) is skipped.
-        d.set_depth(0, 3_000);
-        assert_eq!(d.next(9_000), Ok(9_000));
-        // Up to 1: extrapolated from the smallest kept, but after the previous.
-        d.set_depth(1, 3_000);
-        assert_eq!(d.next(15_000), Ok(12_000));
-        assert_eq!(d.next(12_500), Ok(12_500));
-    }
-
     #[test]
     fn reordered_video_gets_composition_offsets() {
         let mut tl = Timeline::new(None);
@@ -434,81 +312,5 @@ mod tests {
             .collect();
         assert_eq!(got, [true, true, true, true, false, false, false]);
         assert!(tl.primary_done());
-    }
-
-    /// A decode order of `n` frames with reorder depth at most `k`, starting with the first
-    /// (the keyframe): each next frame is one of the `k + 1` earliest (in presentation
-    /// order) not sent yet, picked by `choices`, except that frame `f` is sent at the latest
-    /// as the `f + k`-th (no more than `k` frames sent before it are presented after it).
-    fn decode_order(n: usize, k: usize, choices: &[usize]) -> Vec<usize> {
-        let mut left: Vec<usize> = (0..n).collect();
-        let mut order = Vec::with_capacity(n);
-        for i in 0..n {
-            let pick = if i == 0 || left[0] + k <= i {
-                0
-            } else {
-                choices[i % choices.len()] % (k + 1).min(left.len())
-            };
-            order.push(left.remove(pick));
-        }
-        order
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn decode_times_within_depth(
-            k in 0u8..5,
-            n in 1usize..120,
-            choices in proptest::collection::vec(0usize..8, 1..64),
-            jitter in proptest::collection::vec(-1_000i64..=1_000, 1..64),
-            start in -1_000_000i64..1_000_000,
-        ) {
-            let order = decode_order(n, usize::from(k), &choices);
-            // Presentation times 3_000 ticks apart, jittered by up to a third of that.
-            let pts_of = |f: usize| start + f as i64 * 3_000 + jitter[f % jitter.len()];
-            let pts: Vec<i64> = order.iter().map(|&f| pts_of(f)).collect();
-            let dts = decode_all(k, 3_000, &pts);
-            let mut sorted = pts.clone();
-            sorted.sort_unstable();
-            for j in 0..n {
-                proptest::prop_assert!(dts[j] <= pts[j], "dts {} > pts {} at {j}", dts[j], pts[j]);
-                if j > 0 {
-                    proptest::prop_assert!(dts[j] > dts[j - 1], "not increasing at {j}");
-                }
-                let k = usize::from(k);
-                // Exactly the frame a k-frame reorder buffer outputs, and the first k
-                // extrapolated one frame duration apart below the first.
-                let want = if j >= k {
-                    sorted[j - k]
-                } else {
-                    sorted[0] - (k - j) as i64 * 3_000
-                };
-                proptest::prop_assert_eq!(dts[j], want, "at {}", j);
-            }
-            if k == 0 {
-                proptest::prop_assert_eq!(&dts, &pts);
-            }
-        }
-
-        #[test]
-        fn decode_times_of_any_order_stay_valid(
-            k in 0u8..4,
-            pts in proptest::collection::vec(-30_000i64..30_000, 1..100),
-        ) {
-            // Arbitrary (non-conforming) orders: refused samples are skipped, the rest
-            // keep dts increasing and at most pts, and no presentation time is changed.
-            let mut d = DecodeTimes::new(k, 3_000);
-            let mut prev = None;
-            for &p in &pts {
-                if let Ok(dts) = d.next(p) {
-                    proptest::prop_assert!(dts <= p);
-                    proptest::prop_assert!(prev.is_none_or(|prev| dts > prev));
-                    proptest::prop_assert!(p - dts <= i64::from(i32::MAX));
-                    prev = Some(dts);
-                } else {
-                    proptest::prop_assert!(prev.is_some_and(|prev| p <= prev));
-                }
-            }
-        }
     }
 }
