@@ -51,15 +51,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// RTP packets were lost and loss is not allowed.
-    #[error("stream {stream}: {lost} rtp packet(s) lost")]
-    PacketLoss {
-        /// Index of the stream in the presentation.
-        stream: usize,
-        /// Number of packets lost before the frame that reported it.
-        lost: u16,
-    },
-
     /// A stream's timestamp jumped further than allowed (see
     /// [`SourceOptions::with_max_timestamp_jump_secs`](crate::SourceOptions::with_max_timestamp_jump_secs)):
     /// a discontinuity.
@@ -95,7 +86,7 @@ impl Error {
             Error::InvalidUrl { .. } => ErrorKind::InvalidUrl,
             Error::Rtsp { kind, .. } => *kind,
             Error::NoUsableStream { .. } | Error::UnsupportedCodec { .. } => ErrorKind::Unsupported,
-            Error::PacketLoss { .. } | Error::TimestampJump { .. } => ErrorKind::Media,
+            Error::TimestampJump { .. } => ErrorKind::Media,
             Error::EndedBeforeStart { .. } => ErrorKind::SessionEnded,
         }
     }
@@ -103,7 +94,7 @@ impl Error {
     /// Whether trying again later (reconnecting) may succeed: see
     /// [`ErrorKind::is_retryable`].
     ///
-    /// Network trouble, server errors (5xx), loss and an ended session are retryable;
+    /// Network trouble, server errors (5xx), bad media and an ended session are retryable;
     /// a bad URL, rejected credentials or other client errors (4xx, except 408 Request
     /// Timeout) and unsupported streams are not.
     pub fn is_retryable(&self) -> bool {
@@ -157,7 +148,6 @@ mod tests {
         assert!(rtsp(Some(408)).is_retryable());
         assert!(!rtsp(Some(401)).is_retryable());
         assert!(!rtsp(Some(404)).is_retryable());
-        assert!(Error::PacketLoss { stream: 0, lost: 3 }.is_retryable());
         assert!(
             !Error::NoUsableStream {
                 what: "video",
@@ -184,10 +174,6 @@ mod tests {
         };
         assert_eq!(codec.kind(), ErrorKind::Unsupported);
         assert!(!codec.is_retryable());
-        assert_eq!(
-            Error::PacketLoss { stream: 0, lost: 1 }.kind(),
-            ErrorKind::Media
-        );
         let ended = Error::EndedBeforeStart {
             what: "video keyframe",
         };
@@ -205,10 +191,6 @@ mod tests {
 
     #[test]
     fn display_is_short_lower_case() {
-        assert_eq!(
-            Error::PacketLoss { stream: 1, lost: 2 }.to_string(),
-            "stream 1: 2 rtp packet(s) lost"
-        );
         assert_eq!(rtsp(Some(401)).to_string(), "rtsp describe failed: x");
         let jump = Error::TimestampJump {
             stream: 0,

@@ -128,7 +128,8 @@ pub enum Frame {
         /// the new description, which [`Source::video`](crate::Source::video) also returns
         /// from now on.
         new_info: Option<VideoInfo>,
-        /// RTP packets lost just before this frame (non-zero only with loss allowed).
+        /// RTP packets lost on this stream just before this frame (see
+        /// [`LossPolicy`](crate::LossPolicy)).
         loss: u16,
     },
     /// An audio frame (one access unit).
@@ -139,7 +140,7 @@ pub enum Frame {
         duration: u32,
         /// The frame's data, ready for an MP4 sample.
         data: Bytes,
-        /// RTP packets lost just before this frame (non-zero only with loss allowed).
+        /// RTP packets lost on this stream just before this frame.
         loss: u16,
     },
 }

@@ -1,4 +1,4 @@
-//! What happens to each received frame before it is handed out: the jump and loss checks,
+//! What happens to each received frame before it is handed out: the jump check,
 //! and how its data becomes a [`Bytes`] (without a copy for video).
 
 use bytes::Bytes;
@@ -31,18 +31,6 @@ pub(crate) fn check_jump(
             )
             .unwrap_or(u32::MAX),
         })
-}
-
-pub(crate) fn check_loss(allow_loss: bool, stream: usize, lost: u16) -> Result<(), Error> {
-    if lost == 0 {
-        return Ok(());
-    }
-    if allow_loss {
-        tracing::warn!(stream, lost, "rtp packets lost; continuing");
-        Ok(())
-    } else {
-        Err(Error::PacketLoss { stream, lost })
-    }
 }
 
 /// A video frame's data: retina's buffer itself, moved into a [`Bytes`] without a copy

@@ -11,7 +11,8 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 use crate::gate::{Gate, Verdict};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
-use crate::received::{audio_data, check_jump, check_loss, video_data};
+use crate::loss::{LossCounts, LossFilter};
+use crate::received::{audio_data, check_jump, video_data};
 use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
@@ -66,7 +67,10 @@ pub struct Source {
     /// Audio received while waiting for the first video keyframe, at most
     /// [`MAX_HELD_AUDIO`] frames.
     held_audio: VecDeque<Frame>,
-    allow_loss: bool,
+    loss: LossFilter,
+    /// A video frame with new parameters was skipped for loss: compare the parameters at
+    /// the next frame handed out.
+    parameters_unseen: bool,
     teardown: TeardownPolicy,
     group: Arc<SessionGroup>,
     redacted_url: String,
@@ -251,7 +255,8 @@ impl Source {
             audio,
             pending: VecDeque::new(),
             held_audio: VecDeque::new(),
-            allow_loss: options.allow_loss,
+            loss: LossFilter::new(options.loss_policy),
+            parameters_unseen: false,
             teardown: options.teardown,
             group,
             redacted_url,
@@ -318,10 +323,17 @@ impl Source {
         }
     }
 
+    /// Packets lost and frames skipped for loss since the session started (see
+    /// [`LossPolicy`](crate::LossPolicy)).
+    pub fn loss(&self) -> LossCounts {
+        self.loss.counts()
+    }
+
     /// The next frame, or `None` when the server ended the session.
     ///
     /// The first call returns the start frame (the first keyframe, or the first audio frame
-    /// without video). Lost packets are an error unless loss is allowed.
+    /// without video). Lost packets are never an error: they are counted
+    /// ([`loss`](Self::loss)) and handled by the [`LossPolicy`](crate::LossPolicy).
     pub async fn next(&mut self) -> Result<Option<Frame>, Error> {
         if let Some(frame) = self.pending.pop_front() {
             return Ok(Some(frame));
@@ -372,12 +384,25 @@ impl Source {
                     check_jump(video.jumps.as_mut(), video.index, video.clock_rate_hz, pts)?;
                     let is_sync = f.is_random_access_point()
                         || (video.codec == VideoCodec::H265 && crate::nal::h265_is_irap(f.data()));
+                    if !self.loss.video(f.loss(), is_sync) {
+                        if !self.gate.is_open() {
+                            // Before the start frames are dropped anyway: not for loss.
+                            self.loss.uncount_skipped(1);
+                            self.gate.dropped_video += 1;
+                        }
+                        self.parameters_unseen |= f.has_new_parameters();
+                        continue;
+                    }
                     let verdict = self.gate.video(pts, video.clock_rate_hz, is_sync);
                     if verdict == Verdict::Drop {
                         continue;
                     }
                     let mut new_info = None;
-                    if verdict == Verdict::Open || f.has_new_parameters() || video.info.is_none() {
+                    if verdict == Verdict::Open
+                        || f.has_new_parameters()
+                        || std::mem::take(&mut self.parameters_unseen)
+                        || video.info.is_none()
+                    {
                         let params = match self.demuxed.streams()[video.index].parameters() {
                             Some(ParametersRef::Video(p)) => p,
                             _ => {
@@ -407,9 +432,6 @@ impl Source {
                         }
                     }
                     let loss = f.loss();
-                    if verdict == Verdict::Pass {
-                        check_loss(self.allow_loss, video.index, loss)?;
-                    }
                     return Ok(Some(Frame::Video {
                         pts,
                         is_sync,
@@ -436,9 +458,7 @@ impl Source {
                     if verdict == Verdict::Drop {
                         continue;
                     }
-                    if verdict == Verdict::Pass {
-                        check_loss(self.allow_loss, audio.index, f.loss())?;
-                    }
+                    self.loss.audio(f.loss());
                     let frame = Frame::Audio {
                         pts,
                         duration: f.frame_length().get(),

@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rtsp_ingest::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
+use rtsp_ingest::{
+    Credentials, InitialTimestampPolicy, LossPolicy, SourceOptions, TeardownPolicy, Transport,
+};
 
 use crate::output::format::{OutputFormat, SyncPolicy};
 
@@ -37,8 +39,8 @@ pub struct CameraConfig {
     pub video: bool,
     /// Record audio.
     pub audio: bool,
-    /// Tolerate packet loss.
-    pub allow_loss: bool,
+    /// What to do with the video after lost packets.
+    pub on_loss: LossPolicy,
     /// Where each stream's zero time comes from.
     pub initial_timestamp: InitialTimestampPolicy,
     /// When to send `TEARDOWN`.
@@ -61,7 +63,7 @@ impl CameraConfig {
             .with_teardown(self.teardown)
             .with_video(self.video)
             .with_audio(self.audio)
-            .with_allow_loss(self.allow_loss)
+            .with_loss_policy(self.on_loss)
             .with_max_timestamp_jump_secs(
                 u32::try_from(self.max_timestamp_jump.as_secs())
                     .ok()

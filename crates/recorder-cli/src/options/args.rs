@@ -155,7 +155,8 @@ optional, and [defaults] gives defaults for all cameras:
 Keys: name, url, output ({name} is replaced by the camera's name), username, password_file,
 password_env (the name of an environment variable holding the password), transport,
 segment_duration, format, fragment_duration, sync, audio, video, stall_timeout,
-max_timestamp_jump, max_retries, utc, initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
+max_timestamp_jump, max_retries, utc, initial_timestamp, teardown, on_loss (allow_loss: accepted,
+ignored): the same values as `recorder record`'s options.
 Each camera runs on its own, reconnecting as `recorder record` does; one camera's failure
 does not stop the others. The process ends when every camera has ended (exit 0 if all
 succeeded) or on SIGINT/SIGTERM (every file finished; a second signal exits at once).")]
@@ -199,7 +200,8 @@ mod tests {
             rtsp_ingest::InitialTimestampPolicy::Permissive
         );
         assert_eq!(c.teardown, rtsp_ingest::TeardownPolicy::Auto);
-        assert!(c.video && c.audio && !c.allow_loss);
+        assert!(c.video && c.audio);
+        assert_eq!(c.on_loss, rtsp_ingest::LossPolicy::Keep);
         assert_eq!(r.camera.username, None);
         assert_eq!(r.camera.password_file, None);
         assert_eq!(c.format, OutputFormat::Mp4);
@@ -227,6 +229,8 @@ mod tests {
             "udp",
             "--no-audio",
             "--allow-loss",
+            "--on-loss",
+            "skip-to-keyframe",
             "--initial-timestamp",
             "require",
             "--teardown",
@@ -258,7 +262,8 @@ mod tests {
         let c = r.camera_config().expect("resolvable");
         assert_eq!(c.output, PathBuf::from("/tmp/x.mp4"));
         assert_eq!(c.transport, rtsp_ingest::Transport::Udp);
-        assert!(!c.audio && c.video && c.allow_loss);
+        assert!(!c.audio && c.video);
+        assert_eq!(c.on_loss, rtsp_ingest::LossPolicy::SkipToKeyframe);
         assert_eq!(
             c.initial_timestamp,
             rtsp_ingest::InitialTimestampPolicy::Require
