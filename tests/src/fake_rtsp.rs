@@ -168,6 +168,14 @@ pub enum Fault {
     /// `per_mille / 1000`, drawn from a generator seeded with `seed`, as a lossy network
     /// would: a picture that lost a packet is damaged
     /// ([`FakeRtspServer::video_frames_damaged`]).
+    /// `RTP-Info` announces a video sequence number one more than the first packet's (a
+    /// start race: a packet numbered just before it goes out first).
+    EarlyFirstPacket,
+    /// The first packet of frame `frame` is sent twice in a row.
+    DuplicatePacket {
+        /// The frame whose first packet is repeated.
+        frame: usize,
+    },
     RandomLoss {
         /// Packets dropped per thousand.
         per_mille: u16,

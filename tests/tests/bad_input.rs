@@ -403,6 +403,32 @@ fn one_percent_loss_skip_to_keyframe_decodes_cleanly() {
 }
 
 #[test]
+fn first_packet_before_rtp_info_seq_is_tolerated() {
+    // The start race: RTP-Info announces seq N+1 and the first packet has seq N. Over TCP
+    // retina would refuse it as out of order; sequence numbers start at the first packet.
+    let script = script().with_fault(Fault::EarlyFirstPacket);
+    let (run, dir, _server) = record_from("early-first-packet", script, &[]);
+    run.assert_succeeded();
+    assert!(!run.stderr.contains("rtp packets lost"), "nothing lost");
+    assert_eq!(decodable_h264_frames(&dir.out()), EXPECTED_FRAMES);
+}
+
+#[test]
+fn duplicate_packet_is_skipped() {
+    // The first packet of frame 40 twice: the copy is skipped, counted, and every frame
+    // kept.
+    let script = script().with_fault(Fault::DuplicatePacket { frame: 40 });
+    let (run, dir, server) = record_from("duplicate", script, &[]);
+    run.assert_succeeded();
+    assert_eq!(server.fault_frame(), Some(40));
+    assert!(
+        run.stderr.contains("1 late or duplicate packet(s) skipped"),
+        "counted"
+    );
+    assert_eq!(decodable_h264_frames(&dir.out()), EXPECTED_FRAMES);
+}
+
+#[test]
 fn timestamp_jump_forward_one_hour() {
     // One hour ahead from frame 30 (1 s): a discontinuity (past `--max-timestamp-jump`,
     // 10 s by default). The session ends there with a media error naming the jump (with

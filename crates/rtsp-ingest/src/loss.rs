@@ -36,6 +36,9 @@ pub struct LossCounts {
     /// whole but refer to a lost one). Frames that never arrived whole are not counted:
     /// retina drops them before they become frames.
     pub video_frames_skipped: u64,
+    /// RTP packets that came after later ones (a duplicate, or a packet sent just before
+    /// the sequence number `RTP-Info` announced), skipped: over TCP retina refuses them.
+    pub late_packets: u64,
 }
 
 impl LossCounts {
@@ -50,6 +53,7 @@ impl LossCounts {
             video_packets: self.video_packets - earlier.video_packets,
             audio_packets: self.audio_packets - earlier.audio_packets,
             video_frames_skipped: self.video_frames_skipped - earlier.video_frames_skipped,
+            late_packets: self.late_packets - earlier.late_packets,
         }
     }
 
@@ -66,7 +70,13 @@ pub(crate) struct LossFilter {
     counts: LossCounts,
     /// Skipping video until a keyframe without loss before it.
     skipping: bool,
+    /// Late packets skipped since the last packet in order.
+    late_in_a_row: u32,
 }
+
+/// More late packets in a row than this are not a duplicate or a start race but a stream
+/// that went back (or jumped more than half the sequence space): an error.
+pub(crate) const MAX_LATE_IN_A_ROW: u32 = 16;
 
 impl LossFilter {
     pub(crate) fn new(policy: LossPolicy) -> Self {
@@ -95,6 +105,19 @@ impl LossFilter {
             self.counts.video_frames_skipped += 1;
         }
         !self.skipping
+    }
+
+    /// A packet came after later ones (retina refused it): true to skip it, false when
+    /// too many came in a row ([`MAX_LATE_IN_A_ROW`]).
+    pub(crate) fn late_packet(&mut self) -> bool {
+        self.late_in_a_row += 1;
+        self.counts.late_packets += 1;
+        self.late_in_a_row <= MAX_LATE_IN_A_ROW
+    }
+
+    /// Something in order arrived.
+    pub(crate) fn in_order(&mut self) {
+        self.late_in_a_row = 0;
     }
 
     /// Counts an audio frame's loss (audio frames are always kept).
@@ -156,6 +179,20 @@ mod tests {
         let (kept, counts) = kept(LossPolicy::SkipToKeyframe, &stream(12, &[4]));
         assert_eq!(kept, [0, 1, 2, 3, 8, 9, 10, 11]);
         assert_eq!(counts.video_frames_skipped, 4);
+    }
+
+    #[test]
+    fn late_packets_are_skipped_unless_they_keep_coming() {
+        let mut f = LossFilter::new(LossPolicy::Keep);
+        assert!(f.late_packet());
+        f.in_order();
+        for _ in 0..MAX_LATE_IN_A_ROW {
+            assert!(f.late_packet());
+        }
+        assert!(!f.late_packet(), "one too many in a row");
+        f.in_order();
+        assert!(f.late_packet());
+        assert_eq!(f.counts().late_packets, u64::from(MAX_LATE_IN_A_ROW) + 3);
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub(crate) fn check_jump(
         })
 }
 
+/// Whether retina refused a packet because it came after later ones (over TCP: a
+/// duplicate, or the start race where a server sends a packet numbered just before the
+/// `RTP-Info` it announced). retina has no typed kinds for its errors: this is its text
+/// for them (`InorderParser::rtp_validate`), checked against retina 0.4.
+pub(crate) fn is_late_packet(description: &str) -> bool {
+    description.contains("Out-of-order packet or large loss")
+}
+
 /// A video frame's data: retina's buffer itself, moved into a [`Bytes`] without a copy
 /// (whether or not the `Vec` has spare capacity). From here on the frame is passed by
 /// reference count down to the vectored write of its fragment.

@@ -5,14 +5,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use retina::client::{self, Demuxed, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
+use retina::client::{
+    self, Demuxed, InitialSequenceNumberPolicy, PlayOptions, SessionGroup, SessionOptions,
+    SetupOptions,
+};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
 use crate::gate::{Gate, Verdict};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
 use crate::loss::{LossCounts, LossFilter};
-use crate::received::{audio_data, check_jump, video_data};
+use crate::received::{audio_data, check_jump, is_late_packet, video_data};
 use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
@@ -235,12 +238,17 @@ impl Source {
         }
         // Not retina's `enforce_timestamps_with_max_jump_secs`: it refuses every timestamp
         // that goes backwards, i.e. every B-frame. Jumps are checked per stream in `pull`.
-        let play = PlayOptions::default().initial_timestamp(match options.initial_timestamp {
-            InitialTimestampPolicy::Default => client::InitialTimestampPolicy::Default,
-            InitialTimestampPolicy::Require => client::InitialTimestampPolicy::Require,
-            InitialTimestampPolicy::Ignore => client::InitialTimestampPolicy::Ignore,
-            InitialTimestampPolicy::Permissive => client::InitialTimestampPolicy::Permissive,
-        });
+        // Sequence numbers start at each stream's first packet, not at `RTP-Info`'s
+        // `seq`: servers that announce one more than the packet they send first (a start
+        // race) would otherwise end the session at once over TCP.
+        let play = PlayOptions::default()
+            .initial_seq(InitialSequenceNumberPolicy::Ignore)
+            .initial_timestamp(match options.initial_timestamp {
+                InitialTimestampPolicy::Default => client::InitialTimestampPolicy::Default,
+                InitialTimestampPolicy::Require => client::InitialTimestampPolicy::Require,
+                InitialTimestampPolicy::Ignore => client::InitialTimestampPolicy::Ignore,
+                InitialTimestampPolicy::Permissive => client::InitialTimestampPolicy::Permissive,
+            });
         let demuxed = session
             .play(play)
             .await
@@ -369,8 +377,20 @@ impl Source {
         loop {
             let item = match self.demuxed.next().await {
                 None => return Ok(None),
+                // retina refused the packet and left its state as before: go on with
+                // the next one.
+                Some(Err(e)) if is_late_packet(&e.to_string()) && self.loss.late_packet() => {
+                    tracing::debug!(
+                        "skipping a late rtp packet: {}",
+                        crate::error::one_line(&e.to_string())
+                    );
+                    continue;
+                }
                 Some(Err(e)) => return Err(Error::rtsp(Phase::Receive, &e)),
-                Some(Ok(item)) => item,
+                Some(Ok(item)) => {
+                    self.loss.in_order();
+                    item
+                }
             };
             match item {
                 CodecItem::VideoFrame(f) => {

@@ -177,7 +177,11 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
         }
         let mut bytes = Vec::new();
         let mut damaged = false;
-        for p in &payloads {
+        let duplicate = matches!(script.fault, Fault::DuplicatePacket { frame } if frame == i);
+        if duplicate {
+            fault_frame = Some(i);
+        }
+        for (k, p) in payloads.iter().enumerate() {
             let packet = rtp::rtp_packet(
                 VIDEO_PT, p.marker, video_seq, ts as u32, VIDEO_SSRC, &p.data,
             );
@@ -187,6 +191,9 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
                 continue;
             }
             bytes.extend_from_slice(&rtp::interleaved(channel, &packet));
+            if duplicate && k == 0 {
+                bytes.extend_from_slice(&rtp::interleaved(channel, &packet));
+            }
         }
         steps.push(Step {
             at: Duration::from_secs_f64(frame_secs),
@@ -201,7 +208,11 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
     }
     let mut rtp_info = Vec::new();
     if channels.video.is_some() {
-        rtp_info.push((0, VIDEO_SEQ_BASE, VIDEO_TS_BASE));
+        let announced = match script.fault {
+            Fault::EarlyFirstPacket => VIDEO_SEQ_BASE.wrapping_add(1),
+            _ => VIDEO_SEQ_BASE,
+        };
+        rtp_info.push((0, announced, VIDEO_TS_BASE));
     }
     if audio.is_some() {
         rtp_info.push((1, AUDIO_SEQ_BASE, AUDIO_TS_BASE));
@@ -374,6 +385,17 @@ mod tests {
             (sent, damaged),
             "seeded: the same drops"
         );
+
+        let early = plan(Fault::EarlyFirstPacket);
+        assert_eq!(
+            early.rtp_info,
+            [(0, VIDEO_SEQ_BASE.wrapping_add(1), VIDEO_TS_BASE)]
+        );
+        assert_eq!(first_of(&early, 0), VIDEO_SEQ_BASE);
+        let dup = plan(Fault::DuplicatePacket { frame: 1 });
+        let seqs: Vec<u16> = packets(&dup.steps[1].bytes).iter().map(|p| p.0).collect();
+        assert_eq!(seqs, [6, 6].map(|k| VIDEO_SEQ_BASE.wrapping_add(k)));
+        assert_eq!(dup.fault_frame, Some(1));
 
         let stall = plan(Fault::Stall { after_frames: 2 });
         assert_eq!((stall.steps.len(), stall.last), (2, Final::Idle));

@@ -79,8 +79,13 @@ pub fn describe(new: &LossCounts, total_packets: u64) -> String {
     } else {
         String::new()
     };
+    let late = if new.late_packets > 0 {
+        format!("; {} late or duplicate packet(s) skipped", new.late_packets)
+    } else {
+        String::new()
+    };
     format!(
-        "rtp packets lost: {} video, {} audio{skipped} ({total_packets} in this session)",
+        "rtp packets lost: {} video, {} audio{skipped}{late} ({total_packets} in this session)",
         new.video_packets, new.audio_packets,
     )
 }
@@ -94,6 +99,7 @@ mod tests {
             video_packets: video,
             audio_packets: audio,
             video_frames_skipped: 0,
+            late_packets: 0,
         }
     }
 
@@ -123,11 +129,12 @@ mod tests {
             video_packets: 7,
             audio_packets: 1,
             video_frames_skipped: 20,
+            late_packets: 2,
         };
         assert_eq!(
             describe(&new, 30),
             "rtp packets lost: 7 video, 1 audio; 20 video frame(s) skipped to the next \
-             keyframe (30 in this session)"
+             keyframe; 2 late or duplicate packet(s) skipped (30 in this session)"
         );
     }
 }
