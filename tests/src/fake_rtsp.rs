@@ -164,10 +164,6 @@ pub enum Fault {
         /// How many sequence numbers are skipped.
         lost: u16,
     },
-    /// Each video RTP packet is dropped (its sequence number skipped) with probability
-    /// `per_mille / 1000`, drawn from a generator seeded with `seed`, as a lossy network
-    /// would: a picture that lost a packet is damaged
-    /// ([`FakeRtspServer::video_frames_damaged`]).
     /// `RTP-Info` announces a video sequence number one more than the first packet's (a
     /// start race: a packet numbered just before it goes out first).
     EarlyFirstPacket,
@@ -176,6 +172,10 @@ pub enum Fault {
         /// The frame whose first packet is repeated.
         frame: usize,
     },
+    /// Each video RTP packet is dropped (its sequence number skipped) with probability
+    /// `per_mille / 1000`, drawn from a generator seeded with `seed`, as a lossy network
+    /// would: a picture that lost a packet is damaged
+    /// ([`FakeRtspServer::video_frames_damaged`]).
     RandomLoss {
         /// Packets dropped per thousand.
         per_mille: u16,
