@@ -51,26 +51,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// A stream's timestamp jumped further than allowed (see
-    /// [`SourceOptions::with_max_timestamp_jump_secs`](crate::SourceOptions::with_max_timestamp_jump_secs)):
-    /// a discontinuity.
-    #[error(
-        "stream {stream}: timestamp jumped {} s (allowed: {max_forward_secs} s forward, {max_backward_ms} ms back)",
-        signed_secs(*.delta_ticks, *.clock_rate_hz)
-    )]
-    TimestampJump {
-        /// Index of the stream in the presentation.
-        stream: usize,
-        /// The frame's timestamp minus the newest one seen before it, in clock units.
-        delta_ticks: i64,
-        /// The stream's clock rate.
-        clock_rate_hz: u32,
-        /// The largest forward step allowed, in seconds.
-        max_forward_secs: u32,
-        /// The largest backward step allowed (reordering), in milliseconds.
-        max_backward_ms: u32,
-    },
-
     /// The server ended the session before the first usable frame arrived.
     #[error("server ended the session before the first {what}")]
     EndedBeforeStart {
@@ -86,7 +66,6 @@ impl Error {
             Error::InvalidUrl { .. } => ErrorKind::InvalidUrl,
             Error::Rtsp { kind, .. } => *kind,
             Error::NoUsableStream { .. } | Error::UnsupportedCodec { .. } => ErrorKind::Unsupported,
-            Error::TimestampJump { .. } => ErrorKind::Media,
             Error::EndedBeforeStart { .. } => ErrorKind::SessionEnded,
         }
     }
@@ -112,11 +91,6 @@ impl Error {
             message: one_line(&description),
         }
     }
-}
-
-/// `ticks / clock_hz` seconds with a sign and milliseconds: `+3600.000`, `-3.000`.
-fn signed_secs(ticks: i64, clock_hz: u32) -> String {
-    format!("{:+.3}", ticks as f64 / f64::from(clock_hz.max(1)))
 }
 
 /// Joins the non-empty lines of `text` with `"; "`.
@@ -192,17 +166,5 @@ mod tests {
     #[test]
     fn display_is_short_lower_case() {
         assert_eq!(rtsp(Some(401)).to_string(), "rtsp describe failed: x");
-        let jump = Error::TimestampJump {
-            stream: 0,
-            delta_ticks: -270_000,
-            clock_rate_hz: 90_000,
-            max_forward_secs: 10,
-            max_backward_ms: 1000,
-        };
-        assert_eq!(
-            jump.to_string(),
-            "stream 0: timestamp jumped -3.000 s (allowed: 10 s forward, 1000 ms back)"
-        );
-        assert!(jump.is_retryable());
     }
 }

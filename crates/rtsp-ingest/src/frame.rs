@@ -131,6 +131,9 @@ pub enum Frame {
         /// RTP packets lost on this stream just before this frame (see
         /// [`LossPolicy`](crate::LossPolicy)).
         loss: u16,
+        /// The stream's timestamps jumped just before this frame (see
+        /// [`Frame::discontinuity`]).
+        discontinuity: bool,
     },
     /// An audio frame (one access unit).
     Audio {
@@ -142,6 +145,8 @@ pub enum Frame {
         data: Bytes,
         /// RTP packets lost on this stream just before this frame.
         loss: u16,
+        /// The stream's timestamps jumped just before this frame.
+        discontinuity: bool,
     },
 }
 
@@ -150,6 +155,19 @@ impl Frame {
     pub fn pts(&self) -> i64 {
         match self {
             Frame::Video { pts, .. } | Frame::Audio { pts, .. } => *pts,
+        }
+    }
+
+    /// True when the stream's timestamps jumped (past
+    /// [`SourceOptions::with_max_timestamp_jump_secs`](crate::SourceOptions::with_max_timestamp_jump_secs))
+    /// just before this frame: a discontinuity. The stream was re-based, so this frame's
+    /// `pts` follows the previous frame's by one frame interval; a writer may start a new
+    /// file here (at the next keyframe).
+    pub fn discontinuity(&self) -> bool {
+        match self {
+            Frame::Video { discontinuity, .. } | Frame::Audio { discontinuity, .. } => {
+                *discontinuity
+            }
         }
     }
 

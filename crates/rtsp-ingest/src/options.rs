@@ -200,12 +200,12 @@ impl SourceOptions {
         self
     }
 
-    /// Makes a timestamp jump an error ([`Error::TimestampJump`](crate::Error::TimestampJump)):
-    /// a frame more than `secs` after the newest timestamp seen so far on its stream, or
-    /// before it by more than a reorder tolerance: for video 1 s (capped by `secs`), which
-    /// B-frames (sent after the later frames they refer to) stay well within; for audio
-    /// any step back. Off by default: cameras do jump, and callers may prefer to treat
-    /// jumps as discontinuities.
+    /// Turns timestamp jumps into discontinuities
+    /// ([`Frame::discontinuity`](crate::Frame::discontinuity)): a frame more than `secs`
+    /// after the newest timestamp seen so far on its stream, or before it by more than a
+    /// reorder tolerance (for video 1 s, capped by `secs`, which B-frames stay well
+    /// within; for audio any step back), re-bases the stream to go on from its previous
+    /// frame and is flagged. Off by default (timestamps are handed out as they come).
     pub fn with_max_timestamp_jump_secs(mut self, secs: Option<NonZeroU32>) -> Self {
         self.max_timestamp_jump_secs = secs;
         self

@@ -3,34 +3,33 @@
 
 use bytes::Bytes;
 
-use crate::Error;
 use crate::jump::JumpCheck;
 
-/// Applies a stream's jump check (if on) to `pts`.
+/// Applies a stream's jump check (if on) to `pts`: the timestamp to hand out, and
+/// whether the stream jumped at this frame (logged).
 pub(crate) fn check_jump(
     check: Option<&mut JumpCheck>,
     stream: usize,
     clock_rate_hz: u32,
     pts: i64,
-) -> Result<(), Error> {
+) -> (i64, bool) {
     let Some(check) = check else {
-        return Ok(());
+        return (pts, false);
     };
-    check
-        .check(pts)
-        .map_err(|delta_ticks| Error::TimestampJump {
+    let (placed, jump) = check.place(pts);
+    if let Some(delta_ticks) = jump {
+        let hz = i64::from(clock_rate_hz.max(1));
+        tracing::warn!(
             stream,
             delta_ticks,
-            clock_rate_hz,
-            max_forward_secs: u32::try_from(
-                check.max_forward_ticks() / i64::from(clock_rate_hz.max(1)),
-            )
-            .unwrap_or(u32::MAX),
-            max_backward_ms: u32::try_from(
-                check.max_backward_ticks() * 1000 / i64::from(clock_rate_hz.max(1)),
-            )
-            .unwrap_or(u32::MAX),
-        })
+            "stream {stream}: timestamp jumped {:+.3} s (allowed: {} s forward, {} ms back): \
+             a discontinuity, the stream goes on from its previous frame",
+            delta_ticks as f64 / hz as f64,
+            check.max_forward_ticks() / hz,
+            check.max_backward_ticks() * 1000 / hz,
+        );
+    }
+    (placed, jump.is_some())
 }
 
 /// Whether retina refused a packet because it came after later ones (over TCP: a

@@ -74,6 +74,9 @@ pub struct Source {
     /// A video frame with new parameters was skipped for loss: compare the parameters at
     /// the next frame handed out.
     parameters_unseen: bool,
+    /// The (video, audio) stream jumped since its last frame handed out: the next one is
+    /// flagged as a discontinuity.
+    jumped: (bool, bool),
     teardown: TeardownPolicy,
     group: Arc<SessionGroup>,
     redacted_url: String,
@@ -192,7 +195,15 @@ impl Source {
                     sdp_framerate: s.framerate(),
                     info: None,
                     jumps: options.max_timestamp_jump_secs.map(|secs| {
-                        JumpCheck::new(s.clock_rate_hz(), secs, VIDEO_REORDER_TOLERANCE_MS)
+                        // A jumped frame follows the previous one by a frame interval.
+                        let fps = s.framerate().filter(|f| f.is_finite() && *f >= 1.0);
+                        let step = f64::from(s.clock_rate_hz()) / f64::from(fps.unwrap_or(30.0));
+                        JumpCheck::new(
+                            s.clock_rate_hz(),
+                            secs,
+                            VIDEO_REORDER_TOLERANCE_MS,
+                            step.round() as u32,
+                        )
                     }),
                     logged_default_depth: false,
                 };
@@ -208,9 +219,10 @@ impl Source {
                 let info = audio_info(index, &streams[index])?;
                 Some(AudioStream {
                     index,
-                    jumps: options
-                        .max_timestamp_jump_secs
-                        .map(|secs| JumpCheck::new(info.clock_rate_hz, secs, 0)),
+                    jumps: options.max_timestamp_jump_secs.map(|secs| {
+                        let step = info.frame_length.map_or(1024, |l| l.get());
+                        JumpCheck::new(info.clock_rate_hz, secs, 0, step)
+                    }),
                     info,
                 })
             }
@@ -265,6 +277,7 @@ impl Source {
             held_audio: VecDeque::new(),
             loss: LossFilter::new(options.loss_policy),
             parameters_unseen: false,
+            jumped: (false, false),
             teardown: options.teardown,
             group,
             redacted_url,
@@ -400,8 +413,13 @@ impl Source {
                     if f.stream_id() != video.index {
                         continue;
                     }
-                    let pts = f.timestamp().elapsed();
-                    check_jump(video.jumps.as_mut(), video.index, video.clock_rate_hz, pts)?;
+                    let (pts, jumped) = check_jump(
+                        video.jumps.as_mut(),
+                        video.index,
+                        video.clock_rate_hz,
+                        f.timestamp().elapsed(),
+                    );
+                    self.jumped.0 |= jumped;
                     let is_sync = f.is_random_access_point()
                         || (video.codec == VideoCodec::H265 && crate::nal::h265_is_irap(f.data()));
                     if !self.loss.video(f.loss(), is_sync) {
@@ -457,6 +475,7 @@ impl Source {
                         is_sync,
                         new_info,
                         loss,
+                        discontinuity: std::mem::take(&mut self.jumped.0),
                         data: video_data(f.into_data()),
                     }));
                 }
@@ -467,13 +486,13 @@ impl Source {
                     if f.stream_id() != audio.index {
                         continue;
                     }
-                    let pts = f.timestamp().elapsed();
-                    check_jump(
+                    let (pts, jumped) = check_jump(
                         audio.jumps.as_mut(),
                         audio.index,
                         audio.info.clock_rate_hz,
-                        pts,
-                    )?;
+                        f.timestamp().elapsed(),
+                    );
+                    self.jumped.1 |= jumped;
                     let verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
                     if verdict == Verdict::Drop {
                         continue;
@@ -484,6 +503,7 @@ impl Source {
                         duration: f.frame_length().get(),
                         data: audio_data(f.data()),
                         loss: f.loss(),
+                        discontinuity: std::mem::take(&mut self.jumped.1),
                     };
                     if verdict == Verdict::Hold {
                         if self.held_audio.len() == MAX_HELD_AUDIO {

@@ -47,8 +47,8 @@ pub struct CameraConfig {
     pub teardown: TeardownPolicy,
     /// No media for this long fails the session.
     pub stall_timeout: Duration,
-    /// A larger forward (or backward past the reorder tolerance) RTP timestamp jump fails
-    /// the session; zero: never.
+    /// A larger forward (or backward past the reorder tolerance) RTP timestamp jump is a
+    /// discontinuity (a new file at the next keyframe); zero: never.
     pub max_timestamp_jump: Duration,
     /// Consecutive failed reconnects before giving up (`None`: never give up).
     pub max_retries: Option<u32>,

@@ -193,8 +193,9 @@ camera_options! {
 
         /// Treat an RTP timestamp that jumps forward by more than this past the newest one
         /// seen, or backward (video: more than 1 s, which B-frames stay within; audio: at
-        /// all), as a discontinuity: the session ends and a new one (new file) starts. 0s:
-        /// never (command line only; at least 1s in the config file).
+        /// all), as a discontinuity: the stream goes on from its previous frame and a new
+        /// file starts at the next keyframe, in the same session. 0s: never (command line
+        /// only; at least 1s in the config file).
         #[arg(long, value_name = "DURATION", value_parser = clap_duration(duration_or_zero),
               default_value = shown_duration(defaults::MAX_TIMESTAMP_JUMP))]
         #[serde(default, deserialize_with = "de::duration")]

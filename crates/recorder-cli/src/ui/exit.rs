@@ -239,16 +239,6 @@ mod tests {
             5
         );
         assert_eq!(
-            e(Error::TimestampJump {
-                stream: 0,
-                delta_ticks: 90_000 * 3600,
-                clock_rate_hz: 90_000,
-                max_forward_secs: 10,
-                max_backward_ms: 1000,
-            }),
-            6
-        );
-        assert_eq!(
             e(Error::EndedBeforeStart {
                 what: "video keyframe"
             }),

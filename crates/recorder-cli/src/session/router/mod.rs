@@ -12,6 +12,9 @@
 //!   presented at or after it has come (at most [`MAX_AUDIO_HOLD`]), so a switch at a
 //!   keyframe that arrives after the audio following it still splits the audio at the
 //!   keyframe's instant; the previous file stays open for the audio before that instant.
+//! - A discontinuity (a timestamp jump, re-based by the source so that timestamps go on
+//!   from the previous frame) starts a new file at the next video keyframe (audio only:
+//!   at once); the new file's decode times start at 0 like every file's.
 //! - Each file's last sample of a track lasts until the next file's first (no gap, no
 //!   overlap); decode times within a file start at 0 at its first video sample (its
 //!   composition offset is the file's lead, added to every track).
@@ -112,6 +115,8 @@ pub struct Router {
     audio: Option<Track>,
     /// The video parameters changed since the last written video frame.
     new_video_parameters: bool,
+    /// A stream jumped (a discontinuity) since the last file started.
+    discontinuity: bool,
     current: Option<OpenFile>,
     previous: Option<OpenFile>,
     next_file: u64,
@@ -156,6 +161,7 @@ impl Router {
             video,
             audio,
             new_video_parameters: false,
+            discontinuity: false,
             current: None,
             previous: None,
             next_file: 0,
@@ -169,6 +175,9 @@ impl Router {
 
     /// Takes one frame that arrived at wall-clock `now`.
     pub fn push(&mut self, frame: Frame, now: SystemTime) -> anyhow::Result<()> {
+        if frame.discontinuity() {
+            self.mark_discontinuity();
+        }
         match frame {
             Frame::Video {
                 pts,
@@ -219,9 +228,14 @@ impl Router {
         }
         let new_parameters =
             std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
-        let d = self.segmenter.primary(p.pts, is_sync, new_parameters);
+        let jump = is_sync && std::mem::take(&mut self.discontinuity);
+        let d = self
+            .segmenter
+            .primary(p.pts, is_sync, new_parameters || jump);
         let reason = if new_parameters {
             EndReason::NewParameters
+        } else if jump {
+            EndReason::TimestampJump
         } else {
             EndReason::Switch
         };
@@ -230,6 +244,14 @@ impl Router {
             self.video_frontier = Some(p.pts);
         }
         self.release_audio(false)
+    }
+
+    /// A stream's timestamps jumped: the next video keyframe (audio only: the next
+    /// frame) starts a new file.
+    pub fn mark_discontinuity(&mut self) {
+        if self.current.is_some() {
+            self.discontinuity = true;
+        }
     }
 
     /// Takes an audio frame presented at `pts` (stream clock).
@@ -242,8 +264,14 @@ impl Router {
             return Ok(());
         };
         if self.video.is_none() {
-            let d = self.segmenter.primary(p.pts, true, false);
-            return self.apply(d, EndReason::Switch, Kind::Audio, p, true, data);
+            let jump = std::mem::take(&mut self.discontinuity);
+            let d = self.segmenter.primary(p.pts, true, jump);
+            let reason = if jump {
+                EndReason::TimestampJump
+            } else {
+                EndReason::Switch
+            };
+            return self.apply(d, reason, Kind::Audio, p, true, data);
         }
         self.held_audio.push_back((p.pts, data));
         self.release_audio(false)
