@@ -12,6 +12,9 @@ parameter sets in-band before every IDR):
   /mjpeg     Motion JPEG (jpegenc, 4:2:0)
   /h264      H.264 alone
   /h264b     H.264 with B-frames (x264enc bframes=2, main profile) + AAC 48 kHz stereo
+  /h264loss1 /h264 with 1% of its RTP packets dropped at random (identity after the
+             payloader: the sequence numbers of the dropped packets are skipped)
+  /h264loss5 the same with 5% dropped
 
 Every factory is shared and uses the CLOCK_AND_OFFSET publish clock mode, so a
 client joining a running pipeline does not make the others' RTP timestamps jump.
@@ -56,6 +59,13 @@ def h264_branch(pay: str) -> str:
     )
 
 
+def lossy(branch: str, drop_probability: float) -> str:
+    """`branch` (whose payloader is named vpay) with a share of its RTP packets dropped,
+    as a lossy network would: the payloader numbers them, identity (named pay0, which
+    the server takes for the payloader) drops them."""
+    return f"{branch} ! identity name=pay0 drop-probability={drop_probability}"
+
+
 def h264b_branch(pay: str) -> str:
     """Two B-frames between references, as sent in decode order by cameras that use
     them. No tune=zerolatency (it disables B-frames); the caps filter asks for main
@@ -87,6 +97,8 @@ MOUNTS = {
     "/mjpeg": lambda: f"( {mjpeg_branch('pay0')} )",
     "/h264": lambda: f"( {h264_branch('pay0')} )",
     "/h264b": lambda: f"( {h264b_branch('pay0')} {aac_branch('pay1')} )",
+    "/h264loss1": lambda: f"( {lossy(h264_branch('vpay'), 0.01)} )",
+    "/h264loss5": lambda: f"( {lossy(h264_branch('vpay'), 0.05)} )",
 }
 
 

@@ -164,6 +164,24 @@ pub enum Fault {
         /// How many sequence numbers are skipped.
         lost: u16,
     },
+    /// `RTP-Info` announces a video sequence number one more than the first packet's (a
+    /// start race: a packet numbered just before it goes out first).
+    EarlyFirstPacket,
+    /// The first packet of frame `frame` is sent twice in a row.
+    DuplicatePacket {
+        /// The frame whose first packet is repeated.
+        frame: usize,
+    },
+    /// Each video RTP packet is dropped (its sequence number skipped) with probability
+    /// `per_mille / 1000`, drawn from a generator seeded with `seed`, as a lossy network
+    /// would: a picture that lost a packet is damaged
+    /// ([`FakeRtspServer::video_frames_damaged`]).
+    RandomLoss {
+        /// Packets dropped per thousand.
+        per_mille: u16,
+        /// The generator's seed (same seed, same packets dropped).
+        seed: u64,
+    },
 }
 
 /// What a [`FakeRtspServer`] does on every connection.
@@ -252,6 +270,7 @@ struct Shared {
     stop: AtomicBool,
     requests: Mutex<Vec<String>>,
     video_frames_sent: AtomicUsize,
+    video_frames_damaged: AtomicUsize,
     fault_frame: Mutex<Option<usize>>,
 }
 
@@ -313,6 +332,12 @@ impl FakeRtspServer {
     /// How many video frames have been sent completely so far, over all connections.
     pub fn video_frames_sent(&self) -> usize {
         self.shared.video_frames_sent.load(Ordering::SeqCst)
+    }
+
+    /// How many of the video frames sent lost a packet ([`Fault::RandomLoss`]): the
+    /// frames sent whole are `video_frames_sent() - video_frames_damaged()`.
+    pub fn video_frames_damaged(&self) -> usize {
+        self.shared.video_frames_damaged.load(Ordering::SeqCst)
     }
 
     /// The video frame (counted from 0 after `PLAY`) where the script's fault took effect in

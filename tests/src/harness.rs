@@ -310,6 +310,27 @@ pub fn probe(file: &Path, kind: &str) -> (String, i64) {
     (codec.to_owned(), frames.parse().expect("frame count"))
 }
 
+/// How many packets (samples) the first stream of `kind` (`v` or `a`) holds, by ffprobe,
+/// whether or not they decode.
+pub fn packets(file: &Path, kind: &str) -> i64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", &format!("{kind}:0")])
+        .args(["-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run ffprobe (apt-get install -y ffmpeg)");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    text.parse().unwrap_or_else(|_| {
+        panic!(
+            "ffprobe {}: {text}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// A full decode with ffmpeg stops at the first error and prints nothing when clean.
 pub fn assert_decodes(file: &Path) {
     assert!(file.exists(), "{} was not written", file.display());

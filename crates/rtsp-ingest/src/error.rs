@@ -51,35 +51,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// RTP packets were lost and loss is not allowed.
-    #[error("stream {stream}: {lost} rtp packet(s) lost")]
-    PacketLoss {
-        /// Index of the stream in the presentation.
-        stream: usize,
-        /// Number of packets lost before the frame that reported it.
-        lost: u16,
-    },
-
-    /// A stream's timestamp jumped further than allowed (see
-    /// [`SourceOptions::with_max_timestamp_jump_secs`](crate::SourceOptions::with_max_timestamp_jump_secs)):
-    /// a discontinuity.
-    #[error(
-        "stream {stream}: timestamp jumped {} s (allowed: {max_forward_secs} s forward, {max_backward_ms} ms back)",
-        signed_secs(*.delta_ticks, *.clock_rate_hz)
-    )]
-    TimestampJump {
-        /// Index of the stream in the presentation.
-        stream: usize,
-        /// The frame's timestamp minus the newest one seen before it, in clock units.
-        delta_ticks: i64,
-        /// The stream's clock rate.
-        clock_rate_hz: u32,
-        /// The largest forward step allowed, in seconds.
-        max_forward_secs: u32,
-        /// The largest backward step allowed (reordering), in milliseconds.
-        max_backward_ms: u32,
-    },
-
     /// The server ended the session before the first usable frame arrived.
     #[error("server ended the session before the first {what}")]
     EndedBeforeStart {
@@ -95,7 +66,6 @@ impl Error {
             Error::InvalidUrl { .. } => ErrorKind::InvalidUrl,
             Error::Rtsp { kind, .. } => *kind,
             Error::NoUsableStream { .. } | Error::UnsupportedCodec { .. } => ErrorKind::Unsupported,
-            Error::PacketLoss { .. } | Error::TimestampJump { .. } => ErrorKind::Media,
             Error::EndedBeforeStart { .. } => ErrorKind::SessionEnded,
         }
     }
@@ -103,7 +73,7 @@ impl Error {
     /// Whether trying again later (reconnecting) may succeed: see
     /// [`ErrorKind::is_retryable`].
     ///
-    /// Network trouble, server errors (5xx), loss and an ended session are retryable;
+    /// Network trouble, server errors (5xx), bad media and an ended session are retryable;
     /// a bad URL, rejected credentials or other client errors (4xx, except 408 Request
     /// Timeout) and unsupported streams are not.
     pub fn is_retryable(&self) -> bool {
@@ -121,11 +91,6 @@ impl Error {
             message: one_line(&description),
         }
     }
-}
-
-/// `ticks / clock_hz` seconds with a sign and milliseconds: `+3600.000`, `-3.000`.
-fn signed_secs(ticks: i64, clock_hz: u32) -> String {
-    format!("{:+.3}", ticks as f64 / f64::from(clock_hz.max(1)))
 }
 
 /// Joins the non-empty lines of `text` with `"; "`.
@@ -157,7 +122,6 @@ mod tests {
         assert!(rtsp(Some(408)).is_retryable());
         assert!(!rtsp(Some(401)).is_retryable());
         assert!(!rtsp(Some(404)).is_retryable());
-        assert!(Error::PacketLoss { stream: 0, lost: 3 }.is_retryable());
         assert!(
             !Error::NoUsableStream {
                 what: "video",
@@ -184,10 +148,6 @@ mod tests {
         };
         assert_eq!(codec.kind(), ErrorKind::Unsupported);
         assert!(!codec.is_retryable());
-        assert_eq!(
-            Error::PacketLoss { stream: 0, lost: 1 }.kind(),
-            ErrorKind::Media
-        );
         let ended = Error::EndedBeforeStart {
             what: "video keyframe",
         };
@@ -205,22 +165,6 @@ mod tests {
 
     #[test]
     fn display_is_short_lower_case() {
-        assert_eq!(
-            Error::PacketLoss { stream: 1, lost: 2 }.to_string(),
-            "stream 1: 2 rtp packet(s) lost"
-        );
         assert_eq!(rtsp(Some(401)).to_string(), "rtsp describe failed: x");
-        let jump = Error::TimestampJump {
-            stream: 0,
-            delta_ticks: -270_000,
-            clock_rate_hz: 90_000,
-            max_forward_secs: 10,
-            max_backward_ms: 1000,
-        };
-        assert_eq!(
-            jump.to_string(),
-            "stream 0: timestamp jumped -3.000 s (allowed: 10 s forward, 1000 ms back)"
-        );
-        assert!(jump.is_retryable());
     }
 }

@@ -128,8 +128,12 @@ pub enum Frame {
         /// the new description, which [`Source::video`](crate::Source::video) also returns
         /// from now on.
         new_info: Option<VideoInfo>,
-        /// RTP packets lost just before this frame (non-zero only with loss allowed).
+        /// RTP packets lost on this stream just before this frame (see
+        /// [`LossPolicy`](crate::LossPolicy)).
         loss: u16,
+        /// The stream's timestamps jumped just before this frame (see
+        /// [`Frame::discontinuity`]).
+        discontinuity: bool,
     },
     /// An audio frame (one access unit).
     Audio {
@@ -139,8 +143,10 @@ pub enum Frame {
         duration: u32,
         /// The frame's data, ready for an MP4 sample.
         data: Bytes,
-        /// RTP packets lost just before this frame (non-zero only with loss allowed).
+        /// RTP packets lost on this stream just before this frame.
         loss: u16,
+        /// The stream's timestamps jumped just before this frame.
+        discontinuity: bool,
     },
 }
 
@@ -149,6 +155,19 @@ impl Frame {
     pub fn pts(&self) -> i64 {
         match self {
             Frame::Video { pts, .. } | Frame::Audio { pts, .. } => *pts,
+        }
+    }
+
+    /// True when the stream's timestamps jumped (past
+    /// [`SourceOptions::with_max_timestamp_jump_secs`](crate::SourceOptions::with_max_timestamp_jump_secs))
+    /// just before this frame: a discontinuity. The stream was re-based, so this frame's
+    /// `pts` follows the previous frame's by one frame interval; a writer may start a new
+    /// file here (at the next keyframe).
+    pub fn discontinuity(&self) -> bool {
+        match self {
+            Frame::Video { discontinuity, .. } | Frame::Audio { discontinuity, .. } => {
+                *discontinuity
+            }
         }
     }
 

@@ -46,7 +46,7 @@ impl Gate {
         }
     }
 
-    #[cfg(test)]
+    /// True once the start frame went through.
     pub(crate) fn is_open(&self) -> bool {
         self.start.is_some()
     }

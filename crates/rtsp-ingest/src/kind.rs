@@ -69,8 +69,8 @@ pub enum ErrorKind {
     /// Nothing that can be recorded: no usable stream, or a codec whose sample entry
     /// cannot be built.
     Unsupported,
-    /// Bad media: undecodable RTP payloads, lost packets (when loss is not allowed), a
-    /// timestamp jump.
+    /// Bad media: undecodable RTP payloads, packets out of order over TCP, a timestamp
+    /// jump. (Lost packets are not an error: see [`LossPolicy`](crate::LossPolicy).)
     Media,
     /// A bug or broken invariant in retina or this crate.
     Internal,

@@ -2,6 +2,8 @@
 
 use std::num::NonZeroU32;
 
+use crate::loss::LossPolicy;
+
 /// A user name and password for RTSP authentication.
 ///
 /// `Debug` shows the user name only.
@@ -100,7 +102,7 @@ pub struct SourceOptions {
     pub(crate) teardown: TeardownPolicy,
     pub(crate) want_video: bool,
     pub(crate) want_audio: bool,
-    pub(crate) allow_loss: bool,
+    pub(crate) loss_policy: LossPolicy,
     pub(crate) user_agent: String,
     pub(crate) max_timestamp_jump_secs: Option<NonZeroU32>,
     pub(crate) session_group: Option<crate::SessionGroup>,
@@ -116,7 +118,7 @@ impl std::fmt::Debug for SourceOptions {
             .field("teardown", &self.teardown)
             .field("want_video", &self.want_video)
             .field("want_audio", &self.want_audio)
-            .field("allow_loss", &self.allow_loss)
+            .field("loss_policy", &self.loss_policy)
             .field("user_agent", &self.user_agent)
             .field("max_timestamp_jump_secs", &self.max_timestamp_jump_secs)
             .field("session_group", &self.session_group)
@@ -126,8 +128,8 @@ impl std::fmt::Debug for SourceOptions {
 
 impl SourceOptions {
     /// Options for `url` (`rtsp://[user[:password]@]host[:port]/path`), with defaults: TCP,
-    /// default timestamp policy, automatic teardown, video and audio wanted, loss is an
-    /// error. Credentials in the URL are used unless
+    /// default timestamp policy, automatic teardown, video and audio wanted, every frame kept
+    /// across a loss. Credentials in the URL are used unless
     /// [`with_credentials`](Self::with_credentials) gives others.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -138,7 +140,7 @@ impl SourceOptions {
             teardown: TeardownPolicy::default(),
             want_video: true,
             want_audio: true,
-            allow_loss: false,
+            loss_policy: LossPolicy::default(),
             user_agent: concat!("recorder/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_timestamp_jump_secs: None,
             session_group: None,
@@ -185,9 +187,10 @@ impl SourceOptions {
         self
     }
 
-    /// Whether lost RTP packets are tolerated (logged as warnings) instead of an error.
-    pub fn with_allow_loss(mut self, allow: bool) -> Self {
-        self.allow_loss = allow;
+    /// What to do with the video after lost RTP packets (never an error; default
+    /// [`LossPolicy::Keep`]).
+    pub fn with_loss_policy(mut self, policy: LossPolicy) -> Self {
+        self.loss_policy = policy;
         self
     }
 
@@ -197,12 +200,12 @@ impl SourceOptions {
         self
     }
 
-    /// Makes a timestamp jump an error ([`Error::TimestampJump`](crate::Error::TimestampJump)):
-    /// a frame more than `secs` after the newest timestamp seen so far on its stream, or
-    /// before it by more than a reorder tolerance: for video 1 s (capped by `secs`), which
-    /// B-frames (sent after the later frames they refer to) stay well within; for audio
-    /// any step back. Off by default: cameras do jump, and callers may prefer to treat
-    /// jumps as discontinuities.
+    /// Turns timestamp jumps into discontinuities
+    /// ([`Frame::discontinuity`](crate::Frame::discontinuity)): a frame more than `secs`
+    /// after the newest timestamp seen so far on its stream, or before it by more than a
+    /// reorder tolerance (for video 1 s, capped by `secs`, which B-frames stay well
+    /// within; for audio any step back), re-bases the stream to go on from its previous
+    /// frame and is flagged. Off by default (timestamps are handed out as they come).
     pub fn with_max_timestamp_jump_secs(mut self, secs: Option<NonZeroU32>) -> Self {
         self.max_timestamp_jump_secs = secs;
         self

@@ -1,48 +1,43 @@
-//! What happens to each received frame before it is handed out: the jump and loss checks,
+//! What happens to each received frame before it is handed out: the jump check,
 //! and how its data becomes a [`Bytes`] (without a copy for video).
 
 use bytes::Bytes;
 
-use crate::Error;
 use crate::jump::JumpCheck;
 
-/// Applies a stream's jump check (if on) to `pts`.
+/// Applies a stream's jump check (if on) to `pts`: the timestamp to hand out, and
+/// whether the stream jumped at this frame (logged).
 pub(crate) fn check_jump(
     check: Option<&mut JumpCheck>,
     stream: usize,
     clock_rate_hz: u32,
     pts: i64,
-) -> Result<(), Error> {
+) -> (i64, bool) {
     let Some(check) = check else {
-        return Ok(());
+        return (pts, false);
     };
-    check
-        .check(pts)
-        .map_err(|delta_ticks| Error::TimestampJump {
+    let (placed, jump) = check.place(pts);
+    if let Some(delta_ticks) = jump {
+        let hz = i64::from(clock_rate_hz.max(1));
+        tracing::warn!(
             stream,
             delta_ticks,
-            clock_rate_hz,
-            max_forward_secs: u32::try_from(
-                check.max_forward_ticks() / i64::from(clock_rate_hz.max(1)),
-            )
-            .unwrap_or(u32::MAX),
-            max_backward_ms: u32::try_from(
-                check.max_backward_ticks() * 1000 / i64::from(clock_rate_hz.max(1)),
-            )
-            .unwrap_or(u32::MAX),
-        })
+            "stream {stream}: timestamp jumped {:+.3} s (allowed: {} s forward, {} ms back): \
+             a discontinuity, the stream goes on from its previous frame",
+            delta_ticks as f64 / hz as f64,
+            check.max_forward_ticks() / hz,
+            check.max_backward_ticks() * 1000 / hz,
+        );
+    }
+    (placed, jump.is_some())
 }
 
-pub(crate) fn check_loss(allow_loss: bool, stream: usize, lost: u16) -> Result<(), Error> {
-    if lost == 0 {
-        return Ok(());
-    }
-    if allow_loss {
-        tracing::warn!(stream, lost, "rtp packets lost; continuing");
-        Ok(())
-    } else {
-        Err(Error::PacketLoss { stream, lost })
-    }
+/// Whether retina refused a packet because it came after later ones (over TCP: a
+/// duplicate, or the start race where a server sends a packet numbered just before the
+/// `RTP-Info` it announced). retina has no typed kinds for its errors: this is its text
+/// for them (`InorderParser::rtp_validate`), checked against retina 0.4.
+pub(crate) fn is_late_packet(description: &str) -> bool {
+    description.contains("Out-of-order packet or large loss")
 }
 
 /// A video frame's data: retina's buffer itself, moved into a [`Bytes`] without a copy

@@ -4,13 +4,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use retina::client::{self, Demuxed, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
+use retina::client::{
+    self, Demuxed, InitialSequenceNumberPolicy, PlayOptions, SessionGroup, SessionOptions,
+    SetupOptions,
+};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
 use crate::gate::{Gate, Verdict};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
-use crate::received::{audio_data, check_jump, check_loss, video_data};
+use crate::loss::{LossCounts, LossFilter};
+use crate::received::{audio_data, check_jump, is_late_packet, video_data};
 use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
@@ -65,7 +69,13 @@ pub struct Source {
     /// Audio received while waiting for the first video keyframe, at most
     /// [`MAX_HELD_AUDIO`] frames.
     held_audio: VecDeque<Frame>,
-    allow_loss: bool,
+    loss: LossFilter,
+    /// A video frame with new parameters was skipped for loss: compare the parameters at
+    /// the next frame handed out.
+    parameters_unseen: bool,
+    /// The (video, audio) stream jumped since its last frame handed out: the next one is
+    /// flagged as a discontinuity.
+    jumped: (bool, bool),
     teardown: TeardownPolicy,
     group: Arc<SessionGroup>,
     redacted_url: String,
@@ -184,7 +194,15 @@ impl Source {
                     sdp_framerate: s.framerate(),
                     info: None,
                     jumps: options.max_timestamp_jump_secs.map(|secs| {
-                        JumpCheck::new(s.clock_rate_hz(), secs, VIDEO_REORDER_TOLERANCE_MS)
+                        // A jumped frame follows the previous one by a frame interval.
+                        let fps = s.framerate().filter(|f| f.is_finite() && *f >= 1.0);
+                        let step = f64::from(s.clock_rate_hz()) / f64::from(fps.unwrap_or(30.0));
+                        JumpCheck::new(
+                            s.clock_rate_hz(),
+                            secs,
+                            VIDEO_REORDER_TOLERANCE_MS,
+                            step.round() as u32,
+                        )
                     }),
                     logged_default_depth: false,
                 };
@@ -200,9 +218,10 @@ impl Source {
                 let info = audio_info(index, &streams[index])?;
                 Some(AudioStream {
                     index,
-                    jumps: options
-                        .max_timestamp_jump_secs
-                        .map(|secs| JumpCheck::new(info.clock_rate_hz, secs, 0)),
+                    jumps: options.max_timestamp_jump_secs.map(|secs| {
+                        let step = info.frame_length.map_or(1024, |l| l.get());
+                        JumpCheck::new(info.clock_rate_hz, secs, 0, step)
+                    }),
                     info,
                 })
             }
@@ -230,12 +249,17 @@ impl Source {
         }
         // Not retina's `enforce_timestamps_with_max_jump_secs`: it refuses every timestamp
         // that goes backwards, i.e. every B-frame. Jumps are checked per stream in `pull`.
-        let play = PlayOptions::default().initial_timestamp(match options.initial_timestamp {
-            InitialTimestampPolicy::Default => client::InitialTimestampPolicy::Default,
-            InitialTimestampPolicy::Require => client::InitialTimestampPolicy::Require,
-            InitialTimestampPolicy::Ignore => client::InitialTimestampPolicy::Ignore,
-            InitialTimestampPolicy::Permissive => client::InitialTimestampPolicy::Permissive,
-        });
+        // Sequence numbers start at each stream's first packet, not at `RTP-Info`'s
+        // `seq`: servers that announce one more than the packet they send first (a start
+        // race) would otherwise end the session at once over TCP.
+        let play = PlayOptions::default()
+            .initial_seq(InitialSequenceNumberPolicy::Ignore)
+            .initial_timestamp(match options.initial_timestamp {
+                InitialTimestampPolicy::Default => client::InitialTimestampPolicy::Default,
+                InitialTimestampPolicy::Require => client::InitialTimestampPolicy::Require,
+                InitialTimestampPolicy::Ignore => client::InitialTimestampPolicy::Ignore,
+                InitialTimestampPolicy::Permissive => client::InitialTimestampPolicy::Permissive,
+            });
         let demuxed = session
             .play(play)
             .await
@@ -250,7 +274,9 @@ impl Source {
             audio,
             pending: VecDeque::new(),
             held_audio: VecDeque::new(),
-            allow_loss: options.allow_loss,
+            loss: LossFilter::new(options.loss_policy),
+            parameters_unseen: false,
+            jumped: (false, false),
             teardown: options.teardown,
             group,
             redacted_url,
@@ -317,10 +343,17 @@ impl Source {
         }
     }
 
+    /// Packets lost and frames skipped for loss since the session started (see
+    /// [`LossPolicy`](crate::LossPolicy)).
+    pub fn loss(&self) -> LossCounts {
+        self.loss.counts()
+    }
+
     /// The next frame, or `None` when the server ended the session.
     ///
     /// The first call returns the start frame (the first keyframe, or the first audio frame
-    /// without video). Lost packets are an error unless loss is allowed.
+    /// without video). Lost packets are never an error: they are counted
+    /// ([`loss`](Self::loss)) and handled by the [`LossPolicy`](crate::LossPolicy).
     pub async fn next(&mut self) -> Result<Option<Frame>, Error> {
         if let Some(frame) = self.pending.pop_front() {
             return Ok(Some(frame));
@@ -356,8 +389,20 @@ impl Source {
         loop {
             let item = match self.demuxed.next().await {
                 None => return Ok(None),
+                // retina refused the packet and left its state as before: go on with
+                // the next one.
+                Some(Err(e)) if is_late_packet(&e.to_string()) && self.loss.late_packet() => {
+                    tracing::debug!(
+                        "skipping a late rtp packet: {}",
+                        crate::error::one_line(&e.to_string())
+                    );
+                    continue;
+                }
                 Some(Err(e)) => return Err(Error::rtsp(Phase::Receive, &e)),
-                Some(Ok(item)) => item,
+                Some(Ok(item)) => {
+                    self.loss.in_order();
+                    item
+                }
             };
             match item {
                 CodecItem::VideoFrame(f) => {
@@ -367,16 +412,34 @@ impl Source {
                     if f.stream_id() != video.index {
                         continue;
                     }
-                    let pts = f.timestamp().elapsed();
-                    check_jump(video.jumps.as_mut(), video.index, video.clock_rate_hz, pts)?;
+                    let (pts, jumped) = check_jump(
+                        video.jumps.as_mut(),
+                        video.index,
+                        video.clock_rate_hz,
+                        f.timestamp().elapsed(),
+                    );
+                    self.jumped.0 |= jumped;
                     let is_sync = f.is_random_access_point()
                         || (video.codec == VideoCodec::H265 && crate::nal::h265_is_irap(f.data()));
+                    if !self.loss.video(f.loss(), is_sync) {
+                        if !self.gate.is_open() {
+                            // Before the start frames are dropped anyway: not for loss.
+                            self.loss.uncount_skipped(1);
+                            self.gate.dropped_video += 1;
+                        }
+                        self.parameters_unseen |= f.has_new_parameters();
+                        continue;
+                    }
                     let verdict = self.gate.video(pts, video.clock_rate_hz, is_sync);
                     if verdict == Verdict::Drop {
                         continue;
                     }
                     let mut new_info = None;
-                    if verdict == Verdict::Open || f.has_new_parameters() || video.info.is_none() {
+                    if verdict == Verdict::Open
+                        || f.has_new_parameters()
+                        || std::mem::take(&mut self.parameters_unseen)
+                        || video.info.is_none()
+                    {
                         let params = match self.demuxed.streams()[video.index].parameters() {
                             Some(ParametersRef::Video(p)) => p,
                             _ => {
@@ -406,14 +469,12 @@ impl Source {
                         }
                     }
                     let loss = f.loss();
-                    if verdict == Verdict::Pass {
-                        check_loss(self.allow_loss, video.index, loss)?;
-                    }
                     return Ok(Some(Frame::Video {
                         pts,
                         is_sync,
                         new_info,
                         loss,
+                        discontinuity: std::mem::take(&mut self.jumped.0),
                         data: video_data(f.into_data()),
                     }));
                 }
@@ -424,25 +485,24 @@ impl Source {
                     if f.stream_id() != audio.index {
                         continue;
                     }
-                    let pts = f.timestamp().elapsed();
-                    check_jump(
+                    let (pts, jumped) = check_jump(
                         audio.jumps.as_mut(),
                         audio.index,
                         audio.info.clock_rate_hz,
-                        pts,
-                    )?;
+                        f.timestamp().elapsed(),
+                    );
+                    self.jumped.1 |= jumped;
                     let verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
                     if verdict == Verdict::Drop {
                         continue;
                     }
-                    if verdict == Verdict::Pass {
-                        check_loss(self.allow_loss, audio.index, f.loss())?;
-                    }
+                    self.loss.audio(f.loss());
                     let frame = Frame::Audio {
                         pts,
                         duration: f.frame_length().get(),
                         data: audio_data(f.data()),
                         loss: f.loss(),
+                        discontinuity: std::mem::take(&mut self.jumped.1),
                     };
                     if verdict == Verdict::Hold {
                         if self.held_audio.len() == MAX_HELD_AUDIO {

@@ -135,6 +135,11 @@ impl Connection {
             if step.ends_video_frame {
                 self.shared.video_frames_sent.fetch_add(1, Ordering::SeqCst);
             }
+            if step.damaged {
+                self.shared
+                    .video_frames_damaged
+                    .fetch_add(1, Ordering::SeqCst);
+            }
             *next += 1;
         }
         if plan.last == Final::Close {

@@ -18,6 +18,8 @@ pub(super) struct Step {
     pub(super) bytes: Vec<u8>,
     /// Whether this step completes a video frame.
     pub(super) ends_video_frame: bool,
+    /// Whether a packet of this step's video frame was dropped.
+    pub(super) damaged: bool,
 }
 
 /// What follows the last step.
@@ -67,6 +69,10 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
         _ => None,
     };
     let mut fault_frame = None;
+    let mut loss = match script.fault {
+        Fault::RandomLoss { per_mille, seed } => Some(Loss::new(per_mille, seed)),
+        _ => None,
+    };
     let frames = match script.fault {
         Fault::Stall { after_frames } => {
             last = Final::Idle;
@@ -103,6 +109,7 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
                     at: Duration::from_secs_f64(audio_secs(audio_index, a)),
                     bytes: rtp::interleaved(channel, &packet),
                     ends_video_frame: false,
+                    damaged: false,
                 });
                 audio_index += 1;
             }
@@ -169,17 +176,30 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
             _ => {}
         }
         let mut bytes = Vec::new();
-        for p in &payloads {
+        let mut damaged = false;
+        let duplicate = matches!(script.fault, Fault::DuplicatePacket { frame } if frame == i);
+        if duplicate {
+            fault_frame = Some(i);
+        }
+        for (k, p) in payloads.iter().enumerate() {
             let packet = rtp::rtp_packet(
                 VIDEO_PT, p.marker, video_seq, ts as u32, VIDEO_SSRC, &p.data,
             );
             video_seq = video_seq.wrapping_add(1);
+            if loss.as_mut().is_some_and(Loss::drops) {
+                damaged = true;
+                continue;
+            }
             bytes.extend_from_slice(&rtp::interleaved(channel, &packet));
+            if duplicate && k == 0 {
+                bytes.extend_from_slice(&rtp::interleaved(channel, &packet));
+            }
         }
         steps.push(Step {
             at: Duration::from_secs_f64(frame_secs),
             bytes,
             ends_video_frame: !close_after,
+            damaged,
         });
         if close_after {
             last = Final::Close;
@@ -188,7 +208,11 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
     }
     let mut rtp_info = Vec::new();
     if channels.video.is_some() {
-        rtp_info.push((0, VIDEO_SEQ_BASE, VIDEO_TS_BASE));
+        let announced = match script.fault {
+            Fault::EarlyFirstPacket => VIDEO_SEQ_BASE.wrapping_add(1),
+            _ => VIDEO_SEQ_BASE,
+        };
+        rtp_info.push((0, announced, VIDEO_TS_BASE));
     }
     if audio.is_some() {
         rtp_info.push((1, AUDIO_SEQ_BASE, AUDIO_TS_BASE));
@@ -198,6 +222,31 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
         last,
         rtp_info,
         fault_frame,
+    }
+}
+
+/// Which packets [`Fault::RandomLoss`] drops: xorshift64*, seeded.
+struct Loss {
+    per_mille: u64,
+    state: u64,
+}
+
+impl Loss {
+    fn new(per_mille: u16, seed: u64) -> Self {
+        Self {
+            per_mille: u64::from(per_mille),
+            // xorshift never leaves 0.
+            state: seed | 1,
+        }
+    }
+
+    /// Whether the next packet is dropped.
+    fn drops(&mut self) -> bool {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let x = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (x >> 32) % 1000 < self.per_mille
     }
 }
 
@@ -302,6 +351,51 @@ mod tests {
         assert_eq!(sent.len(), 4);
         assert_eq!(sent[3].3[1] & 0xC0, 0);
         assert!(sent.iter().all(|p| !p.2));
+
+        let lossy = |per_mille| {
+            let script = Script::from_clip(clip.clone())
+                .with_frames(300)
+                .with_fault(Fault::RandomLoss { per_mille, seed: 7 });
+            build_plan(&script, video_only())
+        };
+        let count = |p: &Plan| {
+            let sent: usize = p.steps.iter().map(|s| packets(&s.bytes).len()).sum();
+            let damaged = p.steps.iter().filter(|s| s.damaged).count();
+            (sent, damaged)
+        };
+        let (all, none) = count(&lossy(0));
+        assert_eq!(none, 0);
+        // About 10% of the packets dropped, each frame that lost one marked damaged; the
+        // sequence numbers of the dropped ones are skipped.
+        let (sent, damaged) = count(&lossy(100));
+        let dropped = all - sent;
+        assert!((all / 20..all / 5).contains(&dropped), "{dropped} of {all}");
+        assert!(
+            damaged > 0 && damaged <= dropped,
+            "{damaged} frames, {dropped} packets"
+        );
+        let p = lossy(100);
+        let last = packets(&p.steps[299].bytes);
+        let last_seq = last.last().map_or(0, |l| l.0);
+        if !p.steps[299].damaged {
+            assert_eq!(last_seq, VIDEO_SEQ_BASE.wrapping_add(all as u16 - 1));
+        }
+        assert_eq!(
+            count(&lossy(100)),
+            (sent, damaged),
+            "seeded: the same drops"
+        );
+
+        let early = plan(Fault::EarlyFirstPacket);
+        assert_eq!(
+            early.rtp_info,
+            [(0, VIDEO_SEQ_BASE.wrapping_add(1), VIDEO_TS_BASE)]
+        );
+        assert_eq!(first_of(&early, 0), VIDEO_SEQ_BASE);
+        let dup = plan(Fault::DuplicatePacket { frame: 1 });
+        let seqs: Vec<u16> = packets(&dup.steps[1].bytes).iter().map(|p| p.0).collect();
+        assert_eq!(seqs, [6, 6].map(|k| VIDEO_SEQ_BASE.wrapping_add(k)));
+        assert_eq!(dup.fault_frame, Some(1));
 
         let stall = plan(Fault::Stall { after_frames: 2 });
         assert_eq!((stall.steps.len(), stall.last), (2, Final::Idle));

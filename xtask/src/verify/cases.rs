@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::lifecycle::{run_double_signal, run_max_retries, run_reconnect, run_run};
+use super::loss::run_loss;
 use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
 use super::tools::Recorder;
@@ -36,6 +37,8 @@ pub(super) enum Check {
     DoubleSignal,
     /// `--max-retries 0` against a refused port.
     MaxRetries,
+    /// A mount that drops packets, recorded with this `--on-loss` policy.
+    Loss(&'static str),
 }
 
 /// One verify case: a server mount and what its recording must contain.
@@ -138,6 +141,16 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         mount: "/h264",
         check: Check::MaxRetries,
     });
+    all.push(Case {
+        name: "loss1",
+        mount: "/h264loss1",
+        check: Check::Loss("keep"),
+    });
+    all.push(Case {
+        name: "loss1clean",
+        mount: "/h264loss1",
+        check: Check::Loss("skip-to-keyframe"),
+    });
     all
 }
 
@@ -169,6 +182,7 @@ pub(super) fn run_case(
         (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
+        (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }
 }

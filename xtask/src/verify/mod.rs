@@ -32,10 +32,15 @@
 //! - `sigint2`: a second signal (SIGINT, then SIGTERM) exits at once with code 130, leaving a `.partial` that
 //!   `recorder repair` finishes;
 //! - `maxretries`: `--max-retries 0` against a refused port fails at once with one
-//!   `error:` line.
+//!   `error:` line;
+//! - `loss1`, `loss1clean`: 10 s of /h264loss1 (1% of the RTP packets dropped) by default
+//!   and with `--on-loss skip-to-keyframe`: one session, one file; by default at least 95%
+//!   of the frames that arrived whole (300 minus the packets lost) kept; with the option a
+//!   clean `ffmpeg -xerror` decode.
 mod cases;
 mod checks;
 mod lifecycle;
+mod loss;
 mod power;
 mod recording;
 mod tools;

@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rtsp_ingest::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
+use rtsp_ingest::{
+    Credentials, InitialTimestampPolicy, LossPolicy, SourceOptions, TeardownPolicy, Transport,
+};
 
 use crate::output::format::{OutputFormat, SyncPolicy};
 
@@ -41,16 +43,16 @@ pub struct CameraConfig {
     pub video: bool,
     /// Record audio.
     pub audio: bool,
-    /// Tolerate packet loss.
-    pub allow_loss: bool,
+    /// What to do with the video after lost packets.
+    pub on_loss: LossPolicy,
     /// Where each stream's zero time comes from.
     pub initial_timestamp: InitialTimestampPolicy,
     /// When to send `TEARDOWN`.
     pub teardown: TeardownPolicy,
     /// No media for this long fails the session.
     pub stall_timeout: Duration,
-    /// A larger forward (or backward past the reorder tolerance) RTP timestamp jump fails
-    /// the session; zero: never.
+    /// A larger forward (or backward past the reorder tolerance) RTP timestamp jump is a
+    /// discontinuity (a new file at the next keyframe); zero: never.
     pub max_timestamp_jump: Duration,
     /// Consecutive failed reconnects before giving up (`None`: never give up).
     pub max_retries: Option<u32>,
@@ -65,7 +67,7 @@ impl CameraConfig {
             .with_teardown(self.teardown)
             .with_video(self.video)
             .with_audio(self.audio)
-            .with_allow_loss(self.allow_loss)
+            .with_loss_policy(self.on_loss)
             .with_max_timestamp_jump_secs(
                 u32::try_from(self.max_timestamp_jump.as_secs())
                     .ok()

@@ -162,7 +162,8 @@ Keys: name, url, output ({name} is replaced by the camera's name), username, pas
 password_env (the name of an environment variable holding the password), transport,
 segment_duration (default 10m here), max_file_duration (default 1day), max_file_size, format,
 fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
-initial_timestamp, teardown, allow_loss: the same values as `recorder record`'s options.
+initial_timestamp, teardown, on_loss (allow_loss: accepted, ignored): the same values as
+`recorder record`'s options.
 --check validates the file and prints each camera's effective settings without recording.
 Each camera runs on its own, reconnecting as `recorder record` does; one camera's failure
 does not stop the others. The process ends when every camera has ended (exit 0 if all
@@ -213,7 +214,8 @@ mod tests {
             rtsp_ingest::InitialTimestampPolicy::Permissive
         );
         assert_eq!(c.teardown, rtsp_ingest::TeardownPolicy::Auto);
-        assert!(c.video && c.audio && !c.allow_loss);
+        assert!(c.video && c.audio);
+        assert_eq!(c.on_loss, rtsp_ingest::LossPolicy::Keep);
         assert_eq!(r.camera.username, None);
         assert_eq!(r.camera.password_file, None);
         assert_eq!(c.format, OutputFormat::Mp4);
@@ -276,6 +278,8 @@ mod tests {
             "udp",
             "--no-audio",
             "--allow-loss",
+            "--on-loss",
+            "skip-to-keyframe",
             "--initial-timestamp",
             "require",
             "--teardown",
@@ -307,7 +311,8 @@ mod tests {
         let c = r.camera_config().expect("resolvable");
         assert_eq!(c.output, PathBuf::from("/tmp/x.mp4"));
         assert_eq!(c.transport, rtsp_ingest::Transport::Udp);
-        assert!(!c.audio && c.video && c.allow_loss);
+        assert!(!c.audio && c.video);
+        assert_eq!(c.on_loss, rtsp_ingest::LossPolicy::SkipToKeyframe);
         assert_eq!(
             c.initial_timestamp,
             rtsp_ingest::InitialTimestampPolicy::Require

@@ -29,7 +29,7 @@ use crate::output::format::{OutputFormat, SyncPolicy};
 pub mod defaults {
     use std::time::Duration;
 
-    use super::{FormatArg, InitialTimestampArg, SyncArg, TeardownArg, TransportArg};
+    use super::{FormatArg, InitialTimestampArg, OnLossArg, SyncArg, TeardownArg, TransportArg};
 
     /// `--format`, `format`.
     pub const FORMAT: FormatArg = FormatArg::Mp4;
@@ -37,6 +37,8 @@ pub mod defaults {
     pub const FRAGMENT_DURATION: Duration = Duration::from_secs(1);
     /// `--sync`, `sync`.
     pub const SYNC: SyncArg = SyncArg::Fragment;
+    /// `--on-loss`, `on_loss`.
+    pub const ON_LOSS: OnLossArg = OnLossArg::Keep;
     /// `--transport`, `transport`.
     pub const TRANSPORT: TransportArg = TransportArg::Tcp;
     /// `--initial-timestamp`, `initial_timestamp`.
@@ -175,8 +177,16 @@ camera_options! {
         #[serde(default, deserialize_with = "de::boolean")]
         pub audio: Option<bool>,
 
-        /// Continue (with a warning) when RTP packets are lost, instead of stopping with an
-        /// error.
+        /// What to do with the video after lost RTP packets (never an error; the loss is
+        /// counted and logged at most once a minute): keep every frame that arrived (the
+        /// frames up to the next keyframe may decode with errors), or skip to the next
+        /// keyframe (files decode cleanly, the rest of each damaged GOP is lost).
+        #[arg(long, value_enum, default_value = shown_choice(defaults::ON_LOSS))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub on_loss: Option<OnLossArg>,
+
+        /// Accepted for older command lines and configs, and ignored: loss never ends a
+        /// session any more (what it did without this flag); see --on-loss.
         #[arg(long, action = ArgAction::SetTrue)]
         #[serde(default, deserialize_with = "de::boolean")]
         pub allow_loss: Option<bool>,
@@ -219,8 +229,9 @@ camera_options! {
 
         /// Treat an RTP timestamp that jumps forward by more than this past the newest one
         /// seen, or backward (video: more than 1 s, which B-frames stay within; audio: at
-        /// all), as a discontinuity: the session ends and a new one (new file) starts. 0s:
-        /// never (command line only; at least 1s in the config file).
+        /// all), as a discontinuity: the stream goes on from its previous frame and a new
+        /// file starts at the next keyframe, in the same session. 0s: never (command line
+        /// only; at least 1s in the config file).
         #[arg(long, value_name = "DURATION", value_parser = clap_duration(duration_or_zero),
               default_value = shown_duration(defaults::MAX_TIMESTAMP_JUMP))]
         #[serde(default, deserialize_with = "de::duration")]
@@ -306,7 +317,7 @@ impl CameraOptions {
             transport: self.transport.unwrap_or(defaults::TRANSPORT).into(),
             video: self.video.unwrap_or(true),
             audio: self.audio.unwrap_or(true),
-            allow_loss: self.allow_loss.unwrap_or(false),
+            on_loss: self.on_loss.unwrap_or(defaults::ON_LOSS).into(),
             initial_timestamp: self
                 .initial_timestamp
                 .unwrap_or(defaults::INITIAL_TIMESTAMP)
@@ -369,6 +380,24 @@ impl From<TransportArg> for rtsp_ingest::Transport {
         match arg {
             TransportArg::Tcp => Self::Tcp,
             TransportArg::Udp => Self::Udp,
+        }
+    }
+}
+
+/// `--on-loss`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnLossArg {
+    /// Keep every frame that arrived.
+    Keep,
+    /// Skip video until the next keyframe.
+    SkipToKeyframe,
+}
+
+impl From<OnLossArg> for rtsp_ingest::LossPolicy {
+    fn from(arg: OnLossArg) -> Self {
+        match arg {
+            OnLossArg::Keep => Self::Keep,
+            OnLossArg::SkipToKeyframe => Self::SkipToKeyframe,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! output = "/srv/rec/{name}/%Y-%m-%d/%H-%M-%S.mp4"
 //! # optional: username, password_file, password_env, transport, segment_duration, format,
 //! # fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
-//! # initial_timestamp, teardown, allow_loss
+//! # initial_timestamp, teardown, on_loss, allow_loss (accepted, ignored)
 //! ```
 //!
 //! The file is deserialized with serde: the file's two tables, then each camera's `name`
@@ -203,7 +203,7 @@ mod tests {
 
     use super::*;
     use crate::options::camera::{
-        FormatArg, InitialTimestampArg, SyncArg, TeardownArg, TransportArg,
+        FormatArg, InitialTimestampArg, OnLossArg, SyncArg, TeardownArg, TransportArg,
     };
     use crate::options::values::Bound;
 
@@ -254,6 +254,7 @@ mod tests {
             utc = true
             initial_timestamp = "ignore"
             teardown = "always"
+            on_loss = "skip-to-keyframe"
             allow_loss = true
 
             [[camera]]
@@ -280,6 +281,7 @@ mod tests {
         assert_eq!(s.utc, Some(true));
         assert_eq!(s.initial_timestamp, Some(InitialTimestampArg::Ignore));
         assert_eq!(s.teardown, Some(TeardownArg::Always));
+        assert_eq!(s.on_loss, Some(OnLossArg::SkipToKeyframe));
         assert_eq!(s.allow_loss, Some(true));
         let yard = &entries[1];
         assert_eq!(yard.options.output, Some(PathBuf::from("yard.mp4")));
@@ -292,6 +294,7 @@ mod tests {
         assert_eq!((creds.username(), creds.password()), ("admin", "pw"));
         assert!(!cam.audio && cam.video);
         assert_eq!(cam.max_retries, Some(3));
+        assert_eq!(cam.on_loss, rtsp_ingest::LossPolicy::SkipToKeyframe);
     }
 
     #[test]
@@ -311,7 +314,8 @@ mod tests {
             rtsp_ingest::InitialTimestampPolicy::Permissive
         );
         assert_eq!(cam.max_timestamp_jump, Duration::from_secs(10));
-        assert!(cam.video && cam.audio && !cam.allow_loss && !cam.utc);
+        assert!(cam.video && cam.audio && !cam.utc);
+        assert_eq!(cam.on_loss, rtsp_ingest::LossPolicy::Keep);
         assert!(cam.credentials.is_none());
     }
 

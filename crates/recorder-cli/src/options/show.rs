@@ -7,10 +7,17 @@ use std::time::Duration;
 
 use crate::camera::config::CameraConfig;
 
-/// A value's name as the options spell it: the enum variant in lower case (`mp4`, `tcp`,
-/// `permissive`, ...).
+/// A value's name as the options spell it: the enum variant in kebab case (`mp4`, `tcp`,
+/// `skip-to-keyframe`, ...), as clap's `ValueEnum` derives it.
 fn choice(value: impl Debug) -> String {
-    format!("{value:?}").to_lowercase()
+    let mut out = String::new();
+    for (i, c) in format!("{value:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn duration(d: Duration) -> String {
@@ -54,7 +61,7 @@ pub fn effective(camera: &CameraConfig) -> String {
         ("transport", quoted(&choice(camera.transport))),
         ("video", camera.video.to_string()),
         ("audio", camera.audio.to_string()),
-        ("allow_loss", camera.allow_loss.to_string()),
+        ("on_loss", quoted(&choice(camera.on_loss))),
         (
             "initial_timestamp",
             quoted(&choice(camera.initial_timestamp)),
@@ -100,6 +107,7 @@ mod tests {
             output = "/srv/rec/{name}/%H-%M-%S.mp4"
             transport = "udp"
             teardown = "always"
+            on_loss = "skip-to-keyframe"
             max_retries = 4
             [[camera]]
             name = "yard"

@@ -24,6 +24,9 @@ pub enum EndReason {
     /// The stream's parameters changed (a new sample entry); the next file continues it
     /// without a gap.
     NewParameters,
+    /// The stream's timestamps jumped (a discontinuity past `--max-timestamp-jump`); the
+    /// next file continues it in the same session, without a gap in arrival time.
+    TimestampJump,
     /// The recording ended as asked: the requested duration, or a signal.
     Stopped,
     /// The session ended (connection lost, stall, media error): a gap follows.

@@ -1,4 +1,6 @@
 //! Files: the writer threads, partial files, names and templates, finalize and repair I/O.
+#[cfg(test)]
+mod damaged;
 pub mod error;
 pub mod events;
 pub mod file;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use rtsp_ingest::{Frame, Source};
@@ -16,6 +16,7 @@ use crate::output::events::{EndReason, FileEvents};
 use crate::output::format::Written;
 use crate::output::target::Output;
 use crate::output::writer::{Closing, FileContext, SegmentWriter};
+use crate::session::loss::LossLog;
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
 use crate::session::status::CameraStatus;
@@ -174,6 +175,7 @@ pub struct Recording {
     counted: Counts,
     events: FileEvents,
     camera: Arc<str>,
+    loss: LossLog,
 }
 
 impl Recording {
@@ -195,6 +197,7 @@ impl Recording {
             status,
             counted: Counts::default(),
             events,
+            loss: LossLog::default(),
         })
     }
 
@@ -203,6 +206,21 @@ impl Recording {
     /// end of the run (a backstop: the timeline's limit normally ends it first); `batched`
     /// lets the thread nap between reads (see [`crate::session::pacing`]; false over UDP).
     pub async fn run(
+        &mut self,
+        source: &mut Source,
+        shutdown: &mut Shutdown,
+        stall_timeout: Duration,
+        deadline: Option<tokio::time::Instant>,
+        batched: bool,
+    ) -> SessionEnd {
+        let end = self
+            .receive(source, shutdown, stall_timeout, deadline, batched)
+            .await;
+        self.loss.finish(source.loss());
+        end
+    }
+
+    async fn receive(
         &mut self,
         source: &mut Source,
         shutdown: &mut Shutdown,
@@ -262,6 +280,7 @@ impl Recording {
                 Ok(Ok(Some(frame))) => frame,
             };
             streaming.received(frame.data().len());
+            self.loss.warn(source.loss(), Instant::now);
             if let Err(e) = self.on_frame(frame).await {
                 return SessionEnd::Failed(Failure::fatal(e));
             }

@@ -35,7 +35,7 @@ pub enum ExitCause {
     /// The server or its stream cannot be used: 404 and other RTSP errors, no usable
     /// stream, an unsupported codec, garbage or protocol errors.
     Unusable,
-    /// Bad media: packet loss (without `--allow-loss`), bad RTP payloads.
+    /// Bad media: bad RTP payloads, packets out of order over TCP.
     Media,
     /// The output cannot be written: disk full, I/O error, unwritable directory.
     Output,
@@ -67,7 +67,7 @@ Exit codes:
   4    authentication failed (RTSP 401/403)
   5    the server or stream is unusable (404 or another RTSP error, no usable stream,
        unsupported codec, garbage or protocol error)
-  6    media error (packet loss without --allow-loss, bad RTP payloads)
+  6    media error (bad RTP payloads, packets out of order over TCP)
   7    output error (disk full, I/O error, unwritable output directory)
   130  interrupted twice (a second SIGINT/SIGTERM while finishing)
 Errors are printed as one line starting with `error:`.";
@@ -254,17 +254,6 @@ mod tests {
             }),
             5
         );
-        assert_eq!(e(Error::PacketLoss { stream: 0, lost: 3 }), 6);
-        assert_eq!(
-            e(Error::TimestampJump {
-                stream: 0,
-                delta_ticks: 90_000 * 3600,
-                clock_rate_hz: 90_000,
-                max_forward_secs: 10,
-                max_backward_ms: 1000,
-            }),
-            6
-        );
         assert_eq!(
             e(Error::EndedBeforeStart {
                 what: "video keyframe"
@@ -302,7 +291,7 @@ mod tests {
         let none: anyhow::Result<()> = Err(anyhow::anyhow!("x"));
         assert_eq!(code(&none.context("y").unwrap_err()), 1);
         // The outermost cause wins.
-        let err = anyhow::Error::from(Error::PacketLoss { stream: 0, lost: 1 }).context("x");
+        let err = rtsp(Phase::Receive, ErrorKind::Media, "bad nal header 7f").context("x");
         assert_eq!(code(&err), 6);
     }
 

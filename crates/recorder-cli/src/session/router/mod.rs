@@ -12,11 +12,16 @@
 //!   presented at or after it has come (at most [`MAX_AUDIO_HOLD`]), so a switch at a
 //!   keyframe that arrives after the audio following it still splits the audio at the
 //!   keyframe's instant; the previous file stays open for the audio before that instant.
+//! - A discontinuity (a timestamp jump, re-based by the source so that timestamps go on
+//!   from the previous frame) starts a new file at the next video keyframe (audio only:
+//!   at once); the new file's decode times start at 0 like every file's.
 //! - Each file's last sample of a track lasts until the next file's first (no gap, no
 //!   overlap); decode times within a file start at 0 at its first video sample (its
 //!   composition offset is the file's lead, added to every track).
 
 mod file;
+#[cfg(test)]
+mod jump_tests;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
@@ -123,6 +128,8 @@ pub struct Router {
     audio: Option<Track>,
     /// The video parameters changed since the last written video frame.
     new_video_parameters: bool,
+    /// A stream jumped (a discontinuity) since the last file started.
+    discontinuity: bool,
     current: Option<OpenFile>,
     previous: Option<OpenFile>,
     next_file: u64,
@@ -179,6 +186,7 @@ impl Router {
             video,
             audio,
             new_video_parameters: false,
+            discontinuity: false,
             current: None,
             previous: None,
             next_file: 0,
@@ -192,6 +200,9 @@ impl Router {
 
     /// Takes one frame that arrived at wall-clock `now`.
     pub fn push(&mut self, frame: Frame, now: SystemTime) -> anyhow::Result<()> {
+        if frame.discontinuity() {
+            self.mark_discontinuity();
+        }
         match frame {
             Frame::Video {
                 pts,
@@ -242,12 +253,15 @@ impl Router {
         }
         let new_parameters =
             std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
+        let jump = is_sync && std::mem::take(&mut self.discontinuity);
         let size_due = is_sync && self.size_due();
         let d = self
             .segmenter
-            .primary(p.pts, is_sync, new_parameters || size_due);
+            .primary(p.pts, is_sync, new_parameters || jump || size_due);
         let reason = if new_parameters {
             EndReason::NewParameters
+        } else if jump {
+            EndReason::TimestampJump
         } else {
             self.warn_if_bounded(&d, size_due);
             EndReason::Switch
@@ -257,6 +271,14 @@ impl Router {
             self.video_frontier = Some(p.pts);
         }
         self.release_audio(false)
+    }
+
+    /// A stream's timestamps jumped: the next video keyframe (audio only: the next
+    /// frame) starts a new file.
+    pub fn mark_discontinuity(&mut self) {
+        if self.current.is_some() {
+            self.discontinuity = true;
+        }
     }
 
     /// Takes an audio frame presented at `pts` (stream clock).
@@ -269,10 +291,16 @@ impl Router {
             return Ok(());
         };
         if self.video.is_none() {
+            let jump = std::mem::take(&mut self.discontinuity);
             let size_due = self.size_due();
-            let d = self.segmenter.primary(p.pts, true, size_due);
-            self.warn_if_bounded(&d, size_due);
-            return self.apply(d, EndReason::Switch, Kind::Audio, p, true, data);
+            let d = self.segmenter.primary(p.pts, true, jump || size_due);
+            let reason = if jump {
+                EndReason::TimestampJump
+            } else {
+                self.warn_if_bounded(&d, size_due);
+                EndReason::Switch
+            };
+            return self.apply(d, reason, Kind::Audio, p, true, data);
         }
         self.held_audio.push_back((p.pts, data));
         self.release_audio(false)

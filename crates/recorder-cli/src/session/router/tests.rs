@@ -7,12 +7,12 @@ use rtsp_ingest::{AudioCodec, VideoCodec};
 
 use super::*;
 
-const VIDEO_HZ: u32 = 90_000;
-const FRAME: i64 = 3000; // 30 fps
-const AUDIO_HZ: u32 = 48_000;
-const AAC: i64 = 1024;
+pub(super) const VIDEO_HZ: u32 = 90_000;
+pub(super) const FRAME: i64 = 3000; // 30 fps
+pub(super) const AUDIO_HZ: u32 = 48_000;
+pub(super) const AAC: i64 = 1024;
 
-fn video_info(codec: &str, width: u32, reorder_depth: u8) -> VideoInfo {
+pub(super) fn video_info(codec: &str, width: u32, reorder_depth: u8) -> VideoInfo {
     VideoInfo {
         codec: VideoCodec::H264,
         width,
@@ -25,7 +25,7 @@ fn video_info(codec: &str, width: u32, reorder_depth: u8) -> VideoInfo {
     }
 }
 
-fn audio_info() -> AudioInfo {
+pub(super) fn audio_info() -> AudioInfo {
     AudioInfo {
         codec: AudioCodec::Aac,
         clock_rate_hz: AUDIO_HZ,
@@ -36,7 +36,7 @@ fn audio_info() -> AudioInfo {
     }
 }
 
-fn config(segment_s: Option<u64>, limit_s: Option<u64>) -> RouterConfig {
+pub(super) fn config(segment_s: Option<u64>, limit_s: Option<u64>) -> RouterConfig {
     RouterConfig {
         segment_duration: segment_s.map(Duration::from_secs),
         max_file_duration: None,
@@ -48,24 +48,24 @@ fn config(segment_s: Option<u64>, limit_s: Option<u64>) -> RouterConfig {
 }
 
 /// The wall clock when a frame at `secs` of media arrives.
-fn wall(secs: f64) -> SystemTime {
+pub(super) fn wall(secs: f64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_secs_f64(secs)
 }
 
 /// What the actions did to one file.
 #[derive(Debug, Default)]
-struct FileOut {
+pub(super) struct FileOut {
     start_wall: Option<SystemTime>,
     /// Per track id: (first decode time, samples, total duration) over its fragments.
-    tracks: BTreeMap<u32, (Option<u64>, u64, u64)>,
+    pub(super) tracks: BTreeMap<u32, (Option<u64>, u64, u64)>,
     summary: Option<FileSummary>,
     writes_after_close: u32,
 }
 
 /// Carries out actions as a writer would, remembering what each file received.
 #[derive(Debug, Default)]
-struct Sink {
-    files: BTreeMap<FileId, FileOut>,
+pub(super) struct Sink {
+    pub(super) files: BTreeMap<FileId, FileOut>,
 }
 
 impl Sink {
@@ -82,7 +82,7 @@ impl Sink {
         }
     }
 
-    fn drain(&mut self, r: &mut Router) {
+    pub(super) fn drain(&mut self, r: &mut Router) {
         while let Some(a) = r.poll_action() {
             match a {
                 Action::Open {
@@ -123,7 +123,7 @@ impl Sink {
         }
     }
 
-    fn summaries(&self) -> Vec<&FileSummary> {
+    pub(super) fn summaries(&self) -> Vec<&FileSummary> {
         self.files
             .values()
             .map(|f| f.summary.as_ref().expect("every file closed"))
@@ -133,7 +133,7 @@ impl Sink {
 
 /// 30 fps video with a keyframe every `gop` frames and 48 kHz AAC, audio arriving
 /// `audio_lag` video frames late (negative: early), for `secs` seconds, through a router.
-fn simulate(cfg: RouterConfig, gop: i64, secs: i64, audio_lag: i64) -> (Router, Sink) {
+pub(super) fn simulate(cfg: RouterConfig, gop: i64, secs: i64, audio_lag: i64) -> (Router, Sink) {
     let mut r = Router::new(
         Some(&video_info("avc1.64001F", 640, 0)),
         Some(&audio_info()),
