@@ -6,6 +6,7 @@
 //! place into a progressive MP4 at the end (optionally in segments named from a template).
 //! `recorder repair|inspect|verify FILE` work on files. See `recorder --help`.
 
+mod archive;
 mod camera;
 mod cmd;
 mod mp4;
@@ -48,6 +49,9 @@ fn main() -> ExitCode {
                     Command::Repair(args) => cmd::repair::run(&args.file),
                     Command::Inspect(args) => cmd::inspect::run(&args.file),
                     Command::Verify(args) => cmd::verify::run(&args.file),
+                    Command::Index(args) => cmd::index::run(&args),
+                    Command::List(args) => cmd::list::run(&args),
+                    Command::Prune(args) => cmd::prune::run(&args),
                 }
             })
         });

@@ -15,8 +15,9 @@ use super::scan::{clap_lines, code_only, path_refs};
 
 /// The layers of `recorder-cli`, top first, with their ranks.
 pub const LAYERS: &[(&str, u8)] = &[
-    ("cmd", 7),
-    ("options", 6),
+    ("cmd", 8),
+    ("options", 7),
+    ("archive", 6),
     ("ui", 5),
     ("camera", 4),
     ("session", 3),

@@ -56,6 +56,10 @@ pub struct CameraConfig {
     pub max_timestamp_jump: Duration,
     /// Consecutive failed reconnects before giving up (`None`: never give up).
     pub max_retries: Option<u32>,
+    /// Retention: delete files whose end is older than this.
+    pub retain_for: Option<Duration>,
+    /// Retention: keep the camera's files within this many bytes.
+    pub retain_size: Option<u64>,
 }
 
 impl CameraConfig {

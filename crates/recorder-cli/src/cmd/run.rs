@@ -8,8 +8,13 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::camera::{install_signal_handlers, run_camera};
+use catalog::retention::MinFree;
+
+use crate::archive::keeper::{Archive, Keeper};
+use crate::archive::settings::{ArchiveSettings, shown};
 use crate::options::args::RunArgs;
 use crate::output::events::FileEvents;
+use crate::output::target::Output;
 use crate::session::status::StatusBoard;
 use crate::ui::status::{Display, LiveTerminal};
 
@@ -17,22 +22,56 @@ use crate::ui::status::{Display, LiveTerminal};
 /// file is finished). Fails when a camera failed, with the first failure's error.
 /// Their status is shown on `live` when given (else logged every minute).
 pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Result<()> {
-    let cameras = crate::options::file::load(&args.config, args.duration)?;
+    let config = crate::options::file::load(&args.config, args.duration)?;
+    let settings = ArchiveSettings::new(config.catalog.clone(), config.min_free, &config.cameras)?;
+    let cameras = config.cameras;
     if args.check {
         let text: Vec<String> = cameras
             .iter()
             .map(crate::options::show::effective)
             .collect();
+        let min_free = match settings.min_free {
+            Some(MinFree::Bytes(b)) => format!("{b} bytes"),
+            Some(MinFree::Percent(p)) => format!("{p}%"),
+            None => "none".to_owned(),
+        };
         #[allow(clippy::print_stdout)]
         {
             println!(
-                "# {}: {} camera(s), valid\n\n{}",
+                "# {}: {} camera(s), valid\n# catalog: {}\n# min_free: {min_free}\n\n{}",
                 args.config.display(),
                 cameras.len(),
+                shown(&settings.catalog),
                 text.join("\n")
             );
         }
         return Ok(());
+    }
+    // The catalog first: one that cannot be used is an error before anything starts.
+    let archive = Archive::open(settings, false)?;
+    // Leftovers of an earlier run are repaired before the catalog is reconciled, so that
+    // it finds them (each camera would repair them at its start too).
+    for camera in &cameras {
+        if let Ok(output) = Output::new(&camera.output, camera.utc, camera.format, camera.sync) {
+            output.repair_leftovers();
+        }
+    }
+    let reconciled = {
+        let archive = Arc::clone(&archive);
+        tokio::task::spawn_blocking(move || archive.reconcile()).await?
+    };
+    match reconciled {
+        Ok(r) => tracing::info!(
+            "catalog {}: {} file(s); {} found on disk and added, {} gone and dropped, {} \
+             skipped",
+            shown(&archive.settings.catalog),
+            r.files,
+            r.added,
+            r.removed,
+            r.skipped
+        ),
+        // Recording goes on; the catalog catches up at the next start.
+        Err(e) => tracing::warn!("catalog: cannot reconcile with the disk: {e:#}"),
     }
     let shutdown = install_signal_handlers()?;
     let count = cameras.len();
@@ -40,6 +79,7 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     let board = StatusBoard::new(cameras.iter().map(|c| c.name.clone().unwrap_or_default()));
     let events = FileEvents::new();
     let display = Display::spawn(Arc::clone(&board), live, events.subscribe());
+    let keeper = Keeper::spawn(Arc::clone(&archive), events.subscribe());
     let mut tasks = JoinSet::new();
     for (i, camera) in cameras.into_iter().enumerate() {
         let name = camera.name.clone().unwrap_or_default();
@@ -69,6 +109,10 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
         }
     }
     display.stop().await;
+    // Every writer has finished: with the last sender gone the keeper writes what it has
+    // and ends.
+    drop(events);
+    keeper.stop().await;
     let failures = failed.len();
     match failed.into_iter().next() {
         None => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::camera::config::CameraConfig;
+pub use crate::options::archive_args::{IndexArgs, ListArgs, PruneArgs};
 use crate::options::camera::{CameraOptions, Invocation};
 use crate::options::credentials::{PasswordSources, resolve_credentials};
 use crate::options::values::positive_duration;
@@ -58,6 +59,15 @@ pub enum Command {
     Inspect(FileArgs),
     /// Check a file's consistency; exits with 1 and the reason when it is inconsistent.
     Verify(FileArgs),
+    /// Bring the catalog of a `run` configuration up to date with the files on disk
+    /// (files added or deleted by hand); --rebuild makes it anew from the files.
+    Index(IndexArgs),
+    /// List the recordings of a `run` configuration from its catalog: spans of files that
+    /// follow each other without a gap, the gaps between them, and the files.
+    List(ListArgs),
+    /// Apply a `run` configuration's retention now (retain_for, retain_size, min_free),
+    /// printing what is deleted.
+    Prune(PruneArgs),
 }
 
 /// A subcommand that works on one MP4 file.
@@ -163,7 +173,10 @@ password_env (the name of an environment variable holding the password), transpo
 segment_duration (default 10m here), max_file_duration (default 1day), max_file_size, format,
 fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
 initial_timestamp, teardown, on_loss (allow_loss: accepted, ignored): the same values as
-`recorder record`'s options.
+`recorder record`'s options; and retain_for (e.g. 30d) and retain_size (e.g. 500GB):
+retention of the camera's files. At the top level: catalog (a path; default: beside the
+recordings) and [storage] min_free (a size, or a share such as 5%: the oldest files of all
+cameras go first).
 --check validates the file and prints each camera's effective settings without recording.
 Each camera runs on its own, reconnecting as `recorder record` does; one camera's failure
 does not stop the others. The process ends when every camera has ended (exit 0 if all

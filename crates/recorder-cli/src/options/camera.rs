@@ -221,6 +221,18 @@ camera_options! {
         #[serde(default, deserialize_with = "de::env_name")]
         pub password_env: Option<String>,
 
+        /// Delete the camera's files whose end is older than this, e.g. 30d (config file
+        /// only: `recorder run` keeps a catalog; see `recorder prune`).
+        #[arg(skip)]
+        #[serde(default, deserialize_with = "de::duration")]
+        pub retain_for: Option<humantime::Duration>,
+
+        /// Keep the camera's files within this many bytes, deleting the oldest, e.g.
+        /// 500GB (config file only; its newest file is always kept).
+        #[arg(skip)]
+        #[serde(default, deserialize_with = "de::any_size")]
+        pub retain_size: Option<bytesize::ByteSize>,
+
         /// End the session (and reconnect) when no media arrives for this long.
         #[arg(long, value_name = "DURATION", value_parser = clap_duration(positive_duration),
               default_value = shown_duration(defaults::STALL_TIMEOUT))]
@@ -326,6 +338,8 @@ impl CameraOptions {
             stall_timeout: duration(self.stall_timeout, defaults::STALL_TIMEOUT),
             max_timestamp_jump: duration(self.max_timestamp_jump, defaults::MAX_TIMESTAMP_JUMP),
             max_retries: self.max_retries,
+            retain_for: self.retain_for.map(Into::into),
+            retain_size: self.retain_size.map(|s| s.as_u64()),
         })
     }
 }

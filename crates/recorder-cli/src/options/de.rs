@@ -11,6 +11,8 @@ use clap::ValueEnum;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::{Table, Value};
 
+use catalog::retention::MinFree;
+
 use crate::options::values::{self, Bound, Invalid};
 
 /// An error about one key of a table (empty `key`: about the table as a whole).
@@ -219,6 +221,48 @@ pub fn size_bound<'de, D: Deserializer<'de>>(
                 Invalid::Syntax(_) => format!("invalid size {text:?}"),
                 Invalid::Range(why) => format!("invalid size {text:?}: {why}"),
             })
+        },
+    ))
+    .map(Some)
+}
+
+/// A positive size such as `"500GB"`.
+pub fn any_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSize>, D::Error> {
+    d.deserialize_any(FromStr::new("a size such as \"500GB\"", |text| match text
+        .trim()
+        .parse::<bytesize::ByteSize>(
+    ) {
+        Ok(s) if s.as_u64() > 0 => Ok(s),
+        Ok(_) => Err(format!("invalid size {text:?}: must be greater than zero")),
+        Err(_) => Err(format!("invalid size {text:?}")),
+    }))
+    .map(Some)
+}
+
+/// A minimum of free space: a size (`"10GB"`) or a share of the file system (`"5%"`,
+/// above 0 and below 100).
+pub fn min_free<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MinFree>, D::Error> {
+    d.deserialize_any(FromStr::new(
+        "a size such as \"10GB\" or a share such as \"5%\"",
+        |text| {
+            if let Some(p) = text.trim().strip_suffix('%') {
+                let p: f64 = p
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("invalid share {text:?}"))?;
+                if !(p > 0.0 && p < 100.0) {
+                    return Err(format!(
+                        "invalid share {text:?}: must be above 0% and below 100%"
+                    ));
+                }
+                return Ok(MinFree::Percent(p));
+            }
+            values::size(text)
+                .map(|s| MinFree::Bytes(s.as_u64()))
+                .map_err(|e| match e {
+                    Invalid::Syntax(_) => format!("invalid size {text:?}"),
+                    Invalid::Range(why) => format!("invalid size {text:?}: {why}"),
+                })
         },
     ))
     .map(Some)

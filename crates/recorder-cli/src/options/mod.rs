@@ -8,6 +8,7 @@
 //! - [`file`](mod@file): the config file of `recorder run`.
 //! - [`credentials`]: user name and password from options, files, environment and URL.
 //! - [`values`] and `de`: the value parsers, and their serde side.
+pub mod archive_args;
 pub mod args;
 pub mod camera;
 pub mod credentials;

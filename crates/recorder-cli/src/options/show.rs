@@ -121,7 +121,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cameras.toml");
         std::fs::write(&path, text).unwrap();
-        let cameras = crate::options::file::load(&path, None).unwrap();
+        let cameras = crate::options::file::load(&path, None).unwrap().cameras;
         let shown: Vec<String> = cameras.iter().map(effective).collect();
         assert!(!shown.join("").contains("s3cr"), "{shown:?}");
         assert!(shown[0].contains("url = \"rtsp://admin:***@10.0.0.5/stream1\"\n"));
@@ -132,7 +132,7 @@ mod tests {
         assert!(shown[1].contains("max_file_duration = \"none\"\n"));
         assert!(shown[1].contains("# max_retries: not set (never give up)\n"));
         std::fs::write(&path, shown.join("\n")).unwrap();
-        let again = crate::options::file::load(&path, None).unwrap();
+        let again = crate::options::file::load(&path, None).unwrap().cameras;
         std::fs::remove_dir_all(&dir).unwrap();
         for (a, b) in cameras.iter().zip(&again) {
             let mut a = a.clone();

@@ -67,6 +67,9 @@ pub struct FileSummary {
     pub audio: Option<TrackSummary>,
     /// Why the file ended.
     pub end: EndReason,
+    /// Wall-clock end when the next file continued it (that file's start); else the start
+    /// plus the media duration (see [`FileSummary::end_wall`]).
+    pub wall_end: Option<SystemTime>,
 }
 
 impl FileSummary {
@@ -75,9 +78,12 @@ impl FileSummary {
         self.tracks().map(|t| t.end_s).fold(0.0, f64::max)
     }
 
-    /// Wall-clock end: the start plus the media duration.
+    /// Wall-clock end: the next file's start when it continues this one (so that the
+    /// files of a span touch exactly), else the start plus the media duration.
     pub fn end_wall(&self) -> SystemTime {
-        self.start_wall + std::time::Duration::from_secs_f64(self.duration_s().max(0.0))
+        self.wall_end.unwrap_or_else(|| {
+            self.start_wall + std::time::Duration::from_secs_f64(self.duration_s().max(0.0))
+        })
     }
 
     /// The tracks present.
@@ -203,6 +209,7 @@ mod tests {
                 ..track(0.0)
             }),
             end: EndReason::Switch,
+            wall_end: None,
         };
         assert!((s.duration_s() - 10.02).abs() < 1e-9);
         assert_eq!(s.end_wall(), start + Duration::from_millis(10_020));

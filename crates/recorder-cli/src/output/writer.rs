@@ -441,6 +441,7 @@ mod tests {
             }),
             audio: None,
             end: EndReason::Switch,
+            wall_end: None,
         };
         let written = writer
             .close(muxer, summary.clone())

@@ -8,3 +8,4 @@ pub mod shutdown;
 pub mod status;
 pub mod time;
 pub mod timeline;
+pub mod wallclock;

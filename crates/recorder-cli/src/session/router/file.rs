@@ -77,6 +77,8 @@ pub(super) struct OpenFile {
     /// Why the file ends, once the router decided it (it may stay open a little longer
     /// for the secondary track).
     pub end: Option<EndReason>,
+    /// Its wall-clock end, when the next file continues it: that file's start.
+    pub end_wall: Option<SystemTime>,
 }
 
 impl OpenFile {
@@ -158,6 +160,7 @@ impl OpenFile {
             video,
             audio,
             end: None,
+            end_wall: None,
         })
     }
 
@@ -260,6 +263,7 @@ impl OpenFile {
             video: self.video.as_ref().map(|t| self.track_summary(t)),
             audio: self.audio.as_ref().map(|t| self.track_summary(t)),
             end,
+            wall_end: self.end_wall,
         }
     }
 

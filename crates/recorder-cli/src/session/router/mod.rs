@@ -42,6 +42,7 @@ use crate::output::events::{EndReason, FileSummary};
 use crate::session::segment::{Decision, LINGER, Route, Segmenter};
 use crate::session::time::MediaTime;
 use crate::session::timeline::Timeline;
+use crate::session::wallclock::{self, WallClock};
 
 /// Audio is held until video presented at or after it has come, but never more than
 /// this ahead of the oldest held frame.
@@ -139,6 +140,8 @@ pub struct Router {
     video_frontier: Option<MediaTime>,
     /// The wall clock at the latest push.
     now: SystemTime,
+    /// Maps the session's media time to wall-clock time.
+    clock: WallClock,
     actions: VecDeque<Action>,
     written: Counts,
 }
@@ -193,6 +196,7 @@ impl Router {
             held_audio: VecDeque::new(),
             video_frontier: None,
             now: SystemTime::UNIX_EPOCH,
+            clock: WallClock::default(),
             actions: VecDeque::new(),
             written: Counts::default(),
         })
@@ -416,11 +420,22 @@ impl Router {
             // The first sample opens the file: a video one's offset is the file's lead.
             let id = FileId(self.next_file);
             self.next_file += 1;
+            // Its wall-clock start: the session's media timeline, slewed toward the local
+            // clock (see `wallclock`).
+            let media_ns = i128::from(p.pts.ticks) * 1_000_000_000 / i128::from(p.pts.clock_hz);
+            let placed = self.clock.place(media_ns, self.now);
+            if placed.jumped {
+                tracing::warn!(
+                    "the camera's or the local clock jumped (by more than {} s): the files' \
+                     wall-clock times follow the local clock from here",
+                    wallclock::JUMP.as_secs()
+                );
+            }
             let new = OpenFile::open(
                 id,
                 p.pts,
                 p.cts_offset,
-                self.now,
+                placed.wall,
                 [self.video.as_ref(), self.audio.as_ref()],
                 self.layout,
                 &mut self.actions,
@@ -428,6 +443,8 @@ impl Router {
             if let Some(mut old) = self.current.replace(new) {
                 old.end_track_at(kind, p);
                 old.end = Some(reason);
+                // It ends where the next one starts, unless the clock jumped in between.
+                old.end_wall = (!placed.jumped).then_some(placed.wall);
                 if d.linger {
                     if let Some(prev) = self.previous.replace(old) {
                         self.actions.push_back(prev.close(reason));
