@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(
             check("util.rs", "pub fn f() {}\n"),
             vec![
-                "util.rs: module `util` is in no layer (cmd, options, ui, camera, session, output, mp4)"
+                "util.rs: module `util` is in no layer (cmd, options, archive, ui, camera, session, output, mp4)"
             ]
         );
     }
