@@ -12,6 +12,7 @@ use catalog::{AudioTrack, EndReason, FileRecord, VideoTrack, WallTime};
 use crate::mp4::check::check_path;
 use crate::mp4::read::Mp4File;
 use crate::output::events::{EndReason as FileEnd, FinishedFile, TrackSummary};
+use crate::session::router::START_PREFIX;
 
 /// Seconds between 1904-01-01 and 1970-01-01 (ISO BMFF times count from 1904).
 const SECS_1904_TO_1970: u64 = 2_082_844_800;
@@ -56,7 +57,7 @@ pub fn record_from_event(f: &FinishedFile) -> Option<FileRecord> {
 }
 
 /// The catalog row of a finished file found on disk: checked as `recorder verify`
-/// checks it; its wall-clock start from its `©day` (to the nanosecond, written by the
+/// checks it; its wall-clock start from its `description` (to the nanosecond, written by the
 /// recorder), else its `creation_time` (whole seconds). A file found on disk ends with
 /// a gap, as far as anyone can tell.
 pub fn record_from_disk(camera: &str, path: &Path) -> anyhow::Result<FileRecord> {
@@ -67,8 +68,9 @@ pub fn record_from_disk(camera: &str, path: &Path) -> anyhow::Result<FileRecord>
     let start = movie
         .user_data
         .iter()
-        .filter(|u| u.fourcc == bmff_boxes::DAY)
-        .find_map(|u| WallTime::parse_rfc3339(u.text()?).ok())
+        .flat_map(|u| u.items())
+        .filter(|(item, _)| item == &bmff_boxes::DESC)
+        .find_map(|(_, text)| WallTime::parse_rfc3339(text.strip_prefix(START_PREFIX)?).ok())
         .unwrap_or_else(|| {
             let secs = movie.mvhd.creation_time.saturating_sub(SECS_1904_TO_1970);
             WallTime::from_system_time(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
