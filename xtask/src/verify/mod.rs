@@ -38,6 +38,7 @@
 //!   of the frames that arrived whole (300 minus the packets lost) kept; with the option a
 //!   clean `ffmpeg -xerror` decode.
 mod cases;
+mod catalog;
 mod checks;
 mod lifecycle;
 mod loss;
