@@ -89,15 +89,7 @@ pub fn record_from_disk(camera: &str, path: &Path) -> anyhow::Result<FileRecord>
         let s = checked.durations_s.iter().copied().fold(0.0, f64::max);
         Duration::from_millis((s.max(0.0) * 1000.0).round() as u64)
     };
-    let count = |handler: &str| -> u64 {
-        checked
-            .handlers
-            .iter()
-            .zip(&checked.sample_counts)
-            .filter(|(h, _)| *h == handler)
-            .map(|(_, n)| u64::from(*n))
-            .sum()
-    };
+    let count = |handler: &str| checked.samples_of(handler);
     let track = |handler: &[u8; 4]| movie.tracks.iter().find(|t| &t.handler == handler);
     let video = track(b"vide").map(|t: &Track| VideoTrack {
         codec: t.sample_entries.first().map_or_else(String::new, codec),
