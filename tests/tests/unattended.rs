@@ -588,7 +588,10 @@ fn assert_resumed(name: &str, first: &Path, second: &Path, freed_at: f64, ended_
     }
     let before = decodable_h264_frames(first);
     let after = decodable_h264_frames(second);
-    assert!(before >= 15, "[{name}] {before} frames before the disk filled");
+    assert!(
+        before >= 15,
+        "[{name}] {before} frames before the disk filled"
+    );
     assert!(
         first_video_packet_flags(second).starts_with('K'),
         "[{name}] the second file does not start at a keyframe"
@@ -603,7 +606,10 @@ fn assert_resumed(name: &str, first: &Path, second: &Path, freed_at: f64, ended_
         covered >= since_space - 1.0 - 2.0 - 0.5,
         "[{name}] {covered:.2} s recorded, space was back {since_space:.2} s before the end"
     );
-    assert!(covered <= since_space + 0.1, "[{name}] {covered:.2} s > {since_space:.2} s");
+    assert!(
+        covered <= since_space + 0.1,
+        "[{name}] {covered:.2} s > {since_space:.2} s"
+    );
 }
 
 #[test]
