@@ -455,6 +455,34 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A `.partial` whose first bytes cannot be written (the disk is full: `/dev/full`
+    /// answers every write with `ENOSPC`) leaves nothing behind.
+    #[test]
+    fn a_partial_that_could_not_be_written_is_removed() {
+        let dir = temp_dir("enospc");
+        let partial = dir.join("x.mp4.partial");
+        std::fs::write(&partial, b"").unwrap();
+        let mut out = PartialFile {
+            file: OpenOptions::new().write(true).open("/dev/full").unwrap(),
+            partial: partial.clone(),
+            sync: SyncPolicy::None,
+            format: OutputFormat::Mp4,
+            len: 0,
+            fragments: 0,
+        };
+        let failed = out.write_start(b"ftyp and moov").unwrap_err();
+        assert!(failed.is_disk_full());
+        let err = out.fail(failed);
+        let w = WriteError::find(&err).expect("a WriteError");
+        assert!(w.is_disk_full());
+        assert_eq!(
+            (w.action, &w.path, &w.kept),
+            (WriteAction::Write, &partial, &None)
+        );
+        assert!(!partial.exists(), "the empty .partial is left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn partial_name_appends_suffix() {
         assert_eq!(
