@@ -337,7 +337,7 @@ impl Recording {
     async fn on_frame(&mut self, frame: Frame) -> anyhow::Result<()> {
         self.router.push(frame, SystemTime::now())?;
         self.act().await?;
-        self.watch_space();
+        self.watch_space().await;
         Ok(())
     }
 
@@ -366,7 +366,7 @@ impl Recording {
     /// While the disk is full: every [`SPACE_POLL`], checks the free space (asking the
     /// reclaim hook for more when there is one) and, once there is room for two of the
     /// session's largest writes, lets the router resume; warns once a minute.
-    fn watch_space(&mut self) {
+    async fn watch_space(&mut self) {
         let Some(lost) = &mut self.no_space else {
             return;
         };
@@ -380,8 +380,14 @@ impl Recording {
         if available < needed
             && let Some(reclaim) = &self.reclaim
         {
-            let dir = lost.path.parent().unwrap_or(&lost.path);
-            if reclaim.0.reclaim(dir, needed - available) > 0 {
+            // Deleting files and the catalog block: off the session's thread.
+            let reclaim = reclaim.clone();
+            let dir = lost.path.parent().unwrap_or(&lost.path).to_owned();
+            let wanted = needed - available;
+            let freed = tokio::task::spawn_blocking(move || reclaim.0.reclaim(&dir, wanted))
+                .await
+                .unwrap_or(0);
+            if freed > 0 {
                 available = available_for(&lost.path).unwrap_or(0);
             }
         }
