@@ -39,13 +39,25 @@ pub fn unshare_prefix() -> Result<Vec<&'static str>, String> {
 }
 
 /// The shell run inside the namespace: `$1` mount point, `$2` mount options, `$3` a file
-/// to copy in first (or empty), `$4` where to copy what is left; then the recorder and its
+/// to copy in first (or empty), `$4` where to copy what is left, `$5` a log file and `$6`
+/// a count: once the log says `$6` times that a camera is dropping frames for want of
+/// space, the copied-in file is deleted (empty log: never); then the recorder and its
 /// arguments. Exits with the recorder's status.
-pub const IN_NAMESPACE: &str = r#"m=$1; opts=$2; pre=$3; out=$4; shift 4
+/// The instants (`date +%s.%N`) at which the file was deleted and the recorder ended go
+/// to `$4/freed_at` and `$4/ended_at`.
+pub const IN_NAMESPACE: &str = r#"m=$1; opts=$2; pre=$3; out=$4; log=$5; want=$6; shift 6
 umask 022
 mount -t tmpfs -o "$opts" tmpfs "$m" || exit 99
 if [ -n "$pre" ]; then cp -p "$pre" "$m"/ || exit 99; mount -o remount,"$opts" "$m"; fi
+if [ -n "$log" ]; then
+  (until [ "$(grep -c "dropping frames until there is space" "$log" 2>/dev/null)" -ge "$want" ]
+   do sleep 0.1; done
+   rm -f "$m/$(basename "$pre")"; date +%s.%N > "$out/freed_at") &
+  freer=$!
+fi
 "$@"; rc=$?
+date +%s.%N > "$out/ended_at"
+if [ -n "$log" ]; then kill $freer 2>/dev/null; fi
 cp -a "$m"/. "$out"/ || exit 98
 exit $rc"#;
 
@@ -60,6 +72,29 @@ pub fn run_on_tmpfs(
     copy: &Path,
     args: &[&str],
 ) -> Run {
+    run_on_tmpfs_freeing(name, dir, mnt, opts, pre, copy, args, 0)
+}
+
+/// [`run_on_tmpfs`]; with `free` > 0, `pre` is deleted from the tmpfs once the recorder
+/// logged `free` times that a camera drops frames for want of space.
+#[allow(clippy::too_many_arguments)]
+pub fn run_on_tmpfs_freeing(
+    name: &str,
+    dir: &Scratch,
+    mnt: &Path,
+    opts: &str,
+    pre: Option<&Path>,
+    copy: &Path,
+    args: &[&str],
+    free: usize,
+) -> Run {
+    let want = free.to_string();
+    let log = if free > 0 {
+        // Where `run` sends the recorder's stderr.
+        dir.0.join("stderr.txt").to_str().expect("utf-8").to_owned()
+    } else {
+        String::new()
+    };
     let prefix = unshare_prefix().unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(mnt).expect("mount point");
     std::fs::create_dir_all(copy).expect("copy dir");
@@ -74,6 +109,8 @@ pub fn run_on_tmpfs(
         opts,
         &pre,
         copy.to_str().expect("utf-8"),
+        &log,
+        &want,
     ]);
     let run = run(
         name,

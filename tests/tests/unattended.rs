@@ -19,7 +19,7 @@ use tests::fake_rtsp::{FakeRtspServer, Pacing, Script};
 use tests::harness::{
     Invocation, RUN_TIMEOUT, Scratch, assert_decodes, decodable_h264_frames, recorder, run,
 };
-use tests::tmpfs::run_on_tmpfs;
+use tests::tmpfs::{run_on_tmpfs, run_on_tmpfs_freeing};
 
 /// Exit code of output errors (see `recorder --help`).
 const OUTPUT: i32 = 7;
@@ -83,13 +83,21 @@ fn disk_full_keeps_a_valid_file_and_earlier_files() {
     .assert_succeeded();
     let earlier_bytes = std::fs::read(&earlier).expect("earlier recording");
 
-    // ~165 s of video sent as fast as the recorder reads it: far more than 3 MB.
-    let big = server(script().with_frames(5000));
+    // ~11 min of video sent as fast as the recorder reads it: far more than 3 MB.
+    let big = server(script().with_frames(20000));
     let mnt = dir.0.join("mnt");
     let copy = dir.0.join("left");
     let out = mnt.join("cam.mp4");
     let url = big.url();
-    let mut args = vec!["record", &url, "-o", out.to_str().expect("utf-8")];
+    // 600 s of media: far more than fits; the space never comes back.
+    let mut args = vec![
+        "record",
+        &url,
+        "-o",
+        out.to_str().expect("utf-8"),
+        "--duration",
+        "600s",
+    ];
     args.extend_from_slice(ONE_SESSION);
     let run = run_on_tmpfs(
         "disk-full",
@@ -103,8 +111,11 @@ fn disk_full_keeps_a_valid_file_and_earlier_files() {
     for line in run.stderr.lines().filter(|l| !l.contains("DEBUG")) {
         eprintln!("[disk-full] {line}");
     }
-    let line = run.assert_failed_with(OUTPUT, &["disk full"]);
+    let line = run.assert_failed_with(OUTPUT, &["disk full", "dropped while the disk was full"]);
     assert!(line.contains("cam.mp4"), "names the file: {line}");
+    // One session: the disk is no reason to reconnect.
+    assert_eq!(plays(&big), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("reconnecting"), "{}", run.stderr);
     assert!(line.contains("kept "), "says what was kept: {line}");
 
     // The earlier file is intact.
@@ -158,6 +169,7 @@ fn disk_full_keeps_a_valid_file_and_earlier_files() {
     let mut names: Vec<String> = std::fs::read_dir(&copy)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "ended_at")
         .collect();
     names.sort();
     assert!(
@@ -335,8 +347,9 @@ fn parse_json_lines(text: &str) -> Vec<serde_json::Value> {
 #[test]
 fn run_keeps_other_cameras_going_when_one_disk_is_full() {
     // Two cameras in one `recorder run`: "full" records a fast stream onto a 32 KiB file
-    // system (4 s of this clip take 45 KB), "ok" a real-time stream onto the normal disk. "full" fills its disk, keeps a
-    // valid file and retries later; "ok" records its 4 s undisturbed.
+    // system (4 s of this clip take 45 KB), "ok" a real-time stream onto the normal disk.
+    // "full" fills its disk, keeps a valid file and waits for space in the same session;
+    // "ok" records its 4 s undisturbed.
     let dir = Scratch::new("unattended", "run-disk-full");
     let fast = server(script().with_frames(5000));
     let steady = server(script().with_pacing(Pacing::RealTime).with_frames(300));
@@ -372,13 +385,9 @@ fn run_keeps_other_cameras_going_when_one_disk_is_full() {
         "reports the full disk: {}",
         run.stderr
     );
-    assert!(
-        run.stderr
-            .lines()
-            .any(|l| l.contains("full") && l.contains("reconnecting in")),
-        "the full camera retries: {}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("reconnecting"), "{}", run.stderr);
+    assert_eq!(plays(&fast), 1, "one session of the full camera");
+    assert_eq!(run.code(), Some(OUTPUT), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     // The camera on the normal disk recorded its 4 s.
     let ok_file = ok_dir.join("ok.mp4");
@@ -410,4 +419,296 @@ fn run_keeps_other_cameras_going_when_one_disk_is_full() {
         "[run-disk-full] exit {:?}; ok camera {frames} frames",
         run.code()
     );
+}
+
+/// How many sessions (`PLAY` requests) `server` saw.
+fn plays(server: &FakeRtspServer) -> usize {
+    server.requests().iter().filter(|r| *r == "PLAY").count()
+}
+
+/// A file of `len` bytes that takes room on the small file system until it is deleted.
+fn filler(dir: &Scratch, len: usize) -> std::path::PathBuf {
+    let path = dir.0.join("filler");
+    std::fs::write(&path, vec![0x5Au8; len]).expect("write filler");
+    path
+}
+
+/// An instant the namespace script wrote with `date +%s.%N`.
+fn instant(path: &Path) -> f64 {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e} (was the filler deleted?)", path.display()));
+    text.trim().parse().expect("date +%s.%N")
+}
+
+/// The flags of the first video packet (`K__` for a keyframe), by ffprobe.
+fn first_video_packet_flags(file: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=flags", "-of", "csv=p=0"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Checks a camera's two files after the disk filled and space came back: the first was
+/// cut at the full disk; the second starts at a keyframe, decodes cleanly and covers the
+/// time from the space's return to the end, less at most one GOP (1 s) and one poll
+/// interval (2 s), and half a second for finishing the run.
+fn assert_resumed(name: &str, first: &Path, second: &Path, freed_at: f64, ended_at: f64) {
+    for f in [first, second] {
+        assert_decodes(f);
+        assert_verifies(f);
+    }
+    let before = decodable_h264_frames(first);
+    let after = decodable_h264_frames(second);
+    assert!(
+        before >= 15,
+        "[{name}] {before} frames before the disk filled"
+    );
+    assert!(
+        first_video_packet_flags(second).starts_with('K'),
+        "[{name}] the second file does not start at a keyframe"
+    );
+    let since_space = ended_at - freed_at;
+    let covered = after as f64 / 30.0;
+    eprintln!(
+        "[{name}] {before} frames, then {after} frames ({covered:.2} s) after space came back \
+         {since_space:.2} s before the end"
+    );
+    assert!(
+        covered >= since_space - 1.0 - 2.0 - 0.5,
+        "[{name}] {covered:.2} s recorded, space was back {since_space:.2} s before the end"
+    );
+    assert!(
+        covered <= since_space + 0.1,
+        "[{name}] {covered:.2} s > {since_space:.2} s"
+    );
+}
+
+#[test]
+fn record_waits_for_space_in_the_same_session_and_resumes_in_a_new_file() {
+    // A real-time camera onto a 320 KiB file system that a 288 KiB file fills but for
+    // 32 KiB: the recording fills it within a few seconds; the file is deleted once the
+    // recorder drops frames; the recording resumes in a new file, in the same session.
+    let dir = Scratch::new("unattended", "disk-full-resume");
+    let camera = server(script().with_pacing(Pacing::RealTime).with_frames(16 * 30));
+    let mnt = dir.0.join("mnt");
+    let copy = dir.0.join("left");
+    let pre = filler(&dir, 288 << 10);
+    let out = mnt.join("cam.mp4");
+    let url = camera.url();
+    let mut args = vec![
+        "record",
+        &url,
+        "-o",
+        out.to_str().expect("utf-8"),
+        "--duration",
+        "12s",
+    ];
+    args.extend_from_slice(ONE_SESSION);
+    let run = run_on_tmpfs_freeing(
+        "disk-full-resume",
+        &dir,
+        &mnt,
+        "size=320k",
+        Some(&pre),
+        &copy,
+        &args,
+        1,
+    );
+    for line in run.stderr.lines().filter(|l| !l.contains("DEBUG")) {
+        eprintln!("[disk-full-resume] {line}");
+    }
+    // Frames were lost: exit code 7, and the line says how many.
+    let line = run.assert_failed_with(OUTPUT, &["dropped while the disk was full"]);
+    assert!(line.contains("2 file(s) written"), "{line}");
+    assert_eq!(plays(&camera), 1, "one session");
+    assert!(!run.stderr.contains("reconnecting"), "{}", run.stderr);
+    assert!(run.stderr.contains("space is back"), "{}", run.stderr);
+    let freed_at = instant(&copy.join("freed_at"));
+    let ended_at = instant(&copy.join("ended_at"));
+    assert_resumed(
+        "disk-full-resume",
+        &copy.join("cam.mp4"),
+        &copy.join("cam-1.mp4"),
+        freed_at,
+        ended_at,
+    );
+    // Nothing else was left: no empty or header-only file, no .partial.
+    let mut names: Vec<String> = std::fs::read_dir(&copy)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with("_at"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cam-1.mp4", "cam.mp4"]);
+}
+
+#[test]
+fn run_waits_for_space_only_for_the_cameras_on_the_full_disk() {
+    // Three real-time cameras in one `recorder run`: "a" and "b" onto a small file
+    // system that fills, "c" onto the normal disk. "a" and "b" each keep their one
+    // session and resume in a new file once space is back; "c" is not affected.
+    let dir = Scratch::new("unattended", "run-disk-full-resume");
+    let servers: Vec<FakeRtspServer> = (0..3)
+        .map(|_| server(script().with_pacing(Pacing::RealTime).with_frames(16 * 30)))
+        .collect();
+    let mnt = dir.0.join("mnt");
+    let copy = dir.0.join("left");
+    let normal = dir.0.join("normal");
+    // 64 KiB left: a few seconds of each camera.
+    let pre = filler(&dir, 256 << 10);
+    let config = dir.0.join("cameras.toml");
+    let dirs = [&mnt, &mnt, &normal];
+    let mut text = String::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        text.push_str(&format!(
+            "[[camera]]\nname = \"{name}\"\nurl = \"{}\"\noutput = \"{}/{{name}}.mp4\"\n\n",
+            servers[i].url(),
+            dirs[i].display()
+        ));
+    }
+    std::fs::write(&config, text).expect("write config");
+    let args = [
+        "run",
+        "--no-status",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--duration",
+        "12s",
+    ];
+    let run = run_on_tmpfs_freeing(
+        "run-disk-full-resume",
+        &dir,
+        &mnt,
+        "size=320k",
+        Some(&pre),
+        &copy,
+        &args,
+        2,
+    );
+    for line in run.stderr.lines().filter(|l| !l.contains("DEBUG")) {
+        eprintln!("[run-disk-full-resume] {line}");
+    }
+    assert_eq!(run.code(), Some(OUTPUT), "{}", run.stderr);
+    assert!(!run.stderr.contains("reconnecting"), "{}", run.stderr);
+    for (i, s) in servers.iter().enumerate() {
+        assert_eq!(plays(s), 1, "camera {i}: one session");
+    }
+    let freed_at = instant(&copy.join("freed_at"));
+    let ended_at = instant(&copy.join("ended_at"));
+    for name in ["a", "b"] {
+        assert_resumed(
+            &format!("run-disk-full-resume {name}"),
+            &copy.join(format!("{name}.mp4")),
+            &copy.join(format!("{name}-1.mp4")),
+            freed_at,
+            ended_at,
+        );
+    }
+    // "c" recorded its 12 s in one file, and no line of its log mentions the disk.
+    let c = normal.join("c.mp4");
+    assert_verifies(&c);
+    let frames = decodable_h264_frames(&c);
+    assert!((355..=365).contains(&frames), "c: {frames} frames");
+    assert!(!normal.join("c-1.mp4").exists());
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.contains("camera{name=c}") && l.contains("disk full")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn run_with_retention_frees_space_at_once_and_goes_on_in_the_same_file() {
+    // An earlier recording of the camera (9 s, ~100 KB) sits on a 160 KiB file system;
+    // `[storage] min_free` is set, so the full disk deletes it at once and the recording
+    // goes on in the same file: one new file holds the whole 10 s.
+    let dir = Scratch::new("unattended", "run-reclaim");
+    let earlier_dir = dir.0.join("earlier");
+    let earlier = earlier_dir.join("cam.mp4");
+    let first = server(script().with_frames(400));
+    let url = first.url();
+    let mut args = vec![
+        "record",
+        &url,
+        "-o",
+        earlier.to_str().expect("utf-8"),
+        "--duration",
+        "9s",
+    ];
+    args.extend_from_slice(ONE_SESSION);
+    run(
+        "run-reclaim-earlier",
+        &dir.0,
+        &Invocation {
+            args,
+            ..Invocation::default()
+        },
+    )
+    .assert_succeeded();
+    let earlier_len = std::fs::metadata(&earlier).expect("earlier").len();
+    let camera = server(script().with_pacing(Pacing::RealTime).with_frames(14 * 30));
+    let mnt = dir.0.join("mnt");
+    let copy = dir.0.join("left");
+    let config = dir.0.join("cameras.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "catalog = \"{}/catalog.sqlite3\"\n\n[storage]\nmin_free = \"1%\"\n\n\
+             [[camera]]\nname = \"cam\"\nurl = \"{}\"\noutput = \"{}/cam.mp4\"\n",
+            dir.0.display(),
+            camera.url(),
+            mnt.display()
+        ),
+    )
+    .expect("write config");
+    let args = [
+        "run",
+        "--no-status",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--duration",
+        "10s",
+    ];
+    let run = run_on_tmpfs(
+        "run-reclaim",
+        &dir,
+        &mnt,
+        "size=160k",
+        Some(&earlier),
+        &copy,
+        &args,
+    );
+    for line in run.stderr.lines().filter(|l| !l.contains("DEBUG")) {
+        eprintln!("[run-reclaim] {line}");
+    }
+    run.assert_succeeded();
+    assert!(
+        run.stderr.contains(&format!(
+            "retention: deleted {}/cam.mp4 (cam, {earlier_len} bytes): low free space",
+            mnt.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("the file goes on"), "{}", run.stderr);
+    assert!(!run.stderr.contains("dropping frames"), "{}", run.stderr);
+    assert_eq!(plays(&camera), 1);
+    // The earlier file is gone; the new one holds the whole 10 s in one piece.
+    assert!(!copy.join("cam.mp4").exists());
+    let file = copy.join("cam-1.mp4");
+    assert_decodes(&file);
+    assert_verifies(&file);
+    let frames = decodable_h264_frames(&file);
+    assert!((295..=305).contains(&frames), "{frames} frames");
+    assert!(!copy.join("cam-2.mp4").exists());
 }

@@ -222,20 +222,7 @@ fn esds_codec(fourcc: &str, payload: &[u8]) -> Option<String> {
     Some(format!("{fourcc}.{oti:02X}"))
 }
 
-/// The size and free space (for unprivileged users) of the file system holding `dir`,
-/// in bytes.
-pub fn space(dir: &Path) -> io::Result<(u64, u64)> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let s = rustix::fs::statvfs(dir)?;
-    Ok((
-        s.f_blocks.saturating_mul(s.f_frsize),
-        s.f_bavail.saturating_mul(s.f_frsize),
-    ))
-}
+pub use crate::output::space::space;
 
 /// The device of the file system holding `path`.
 pub fn device(path: &Path) -> Option<u64> {

@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 use crate::archive::disk::{self, Deleted};
 use crate::archive::settings::{ArchiveSettings, RETENTION_PERIOD, shown};
 use crate::output::events::FileEvent;
+use crate::output::space::Reclaim;
 use crate::ui::exit::Usage;
 
 /// Finished files kept in memory while the catalog cannot be written.
@@ -193,31 +194,54 @@ impl Archive {
             if needed == 0 {
                 continue;
             }
-            let mut freed = 0u64;
-            let mut skip = std::collections::HashSet::new();
-            'batches: loop {
-                let batch = self.catalog().oldest(None, FREE_BATCH + skip.len())?;
-                let candidates: Vec<FileRecord> = batch
-                    .into_iter()
-                    .filter(|f| !skip.contains(&f.path))
-                    .collect();
-                if candidates.is_empty() {
-                    break;
+            out.extend(self.delete_oldest(dev, needed, dry_run)?);
+        }
+        Ok(out)
+    }
+
+    /// True when retention is configured: `[storage] min_free`, or a camera's
+    /// `retain_for` or `retain_size`. Only then does a full disk delete old recordings
+    /// ([`Reclaim`]): without, the owner has not agreed to lose any.
+    pub fn retention_configured(&self) -> bool {
+        self.settings.min_free.is_some()
+            || self
+                .settings
+                .cameras
+                .iter()
+                .any(|c| c.policy.retain_for.is_some() || c.policy.retain_size.is_some())
+    }
+
+    /// Deletes the oldest files of all cameras on device `dev` until `needed` bytes are
+    /// freed (or, with `dry_run`, says which); files in use are skipped and not counted.
+    fn delete_oldest(&self, dev: u64, needed: u64, dry_run: bool) -> anyhow::Result<Vec<Pruned>> {
+        let mut out = Vec::new();
+        let mut freed = 0u64;
+        let mut skip = std::collections::HashSet::new();
+        'batches: loop {
+            let batch = self.catalog().oldest(None, FREE_BATCH + skip.len())?;
+            let candidates: Vec<FileRecord> = batch
+                .into_iter()
+                .filter(|f| !skip.contains(&f.path))
+                .collect();
+            if candidates.is_empty() {
+                break;
+            }
+            for f in candidates {
+                if freed >= needed {
+                    break 'batches;
                 }
-                for f in candidates {
-                    if freed >= needed {
-                        break 'batches;
-                    }
-                    skip.insert(f.path.clone());
-                    if disk::device(&f.path).is_some_and(|d| d != dev) {
-                        continue;
-                    }
-                    freed += f.size_bytes;
-                    let reason = Reason::FreeSpace {
-                        bytes_needed: needed,
-                    };
-                    out.push(self.apply(f.camera, f.path, f.size_bytes, reason, dry_run));
+                skip.insert(f.path.clone());
+                if disk::device(&f.path).is_some_and(|d| d != dev) {
+                    continue;
                 }
+                let reason = Reason::FreeSpace {
+                    bytes_needed: needed,
+                };
+                let pruned = self.apply(f.camera, f.path, f.size_bytes, reason, dry_run);
+                if dry_run || matches!(pruned.outcome, Some(Deleted::Yes | Deleted::Gone)) {
+                    freed += pruned.size_bytes;
+                }
+                out.push(pruned);
             }
         }
         Ok(out)
@@ -266,6 +290,28 @@ impl Archive {
             size_bytes,
             reason,
             outcome,
+        }
+    }
+}
+
+/// A full disk while recording: the oldest files of all cameras on that file system go
+/// at once (only when [`Archive::retention_configured`]: `recorder run` passes the hook
+/// only then), as `min_free` would delete them, whether or not `min_free` is set.
+impl Reclaim for Archive {
+    fn reclaim(&self, dir: &Path, bytes: u64) -> u64 {
+        let Some(dev) = disk::device(dir) else {
+            return 0;
+        };
+        match self.delete_oldest(dev, bytes, false) {
+            Ok(pruned) => pruned
+                .iter()
+                .filter(|p| p.outcome == Some(Deleted::Yes))
+                .map(|p| p.size_bytes)
+                .sum(),
+            Err(e) => {
+                tracing::warn!("retention: cannot free space on a full disk: {e:#}");
+                0
+            }
         }
     }
 }

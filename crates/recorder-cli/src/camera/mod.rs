@@ -6,7 +6,10 @@
 //! stall timeout, the server ended it), finishes its files and connects again after a
 //! backoff delay ([`backoff`]), each session in new files. Errors that reconnecting
 //! cannot cure (rejected credentials, a missing stream, no usable stream, trouble with
-//! the output files) end the camera at once.
+//! the output files) end the camera at once. A full disk is none of these: the session
+//! stays up and drops frames until there is space (see
+//! [`crate::session::recording`]); the camera then ends with the full-disk error (exit
+//! code 7), after its duration, so that an unattended run's owner learns of the gap.
 //!
 //! With a duration `D`, the camera's run ends at `T0 + D` on the wall clock, where `T0`
 //! is the instant the first session's first keyframe arrived: the first session records
@@ -27,6 +30,7 @@ use crate::camera::backoff::Backoff;
 pub use crate::camera::config::CameraConfig;
 use crate::output::events::{EndReason, FileEvents};
 use crate::output::format::OutputFormat;
+use crate::output::space::Reclaimer;
 use crate::output::target::Output;
 use crate::session::recording::{
     Failure, Recording, SessionEnd, SessionTotals, close, log_connected,
@@ -75,9 +79,9 @@ pub fn install_signal_handlers() -> anyhow::Result<Shutdown> {
 /// Records one camera until `duration` is over (see the module documentation), a signal,
 /// a fatal error, or `max_retries` failed reconnects in a row. `salt` varies the backoff
 /// jitter between cameras; `status` gets the camera's live figures; its files' life goes
-/// to `events`. Ends with an error
-/// when no file was written or a fatal error ended it; the files written are finished
-/// either way.
+/// to `events`; `reclaim`, when given, is asked for space when the disk is full. Ends
+/// with an error when no file was written, a fatal error ended it, or frames were
+/// dropped because the disk was full; the files written are finished either way.
 pub async fn run_camera(
     camera: CameraConfig,
     duration: Option<Duration>,
@@ -85,8 +89,17 @@ pub async fn run_camera(
     salt: u64,
     status: Arc<CameraStatus>,
     events: FileEvents,
+    reclaim: Option<Reclaimer>,
 ) -> anyhow::Result<()> {
-    let result = record_camera(camera, duration, &mut shutdown, salt, &status, &events).await;
+    let result = record_camera(
+        camera,
+        duration,
+        &mut shutdown,
+        salt,
+        (&status, &events),
+        reclaim,
+    )
+    .await;
     match &result {
         Ok(()) => status.set_state(State::Stopped),
         Err(e) => {
@@ -103,8 +116,8 @@ async fn record_camera(
     duration: Option<Duration>,
     shutdown: &mut Shutdown,
     salt: u64,
-    status: &Arc<CameraStatus>,
-    events: &FileEvents,
+    (status, events): (&Arc<CameraStatus>, &FileEvents),
+    reclaim: Option<Reclaimer>,
 ) -> anyhow::Result<()> {
     let format = camera.format;
     let output = Output::new(&camera.output, camera.utc, format, camera.sync)?;
@@ -125,6 +138,8 @@ async fn record_camera(
     let mut last_error: Option<anyhow::Error> = None;
     let mut fatal: Option<anyhow::Error> = None;
     let mut stopped_by: Option<&'static str> = None;
+    // The first full-disk error, reported at the end.
+    let mut disk_full: Option<anyhow::Error> = None;
 
     loop {
         let give_up_at = duration.map(|d| deadline.unwrap_or(started + d));
@@ -177,6 +192,7 @@ async fn record_camera(
                     },
                     Arc::clone(status),
                     events.clone(),
+                    reclaim.clone(),
                 );
                 let mut recording = match recording {
                     Ok(r) => {
@@ -202,7 +218,10 @@ async fn record_camera(
                     SessionEnd::Done | SessionEnd::Stopped(_) => EndReason::Stopped,
                     SessionEnd::Failed(_) => EndReason::SessionEnded,
                 };
-                let (t, finish_error) = recording.finish(reason).await;
+                let (t, finish_error, full) = recording.finish(reason).await;
+                if disk_full.is_none() {
+                    disk_full = full;
+                }
                 close(source).await;
                 if t.files > 0
                     && (!matches!(ended, SessionEnd::Done | SessionEnd::Stopped(_))
@@ -219,39 +238,24 @@ async fn record_camera(
                     );
                 }
                 totals.add(t);
-                let mut write_failure = None;
-                match finish_error {
-                    None => {}
-                    Some(e) if disk_full(&e) => {
-                        // Space may come back (a retention job, an operator): retry later.
-                        write_failure = Some(Failure {
-                            error: e.context(format!("recording {url} stopped")),
-                            retryable: true,
-                        });
+                if let Some(e) = finish_error {
+                    // Files cannot be written: reconnecting will not help.
+                    if let SessionEnd::Failed(f) = ended {
+                        tracing::error!("{:#}", f.error);
                     }
-                    Some(e) => {
-                        // Files cannot be written: reconnecting will not help.
-                        if let SessionEnd::Failed(f) = ended {
-                            tracing::error!("{:#}", f.error);
-                        }
-                        fatal = Some(e);
+                    fatal = Some(e);
+                    break;
+                }
+                match ended {
+                    SessionEnd::Done => break,
+                    SessionEnd::Stopped(signal) => {
+                        stopped_by = Some(signal);
                         break;
                     }
-                }
-                if let Some(f) = write_failure {
-                    f
-                } else {
-                    match ended {
-                        SessionEnd::Done => break,
-                        SessionEnd::Stopped(signal) => {
-                            stopped_by = Some(signal);
-                            break;
-                        }
-                        SessionEnd::Failed(f) => Failure {
-                            retryable: f.retryable || disk_full(&f.error),
-                            error: f.error.context(format!("recording {url} stopped")),
-                        },
-                    }
+                    SessionEnd::Failed(f) => Failure {
+                        retryable: f.retryable,
+                        error: f.error.context(format!("recording {url} stopped")),
+                    },
                 }
             }
         };
@@ -318,7 +322,17 @@ async fn record_camera(
         );
     }
     if let Some(e) = fatal {
+        if let Some(full) = disk_full {
+            tracing::error!("{full:#}");
+        }
         return Err(e);
+    }
+    if let Some(full) = disk_full {
+        // The recording went on, but with a gap: an output error (exit code 7).
+        return Err(full.context(format!(
+            "{} frame(s) dropped while the disk was full; {} file(s) written",
+            totals.dropped_no_space, totals.files
+        )));
     }
     if totals.files == 0 {
         if let Some(signal) = stopped_by {
@@ -357,10 +371,4 @@ async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
     {
         tracing::warn!("stale sessions still there; connecting anyway");
     }
-}
-
-/// True when `e` comes from a full disk (or quota): retrying later may work.
-fn disk_full(e: &anyhow::Error) -> bool {
-    crate::output::error::WriteError::find(e)
-        .is_some_and(crate::output::error::WriteError::is_disk_full)
 }

@@ -16,7 +16,16 @@ pub async fn record(args: RecordArgs, live: Option<Arc<LiveTerminal>>) -> anyhow
     let board = StatusBoard::new([status_name(&camera.source_options().redacted_url())]);
     let events = FileEvents::new();
     let display = Display::spawn(Arc::clone(&board), live, events.subscribe());
-    let result = run_camera(camera, args.duration, shutdown, 0, board.camera(0), events).await;
+    let result = run_camera(
+        camera,
+        args.duration,
+        shutdown,
+        0,
+        board.camera(0),
+        events,
+        None,
+    )
+    .await;
     display.stop().await;
     result
 }

@@ -14,6 +14,7 @@ use crate::archive::keeper::{Archive, Keeper};
 use crate::archive::settings::{ArchiveSettings, shown};
 use crate::options::args::RunArgs;
 use crate::output::events::FileEvents;
+use crate::output::space::Reclaimer;
 use crate::output::target::Output;
 use crate::session::status::StatusBoard;
 use crate::ui::status::{Display, LiveTerminal};
@@ -80,6 +81,10 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     let events = FileEvents::new();
     let display = Display::spawn(Arc::clone(&board), live, events.subscribe());
     let keeper = Keeper::spawn(Arc::clone(&archive), events.subscribe());
+    // With retention configured, a full disk deletes the oldest recordings at once.
+    let reclaim = archive
+        .retention_configured()
+        .then(|| Reclaimer(Arc::clone(&archive) as Arc<dyn crate::output::space::Reclaim>));
     let mut tasks = JoinSet::new();
     for (i, camera) in cameras.into_iter().enumerate() {
         let name = camera.name.clone().unwrap_or_default();
@@ -87,10 +92,19 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
         let shutdown = shutdown.clone();
         let status = board.camera(i);
         let events = events.clone();
+        let reclaim = reclaim.clone();
         tasks.spawn(
             async move {
-                let result =
-                    run_camera(camera, args.duration, shutdown, i as u64, status, events).await;
+                let result = run_camera(
+                    camera,
+                    args.duration,
+                    shutdown,
+                    i as u64,
+                    status,
+                    events,
+                    reclaim,
+                )
+                .await;
                 match &result {
                     Ok(()) => tracing::info!("camera done"),
                     Err(e) => tracing::error!("camera ended: {e:#}"),

@@ -31,12 +31,15 @@ pub enum EndReason {
     Stopped,
     /// The session ended (connection lost, stall, media error): a gap follows.
     SessionEnded,
+    /// The output's disk filled up: frames are dropped until there is space again, then
+    /// the recording goes on in a new file; a gap follows.
+    DiskFull,
 }
 
 impl EndReason {
     /// True when the next file of the camera does not continue this one without a gap.
     pub fn is_gap(self) -> bool {
-        matches!(self, Self::Stopped | Self::SessionEnded)
+        matches!(self, Self::Stopped | Self::SessionEnded | Self::DiskFull)
     }
 }
 

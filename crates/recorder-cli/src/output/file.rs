@@ -3,7 +3,7 @@
 //! place, and, after a write error, cutting it back to its last complete fragment.
 
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use mp4_track::{Finalize, FinalizeStep, Fragment, Recovered};
 
-use crate::output::error::{Kept, WriteAction, WriteError};
+use crate::output::error::{Kept, WriteAction, WriteError, WriteErrorKind};
 use crate::output::finalize_io::apply_step;
 use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::{partial_path, rename_partial, sync_dir};
@@ -121,6 +121,13 @@ pub struct Failed {
     error: io::Error,
 }
 
+impl Failed {
+    /// True when the disk was full (or the quota used up).
+    pub fn is_disk_full(&self) -> bool {
+        WriteErrorKind::of(&self.error) == WriteErrorKind::DiskFull
+    }
+}
+
 trait Doing<T> {
     fn doing(self, action: WriteAction) -> Result<T, Failed>;
 }
@@ -181,6 +188,15 @@ impl PartialFile {
         }
         self.len = f.end_offset();
         self.fragments += 1;
+        Ok(())
+    }
+
+    /// Cuts off what a failed write left after the last complete fragment (the vectored
+    /// write may have written part of a fragment) and moves the write position back
+    /// there, so that the fragment can be written again.
+    pub fn rewind(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.seek(SeekFrom::Start(self.len))?;
         Ok(())
     }
 
@@ -428,6 +444,34 @@ mod tests {
         std::fs::create_dir_all(dir.join("x.mp4")).unwrap();
         let err = create_partial(&dir.join("x.mp4")).unwrap_err();
         assert!(err.to_string().ends_with("x.mp4 is a directory"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A `.partial` whose first bytes cannot be written (the disk is full: `/dev/full`
+    /// answers every write with `ENOSPC`) leaves nothing behind.
+    #[test]
+    fn a_partial_that_could_not_be_written_is_removed() {
+        let dir = temp_dir("enospc");
+        let partial = dir.join("x.mp4.partial");
+        std::fs::write(&partial, b"").unwrap();
+        let mut out = PartialFile {
+            file: OpenOptions::new().write(true).open("/dev/full").unwrap(),
+            partial: partial.clone(),
+            sync: SyncPolicy::None,
+            format: OutputFormat::Mp4,
+            len: 0,
+            fragments: 0,
+        };
+        let failed = out.write_start(b"ftyp and moov").unwrap_err();
+        assert!(failed.is_disk_full());
+        let err = out.fail(failed);
+        let w = WriteError::find(&err).expect("a WriteError");
+        assert!(w.is_disk_full());
+        assert_eq!(
+            (w.action, &w.path, &w.kept),
+            (WriteAction::Write, &partial, &None)
+        );
+        assert!(!partial.exists(), "the empty .partial is left");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -8,6 +8,7 @@ pub mod finalize_io;
 pub mod format;
 pub mod partial;
 pub mod repair;
+pub mod space;
 pub mod target;
 pub mod template;
 pub mod writer;

@@ -14,7 +14,10 @@
 //! to the end of its last complete fragment, finalizes it from what is on disk (as
 //! `recorder repair` would) or, when even that cannot be written, leaves the valid
 //! fragmented `.partial`, and stops with a [`WriteError`] that says what was kept
-//! ([`crate::output::file`]).
+//! ([`crate::output::file`]). Before that, when the disk is full while appending a
+//! fragment and the file's [`FileContext`] has a [`Reclaimer`] (`recorder run` with
+//! retention), the thread asks it once for space; when it freed enough, the torn
+//! fragment is cut off and written again, and the file goes on.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,9 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::output::error::{Kept, WriteAction, WriteError};
 use crate::output::events::{FileEvent, FileEvents, FileSummary, FinishedFile};
-use crate::output::file::{PartialFile, create_partial, describe};
+use crate::output::file::{Failed, PartialFile, create_partial, describe};
 use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::rename_partial;
+use crate::output::space::Reclaimer;
 
 /// Fragments in flight between the receive loop and a writer thread: about this many
 /// seconds of media with 1 s fragments.
@@ -53,6 +57,8 @@ pub struct FileContext {
     pub events: FileEvents,
     /// Wall-clock time of the file's first sample.
     pub start_wall: SystemTime,
+    /// Asked for space when the disk is full, before the file is given up.
+    pub reclaim: Option<Reclaimer>,
 }
 
 impl FileContext {
@@ -157,6 +163,11 @@ impl SegmentWriter {
         })
     }
 
+    /// True once [`Self::write`] returned the thread's error.
+    pub fn has_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// Queues a fragment. Waits when the queue is full.
     ///
     /// When the thread has stopped (the disk is full, an I/O error), returns its error:
@@ -247,7 +258,7 @@ fn run(
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Fragment(f) => {
-                if let Err(failed) = out.append(&f)? {
+                if let Err(failed) = append_reclaiming(&mut out, &f, ctx)? {
                     return Err(out.fail(failed));
                 }
             }
@@ -255,7 +266,7 @@ fn run(
                 let stats = SegmentStats::of(&summary);
                 let started = Instant::now();
                 while let Some(f) = muxer.flush() {
-                    if let Err(failed) = out.append(&f)? {
+                    if let Err(failed) = append_reclaiming(&mut out, &f, ctx)? {
                         return Err(out.fail(failed));
                     }
                 }
@@ -328,6 +339,39 @@ fn run(
     )
 }
 
+/// Appends `f`. When the disk is full and `ctx` has a reclaim hook, asks it once for
+/// room for two such fragments; when it freed at least one, cuts off the torn write and
+/// writes the fragment again.
+fn append_reclaiming(
+    out: &mut PartialFile,
+    f: &Fragment,
+    ctx: &FileContext,
+) -> anyhow::Result<Result<(), Failed>> {
+    let failed = match out.append(f)? {
+        Ok(()) => return Ok(Ok(())),
+        Err(failed) => failed,
+    };
+    let Some(reclaim) = ctx.reclaim.as_ref().filter(|_| failed.is_disk_full()) else {
+        return Ok(Err(failed));
+    };
+    let len = f.end_offset() - f.offset;
+    let dir = out.partial.parent().unwrap_or(Path::new("")).to_owned();
+    let freed = reclaim.0.reclaim(&dir, len.saturating_mul(2));
+    if freed < len {
+        tracing::debug!("reclaim freed {freed} bytes, {len} needed");
+        return Ok(Err(failed));
+    }
+    if let Err(e) = out.rewind() {
+        tracing::warn!("cannot cut back {}: {e}", out.partial.display());
+        return Ok(Err(failed));
+    }
+    tracing::info!(
+        "{}: the disk was full; retention freed {freed} bytes and the file goes on",
+        out.partial.display()
+    );
+    out.append(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +389,7 @@ mod tests {
             camera: "cam".into(),
             events: events.clone(),
             start_wall: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            reclaim: None,
         }
     }
 

@@ -3,8 +3,15 @@
 //! to the router with the wall clock, and carries out the router's actions: each file gets
 //! a writer thread ([`SegmentWriter`]), which announces the file's life as
 //! [`FileEvent`](crate::output::events::FileEvent)s.
+//!
+//! A full disk is a state of the output, not of the session: when a writer stops because
+//! the disk is full, the router closes the files ([`Router::output_lost`]) and drops
+//! frames, the session stays up, the free space is checked every [`SPACE_POLL`] (one
+//! warning a minute), and once there is room again the next keyframe starts a new file
+//! ([`Router::output_back`]).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,12 +21,22 @@ use rtsp_ingest::{Frame, Source};
 use crate::output::error::WriteError;
 use crate::output::events::{EndReason, FileEvents};
 use crate::output::format::Written;
+use crate::output::space::{Reclaimer, available_for};
 use crate::output::target::Output;
 use crate::output::writer::{Closing, FileContext, SegmentWriter};
 use crate::session::loss::LossLog;
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
-use crate::session::status::CameraStatus;
+use crate::session::status::{CameraStatus, State};
+
+/// How often the free space is checked while the disk is full.
+pub const SPACE_POLL: Duration = Duration::from_secs(2);
+
+/// How often a full disk is reported while it stays full.
+const SPACE_WARNING: Duration = Duration::from_secs(60);
+
+/// Free space needed to resume, at least: room for a few fragments of a small stream.
+const MIN_RESUME_BYTES: u64 = 64 * 1024;
 
 /// How long to wait for `TEARDOWN` after the files are finished.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,6 +169,8 @@ pub struct SessionTotals {
     pub duration_s: f64,
     /// Files finished.
     pub files: u64,
+    /// Frames dropped because the disk was full.
+    pub dropped_no_space: u64,
 }
 
 impl SessionTotals {
@@ -161,6 +180,7 @@ impl SessionTotals {
         self.audio_frames += other.audio_frames;
         self.duration_s += other.duration_s;
         self.files += other.files;
+        self.dropped_no_space += other.dropped_no_space;
     }
 }
 
@@ -176,6 +196,27 @@ pub struct Recording {
     events: FileEvents,
     camera: Arc<str>,
     loss: LossLog,
+    /// Given to each writer: frees space when its disk is full (`recorder run` with
+    /// retention).
+    reclaim: Option<Reclaimer>,
+    /// While the disk is full: since when, and when to look again.
+    no_space: Option<NoSpace>,
+    /// The first write error of a full disk this session (for the exit code).
+    disk_full: Option<anyhow::Error>,
+    /// Frames dropped for want of space, as already counted in the status.
+    dropped_counted: u64,
+    /// The largest write this session (a fragment, or a file's first bytes): resuming
+    /// waits for room for two of them.
+    largest_write: u64,
+}
+
+/// The disk is full.
+struct NoSpace {
+    /// The file that could not be written: its file system is watched.
+    path: PathBuf,
+    since: Instant,
+    next_poll: Instant,
+    next_warning: Instant,
 }
 
 impl Recording {
@@ -187,6 +228,7 @@ impl Recording {
         config: RouterConfig,
         status: Arc<CameraStatus>,
         events: FileEvents,
+        reclaim: Option<Reclaimer>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             router: Router::new(source.video(), source.audio(), config)?,
@@ -198,6 +240,11 @@ impl Recording {
             counted: Counts::default(),
             events,
             loss: LossLog::default(),
+            reclaim,
+            no_space: None,
+            disk_full: None,
+            dropped_counted: 0,
+            largest_write: 0,
         })
     }
 
@@ -289,7 +336,80 @@ impl Recording {
 
     async fn on_frame(&mut self, frame: Frame) -> anyhow::Result<()> {
         self.router.push(frame, SystemTime::now())?;
-        self.act().await
+        self.act().await?;
+        self.watch_space().await;
+        Ok(())
+    }
+
+    /// A writer stopped because the disk is full: the router closes the files and drops
+    /// frames until there is space again.
+    fn lose_output(&mut self, error: anyhow::Error) {
+        let path = WriteError::find(&error).map_or_else(PathBuf::new, |w| w.path.clone());
+        tracing::warn!(
+            "{error:#}; dropping frames until there is space again (checking every {} s), \
+             then recording goes on in a new file",
+            SPACE_POLL.as_secs()
+        );
+        self.router.output_lost();
+        self.status.set_error(&error);
+        self.status.set_state(State::NoSpace);
+        let now = Instant::now();
+        self.no_space = Some(NoSpace {
+            path,
+            since: now,
+            next_poll: now + SPACE_POLL,
+            next_warning: now + SPACE_WARNING,
+        });
+        self.disk_full.get_or_insert(error);
+    }
+
+    /// While the disk is full: every [`SPACE_POLL`], checks the free space (asking the
+    /// reclaim hook for more when there is one) and, once there is room for two of the
+    /// session's largest writes, lets the router resume; warns once a minute.
+    async fn watch_space(&mut self) {
+        let Some(lost) = &mut self.no_space else {
+            return;
+        };
+        let now = Instant::now();
+        if now < lost.next_poll {
+            return;
+        }
+        lost.next_poll = now + SPACE_POLL;
+        let needed = self.largest_write.saturating_mul(2).max(MIN_RESUME_BYTES);
+        let mut available = available_for(&lost.path).unwrap_or(0);
+        if available < needed
+            && let Some(reclaim) = &self.reclaim
+        {
+            // Deleting files and the catalog block: off the session's thread.
+            let reclaim = reclaim.clone();
+            let dir = lost.path.parent().unwrap_or(&lost.path).to_owned();
+            let wanted = needed - available;
+            let freed = tokio::task::spawn_blocking(move || reclaim.0.reclaim(&dir, wanted))
+                .await
+                .unwrap_or(0);
+            if freed > 0 {
+                available = available_for(&lost.path).unwrap_or(0);
+            }
+        }
+        let dropped = self.router.dropped_no_space();
+        if available >= needed {
+            tracing::info!(
+                "space is back ({available} bytes free) after {:.1} s and {dropped} dropped \
+                 frame(s): recording goes on at the next keyframe in a new file",
+                now.duration_since(lost.since).as_secs_f64()
+            );
+            self.router.output_back();
+            self.status.set_state(State::Recording);
+            self.no_space = None;
+        } else if now >= lost.next_warning {
+            lost.next_warning = now + SPACE_WARNING;
+            tracing::warn!(
+                "still no space for {} ({available} bytes free, {needed} needed): {dropped} \
+                 frame(s) dropped over {:.0} s",
+                lost.path.display(),
+                now.duration_since(lost.since).as_secs_f64()
+            );
+        }
     }
 
     /// Carries out the router's actions and counts what it wrote.
@@ -302,10 +422,12 @@ impl Recording {
                     init,
                 } => {
                     let path = self.output.path_at(start_wall)?;
+                    self.largest_write = self.largest_write.max(init.len() as u64);
                     let ctx = FileContext {
                         camera: Arc::clone(&self.camera),
                         events: self.events.clone(),
                         start_wall,
+                        reclaim: self.reclaim.clone(),
                     };
                     let writer = SegmentWriter::spawn(
                         path,
@@ -317,11 +439,21 @@ impl Recording {
                     self.writers.insert(file, writer);
                 }
                 Action::Write { file, fragment } => {
-                    self.writers
+                    let len = fragment.end_offset() - fragment.offset;
+                    self.largest_write = self.largest_write.max(len);
+                    let writer = self
+                        .writers
                         .get_mut(&file)
-                        .context("internal error: a fragment for a file not open")?
-                        .write(fragment)
-                        .await?;
+                        .context("internal error: a fragment for a file not open")?;
+                    if writer.has_failed() {
+                        // The router closes it next: the disk is full.
+                        continue;
+                    }
+                    match writer.write(fragment).await {
+                        Ok(()) => {}
+                        Err(e) if disk_full(&e) => self.lose_output(e),
+                        Err(e) => return Err(e),
+                    }
                 }
                 Action::Close {
                     file,
@@ -343,13 +475,20 @@ impl Recording {
             now.audio_frames - before.audio_frames,
             now.bytes - before.bytes,
         );
+        let dropped = self.router.dropped_no_space();
+        self.status
+            .add_dropped_no_space(dropped - std::mem::replace(&mut self.dropped_counted, dropped));
         Ok(())
     }
 
     /// Closes the open files (they end for `reason`), waits for every writer, and logs
     /// what was dropped. Returns what the session's files hold (those kept after an error
-    /// too) and the first error finishing a file.
-    pub async fn finish(mut self, reason: EndReason) -> (SessionTotals, Option<anyhow::Error>) {
+    /// too), the first error finishing a file, and the first full-disk error of the
+    /// session (not an error of the session: it went on).
+    pub async fn finish(
+        mut self,
+        reason: EndReason,
+    ) -> (SessionTotals, Option<anyhow::Error>, Option<anyhow::Error>) {
         let mut first_error = self.router.finish(reason).err();
         if let Some(e) = &first_error {
             tracing::error!("{e:#}");
@@ -360,7 +499,11 @@ impl Recording {
         }
         // Totals of what the files hold, including a file cut back to its last complete
         // fragment after a write error (the disk filled up).
-        let mut totals = SessionTotals::default();
+        let mut totals = SessionTotals {
+            dropped_no_space: self.router.dropped_no_space(),
+            ..SessionTotals::default()
+        };
+        let mut disk_full_error = self.disk_full.take();
         let mut add = |w: &Written| {
             totals.video_frames += w.stats.video_frames;
             totals.audio_frames += w.stats.audio_frames;
@@ -371,17 +514,35 @@ impl Recording {
             match closing.wait().await {
                 Ok(w) => add(&w),
                 Err(e) => {
-                    tracing::error!("{e:#}");
                     if let Some(kept) = WriteError::find(&e).and_then(|w| w.kept.as_ref()) {
                         add(&kept.written);
                     }
-                    first_error.get_or_insert(e);
+                    if disk_full(&e) {
+                        // Already reported when the disk filled, or at the very end.
+                        tracing::warn!("{e:#}");
+                        disk_full_error.get_or_insert(e);
+                    } else {
+                        tracing::error!("{e:#}");
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
+        }
+        if totals.dropped_no_space > 0 {
+            tracing::warn!(
+                "{} frame(s) dropped because the disk was full",
+                totals.dropped_no_space
+            );
         }
         (
             totals,
             first_error.map(|e| e.context("a file could not be finished")),
+            disk_full_error,
         )
     }
+}
+
+/// True when `e` comes from a full disk (or quota).
+pub fn disk_full(e: &anyhow::Error) -> bool {
+    WriteError::find(e).is_some_and(WriteError::is_disk_full)
 }

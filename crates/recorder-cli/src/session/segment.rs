@@ -106,6 +106,13 @@ impl Segmenter {
         d
     }
 
+    /// Forgets the current and previous segments (their files were closed): the next
+    /// primary sample opens a new one.
+    pub fn restart(&mut self) {
+        self.start = None;
+        self.lingering = false;
+    }
+
     /// A sample of the secondary track at `t`.
     pub fn secondary(&mut self, t: MediaTime) -> Decision {
         let Some(start) = self.start else {

@@ -21,6 +21,8 @@ pub enum State {
     Recording,
     /// Waiting this long before reconnecting.
     Waiting(Duration),
+    /// The session is up but the output's disk is full: frames are dropped.
+    NoSpace,
     /// Ended normally (the duration, a signal).
     Stopped,
     /// Ended with an error.
@@ -37,6 +39,7 @@ impl State {
                 "retry in {:.0}s",
                 d.saturating_sub(in_state).as_secs_f64().ceil()
             ),
+            Self::NoSpace => "disk full".to_owned(),
             Self::Stopped => "stopped".to_owned(),
             Self::Failed => "failed".to_owned(),
         }
@@ -60,6 +63,7 @@ pub struct CameraStatus {
     audio_frames: AtomicU64,
     bytes: AtomicU64,
     reconnects: AtomicU32,
+    dropped_no_space: AtomicU64,
     slow: Mutex<Slow>,
 }
 
@@ -72,6 +76,7 @@ impl CameraStatus {
             audio_frames: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             reconnects: AtomicU32::new(0),
+            dropped_no_space: AtomicU64::new(0),
             slow: Mutex::new(Slow {
                 state: State::Connecting,
                 since: Instant::now(),
@@ -107,6 +112,13 @@ impl CameraStatus {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts frames dropped because the disk was full.
+    pub fn add_dropped_no_space(&self, frames: u64) {
+        if frames > 0 {
+            self.dropped_no_space.fetch_add(frames, Ordering::Relaxed);
+        }
+    }
+
     /// Counts a reconnect.
     pub fn add_reconnect(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -139,6 +151,7 @@ impl CameraStatus {
             audio_frames: self.audio_frames.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            dropped_no_space: self.dropped_no_space.load(Ordering::Relaxed),
             file: slow.file.clone(),
             last_error: slow.last_error.clone(),
         }
@@ -217,6 +230,8 @@ pub struct Snapshot {
     pub bytes: u64,
     /// Reconnects since the start.
     pub reconnects: u32,
+    /// Frames dropped since the start because the disk was full.
+    pub dropped_no_space: u64,
     /// The file being written.
     pub file: Option<PathBuf>,
     /// The last error's first line.
@@ -234,6 +249,7 @@ mod tests {
         a.add_frames(2, 0, 1500);
         a.add_frames(0, 1, 20);
         a.add_reconnect();
+        a.add_dropped_no_space(7);
         a.set_state(State::Recording);
         a.set_file(Path::new("x.mp4"));
         a.set_error(&anyhow::anyhow!("line one\nline two").context("outer"));
@@ -244,6 +260,7 @@ mod tests {
             (s.video_frames, s.audio_frames, s.bytes, s.reconnects),
             (2, 1, 1520, 1)
         );
+        assert_eq!(s.dropped_no_space, 7);
         assert_eq!(s.file.as_deref(), Some(Path::new("x.mp4")));
         assert_eq!(s.last_error.as_deref(), Some("outer: line one"));
         assert_eq!(snaps[1].name, "b");

@@ -82,6 +82,9 @@ pub fn render_table(rows: &[Snapshot], rates: &[Rates]) -> Vec<String> {
             _ => ("-".to_owned(), "-".to_owned()),
         };
         let tail = match (&r.file, &r.last_error) {
+            _ if r.state == State::NoSpace => {
+                format!("{} frame(s) dropped", r.dropped_no_space)
+            }
             (Some(f), _) if r.state == State::Recording => f.display().to_string(),
             (_, Some(e)) if r.state != State::Recording => e.clone(),
             _ => String::new(),
@@ -113,6 +116,12 @@ pub fn summary_line(s: &Snapshot) -> String {
         s.bytes as f64 / 1e6,
         s.reconnects
     );
+    if s.dropped_no_space > 0 {
+        line.push_str(&format!(
+            ", {} frame(s) dropped (disk full)",
+            s.dropped_no_space
+        ));
+    }
     if s.state != State::Recording
         && let Some(e) = &s.last_error
     {
@@ -308,6 +317,7 @@ mod tests {
             audio_frames: video * 2,
             bytes,
             reconnects: 0,
+            dropped_no_space: 0,
             file: None,
             last_error: None,
         }
@@ -349,6 +359,9 @@ mod tests {
         );
         back.last_error = Some("connection refused".to_owned());
         let idle = snap("garage", State::Connecting, 5, 0, 0);
+        let mut full = snap("yard", State::NoSpace, 7, 300, 1_000_000);
+        full.dropped_no_space = 210;
+        full.last_error = Some("disk full writing /rec/yard.mp4.partial".to_owned());
         let rates = [
             Rates {
                 video_fps: 25.0,
@@ -359,7 +372,7 @@ mod tests {
                 kbit_s: 0.0,
             },
         ];
-        let lines = render_table(&[front, back, idle], &rates);
+        let lines = render_table(&[front, back, idle, full], &rates);
         assert_eq!(
             lines,
             [
@@ -368,6 +381,7 @@ mod tests {
                 // 2.4 s wait, 1 s into it: 1.4 s left, rounded up.
                 "back-door  retry in 2s     0:00:01      -        -       0.0      0  connection refused",
                 "garage     connecting      0:00:05      -        -       0.0      0",
+                "yard       disk full       0:00:07      -        -       1.0      0  210 frame(s) dropped",
             ]
         );
     }
@@ -388,6 +402,13 @@ mod tests {
             summary_line(&s),
             "status front: failed for 0:00:03, 7500 video + 15000 audio frames, 45.6 MB, \
              1 reconnect(s); last error: old"
+        );
+        s.state = State::NoSpace;
+        s.dropped_no_space = 42;
+        assert_eq!(
+            summary_line(&s),
+            "status front: disk full for 0:00:03, 7500 video + 15000 audio frames, 45.6 MB, \
+             1 reconnect(s), 42 frame(s) dropped (disk full); last error: old"
         );
     }
 

@@ -25,6 +25,8 @@ mod jump_tests;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
+mod space_tests;
+#[cfg(test)]
 mod tests;
 mod track;
 
@@ -107,6 +109,18 @@ pub struct RouterConfig {
     pub reserve_moov: bool,
 }
 
+/// Whether the output can take files, as the session loop tells the router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputState {
+    /// Frames go to files.
+    Writing,
+    /// The disk is full: every frame is dropped.
+    Lost,
+    /// Space is back: frames are dropped until the next video keyframe (audio only: the
+    /// next frame), which opens a new file.
+    Resuming,
+}
+
 /// Frames and bytes written so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -145,6 +159,9 @@ pub struct Router {
     clock: WallClock,
     actions: VecDeque<Action>,
     written: Counts,
+    output: OutputState,
+    /// Frames dropped because the output had no space.
+    dropped_no_space: u64,
 }
 
 impl Router {
@@ -200,6 +217,8 @@ impl Router {
             clock: WallClock::default(),
             actions: VecDeque::new(),
             written: Counts::default(),
+            output: OutputState::Writing,
+            dropped_no_space: 0,
         })
     }
 
@@ -256,6 +275,9 @@ impl Router {
             }
             return Ok(());
         }
+        if !self.output_takes(is_sync) {
+            return Ok(());
+        }
         let new_parameters =
             std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
         let jump = is_sync && std::mem::take(&mut self.discontinuity);
@@ -296,6 +318,9 @@ impl Router {
             return Ok(());
         };
         if self.video.is_none() {
+            if !self.output_takes(true) {
+                return Ok(());
+            }
             let jump = std::mem::take(&mut self.discontinuity);
             let size_due = self.size_due();
             let d = self.segmenter.primary(p.pts, true, jump || size_due);
@@ -307,8 +332,74 @@ impl Router {
             };
             return self.apply(d, reason, Kind::Audio, p, true, data);
         }
+        if self.output != OutputState::Writing {
+            // Until the resuming keyframe: nothing to hold it for.
+            self.dropped_no_space += 1;
+            return Ok(());
+        }
         self.held_audio.push_back((p.pts, data));
         self.release_audio(false)
+    }
+
+    /// The output ran out of space (the session loop saw a write fail because the disk
+    /// is full): closes every open file (`EndReason::DiskFull`; their writers keep what
+    /// reached the disk) and drops every frame, counted, until [`Self::output_back`].
+    /// Held audio is dropped too.
+    pub fn output_lost(&mut self) {
+        if self.output == OutputState::Lost {
+            return;
+        }
+        self.output = OutputState::Lost;
+        self.dropped_no_space += self.held_audio.len() as u64;
+        self.held_audio.clear();
+        for file in [self.previous.take(), self.current.take()]
+            .into_iter()
+            .flatten()
+        {
+            self.actions.push_back(file.close(EndReason::DiskFull));
+        }
+        self.segmenter.restart();
+        self.discontinuity = false;
+    }
+
+    /// There is space again: the next video keyframe (audio only: the next frame) opens
+    /// a new file, and recording goes on from there.
+    pub fn output_back(&mut self) {
+        if self.output == OutputState::Lost {
+            self.output = OutputState::Resuming;
+        }
+    }
+
+    /// True while the output has no space (from [`Self::output_lost`] until a file is
+    /// open again).
+    #[cfg(test)]
+    pub fn output_is_lost(&self) -> bool {
+        self.output != OutputState::Writing
+    }
+
+    /// Frames dropped so far because the output had no space.
+    pub fn dropped_no_space(&self) -> u64 {
+        self.dropped_no_space
+    }
+
+    /// Whether a primary-track sample (a keyframe with `is_sync`) goes to a file: always
+    /// while writing; never while the output is lost; from the first keyframe on once
+    /// space is back. Counts the ones dropped.
+    fn output_takes(&mut self, is_sync: bool) -> bool {
+        match self.output {
+            OutputState::Writing => true,
+            OutputState::Resuming if is_sync => {
+                self.output = OutputState::Writing;
+                // The new file starts with the stream as it is now.
+                self.new_video_parameters = false;
+                self.discontinuity = false;
+                true
+            }
+            OutputState::Lost | OutputState::Resuming => {
+                self.dropped_no_space += 1;
+                false
+            }
+        }
     }
 
     /// Ends the session: routes the held audio, closes every file (`reason`: why) and
