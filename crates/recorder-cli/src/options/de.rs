@@ -167,7 +167,7 @@ pub fn env_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     .map(Some)
 }
 
-/// A duration string read with `parse` (one of [`values`](crate::options::values)'
+/// A duration string read with `parse` (one of [`values`]'
 /// parsers): `invalid duration "10q"`, or with the reason when it is out of range.
 pub fn duration_with<'de, D: Deserializer<'de>>(
     d: D,

@@ -31,12 +31,16 @@ pub enum EndReason {
     Stopped,
     /// The session ended (connection lost, stall, media error): a gap follows.
     SessionEnded,
+    /// The disk stalled: a fragment could not be queued to the file's writer, so the file
+    /// ends at its last queued fragment and the recording goes on in a new file at the
+    /// next keyframe; a gap follows.
+    DiskStall,
 }
 
 impl EndReason {
     /// True when the next file of the camera does not continue this one without a gap.
     pub fn is_gap(self) -> bool {
-        matches!(self, Self::Stopped | Self::SessionEnded)
+        matches!(self, Self::Stopped | Self::SessionEnded | Self::DiskStall)
     }
 }
 

@@ -15,7 +15,9 @@ use crate::output::error::WriteError;
 use crate::output::events::{EndReason, FileEvents};
 use crate::output::format::Written;
 use crate::output::target::Output;
-use crate::output::writer::{Closing, FileContext, SegmentWriter};
+use crate::output::writer::{
+    CHANNEL_CAPACITY, Closing, FileContext, Queued, ROOM_WAIT, SegmentWriter,
+};
 use crate::session::loss::LossLog;
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
@@ -28,6 +30,50 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// reached the end, so that its samples up to the end (which may arrive a little later)
 /// are written too.
 const END_GRACE: Duration = Duration::from_secs(2);
+
+/// The shortest time between two warnings about fragments dropped for a stalled disk.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Fragments dropped because a writer's queue was full, told without flooding the log:
+/// the first at once, then at most one warning per [`DROP_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+struct DropLog {
+    dropped: u64,
+    told: u64,
+    last: Option<Instant>,
+}
+
+impl DropLog {
+    fn dropped(&mut self, now: Instant) {
+        self.dropped += 1;
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < DROP_LOG_INTERVAL)
+        {
+            return;
+        }
+        tracing::warn!(
+            "the disk stalls: {} fragment(s) dropped ({CHANNEL_CAPACITY} queued, none written \
+             for {} ms); \
+             the file ends at its last queued fragment, recording goes on in a new file at \
+             the next keyframe",
+            self.dropped - self.told,
+            ROOM_WAIT.as_millis()
+        );
+        self.told = self.dropped;
+        self.last = Some(now);
+    }
+
+    fn finish(&self) {
+        if self.dropped > self.told {
+            tracing::warn!(
+                "the disk stalled: {} more fragment(s) dropped ({} in this session)",
+                self.dropped - self.told,
+                self.dropped
+            );
+        }
+    }
+}
 
 /// The session with the server was lost without an error of its own: the server ended
 /// it, no media came for `--stall-timeout`, or no keyframe came after connecting.
@@ -176,6 +222,7 @@ pub struct Recording {
     events: FileEvents,
     camera: Arc<str>,
     loss: LossLog,
+    drops: DropLog,
 }
 
 impl Recording {
@@ -198,6 +245,7 @@ impl Recording {
             counted: Counts::default(),
             events,
             loss: LossLog::default(),
+            drops: DropLog::default(),
         })
     }
 
@@ -317,11 +365,17 @@ impl Recording {
                     self.writers.insert(file, writer);
                 }
                 Action::Write { file, fragment } => {
-                    self.writers
+                    let queued = self
+                        .writers
                         .get_mut(&file)
                         .context("internal error: a fragment for a file not open")?
                         .write(fragment)
                         .await?;
+                    if queued == Queued::Dropped {
+                        self.router.fragment_dropped(file);
+                        self.status.add_dropped_fragment();
+                        self.drops.dropped(Instant::now());
+                    }
                 }
                 Action::Close {
                     file,
@@ -332,7 +386,14 @@ impl Recording {
                         .writers
                         .remove(&file)
                         .context("internal error: closing a file not open")?;
-                    self.closing.push(writer.close(*muxer, summary).await);
+                    self.closing.push(writer.close(*muxer, summary));
+                }
+                Action::Cut { file, summary } => {
+                    let writer = self
+                        .writers
+                        .remove(&file)
+                        .context("internal error: cutting a file not open")?;
+                    self.closing.push(writer.cut(summary));
                 }
             }
         }
@@ -358,6 +419,7 @@ impl Recording {
             tracing::error!("{e:#}");
             first_error.get_or_insert(e);
         }
+        self.drops.finish();
         // Totals of what the files hold, including a file cut back to its last complete
         // fragment after a write error (the disk filled up).
         let mut totals = SessionTotals::default();

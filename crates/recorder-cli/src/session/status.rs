@@ -60,6 +60,7 @@ pub struct CameraStatus {
     audio_frames: AtomicU64,
     bytes: AtomicU64,
     reconnects: AtomicU32,
+    dropped_fragments: AtomicU64,
     slow: Mutex<Slow>,
 }
 
@@ -72,6 +73,7 @@ impl CameraStatus {
             audio_frames: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             reconnects: AtomicU32::new(0),
+            dropped_fragments: AtomicU64::new(0),
             slow: Mutex::new(Slow {
                 state: State::Connecting,
                 since: Instant::now(),
@@ -112,6 +114,11 @@ impl CameraStatus {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a fragment dropped because its writer's queue was full (the disk stalls).
+    pub fn add_dropped_fragment(&self) {
+        self.dropped_fragments.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The file now being written.
     pub fn set_file(&self, path: &Path) {
         let mut slow = self.slow();
@@ -139,6 +146,7 @@ impl CameraStatus {
             audio_frames: self.audio_frames.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            dropped_fragments: self.dropped_fragments.load(Ordering::Relaxed),
             file: slow.file.clone(),
             last_error: slow.last_error.clone(),
         }
@@ -217,6 +225,8 @@ pub struct Snapshot {
     pub bytes: u64,
     /// Reconnects since the start.
     pub reconnects: u32,
+    /// Fragments dropped since the start because the disk stalled.
+    pub dropped_fragments: u64,
     /// The file being written.
     pub file: Option<PathBuf>,
     /// The last error's first line.
@@ -234,6 +244,7 @@ mod tests {
         a.add_frames(2, 0, 1500);
         a.add_frames(0, 1, 20);
         a.add_reconnect();
+        a.add_dropped_fragment();
         a.set_state(State::Recording);
         a.set_file(Path::new("x.mp4"));
         a.set_error(&anyhow::anyhow!("line one\nline two").context("outer"));
@@ -244,6 +255,7 @@ mod tests {
             (s.video_frames, s.audio_frames, s.bytes, s.reconnects),
             (2, 1, 1520, 1)
         );
+        assert_eq!(s.dropped_fragments, 1);
         assert_eq!(s.file.as_deref(), Some(Path::new("x.mp4")));
         assert_eq!(s.last_error.as_deref(), Some("outer: line one"));
         assert_eq!(snaps[1].name, "b");

@@ -81,11 +81,17 @@ pub fn render_table(rows: &[Snapshot], rates: &[Rates]) -> Vec<String> {
             }
             _ => ("-".to_owned(), "-".to_owned()),
         };
-        let tail = match (&r.file, &r.last_error) {
+        let mut tail = match (&r.file, &r.last_error) {
             (Some(f), _) if r.state == State::Recording => f.display().to_string(),
             (_, Some(e)) if r.state != State::Recording => e.clone(),
             _ => String::new(),
         };
+        if r.dropped_fragments > 0 {
+            tail = format!(
+                "[disk stalled: {} fragment(s) dropped] {tail}",
+                r.dropped_fragments
+            );
+        }
         let line = format!(
             "{:<name_w$}  {:<14} {:>8} {:>6} {:>8} {:>9.1} {:>6}  {tail}",
             r.name,
@@ -113,6 +119,12 @@ pub fn summary_line(s: &Snapshot) -> String {
         s.bytes as f64 / 1e6,
         s.reconnects
     );
+    if s.dropped_fragments > 0 {
+        line.push_str(&format!(
+            ", {} fragment(s) dropped (disk stalled)",
+            s.dropped_fragments
+        ));
+    }
     if s.state != State::Recording
         && let Some(e) = &s.last_error
     {
@@ -308,6 +320,7 @@ mod tests {
             audio_frames: video * 2,
             bytes,
             reconnects: 0,
+            dropped_fragments: 0,
             file: None,
             last_error: None,
         }
@@ -348,7 +361,8 @@ mod tests {
             0,
         );
         back.last_error = Some("connection refused".to_owned());
-        let idle = snap("garage", State::Connecting, 5, 0, 0);
+        let mut idle = snap("garage", State::Connecting, 5, 0, 0);
+        idle.dropped_fragments = 3;
         let rates = [
             Rates {
                 video_fps: 25.0,
@@ -367,7 +381,7 @@ mod tests {
                 "front      recording       0:01:23   25.0     2048      12.3      2  /rec/front/10-00-00.mp4",
                 // 2.4 s wait, 1 s into it: 1.4 s left, rounded up.
                 "back-door  retry in 2s     0:00:01      -        -       0.0      0  connection refused",
-                "garage     connecting      0:00:05      -        -       0.0      0",
+                "garage     connecting      0:00:05      -        -       0.0      0  [disk stalled: 3 fragment(s) dropped]",
             ]
         );
     }
@@ -382,6 +396,13 @@ mod tests {
             "status front: recording for 0:05:00, 7500 video + 15000 audio frames, 45.6 MB, \
              1 reconnect(s)"
         );
+        s.dropped_fragments = 4;
+        assert!(
+            summary_line(&s).ends_with("1 reconnect(s), 4 fragment(s) dropped (disk stalled)"),
+            "{}",
+            summary_line(&s)
+        );
+        s.dropped_fragments = 0;
         s.state = State::Failed;
         s.in_state = Duration::from_secs(3);
         assert_eq!(

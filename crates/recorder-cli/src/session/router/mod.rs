@@ -15,6 +15,11 @@
 //! - A discontinuity (a timestamp jump, re-based by the source so that timestamps go on
 //!   from the previous frame) starts a new file at the next video keyframe (audio only:
 //!   at once); the new file's decode times start at 0 like every file's.
+//! - A fragment that could not be queued to its file's writer (the disk stalled,
+//!   [`Router::fragment_dropped`]) cuts the file: it ends at its last queued fragment
+//!   ([`Action::Cut`]: finished from what is on disk, so it stays valid), takes no more
+//!   samples, and the recording goes on in a new file at the next video keyframe (audio
+//!   only: the next frame).
 //! - Each file's last sample of a track lasts until the next file's first (no gap, no
 //!   overlap); decode times within a file start at 0 at its first video sample (its
 //!   composition offset is the file's lead, added to every track).
@@ -24,6 +29,8 @@ mod file;
 mod jump_tests;
 #[cfg(test)]
 mod memory_tests;
+#[cfg(test)]
+mod stall_tests;
 #[cfg(test)]
 mod tests;
 mod track;
@@ -85,6 +92,16 @@ pub enum Action {
         /// What it holds.
         summary: FileSummary,
     },
+    /// Finish the file as written: a fragment of it could not be queued (the disk
+    /// stalled), so it ends at its last queued fragment. Its muxer is dropped (its tables
+    /// hold the lost fragments); the writer finalizes the file from what is on disk, as
+    /// `recorder repair` does.
+    Cut {
+        /// The file.
+        file: FileId,
+        /// What it was meant to hold (the writer corrects it from the disk).
+        summary: FileSummary,
+    },
 }
 
 /// How a session records.
@@ -115,6 +132,9 @@ pub struct Counts {
     pub audio_frames: u64,
     /// Media bytes written.
     pub bytes: u64,
+    /// Frames not written because their file was cut (the disk stalled), until the next
+    /// file started.
+    pub cut_frames: u64,
 }
 
 /// See the module documentation.
@@ -259,10 +279,13 @@ impl Router {
             std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
         let jump = is_sync && std::mem::take(&mut self.discontinuity);
         let size_due = is_sync && self.size_due();
-        let d = self
-            .segmenter
-            .primary(p.pts, is_sync, new_parameters || jump || size_due);
-        let reason = if new_parameters {
+        let resume = is_sync && self.current.as_ref().is_some_and(|c| c.cut);
+        let d =
+            self.segmenter
+                .primary(p.pts, is_sync, new_parameters || jump || size_due || resume);
+        let reason = if resume {
+            EndReason::DiskStall
+        } else if new_parameters {
             EndReason::NewParameters
         } else if jump {
             EndReason::TimestampJump
@@ -297,8 +320,13 @@ impl Router {
         if self.video.is_none() {
             let jump = std::mem::take(&mut self.discontinuity);
             let size_due = self.size_due();
-            let d = self.segmenter.primary(p.pts, true, jump || size_due);
-            let reason = if jump {
+            let resume = self.current.as_ref().is_some_and(|c| c.cut);
+            let d = self
+                .segmenter
+                .primary(p.pts, true, jump || size_due || resume);
+            let reason = if resume {
+                EndReason::DiskStall
+            } else if jump {
                 EndReason::TimestampJump
             } else {
                 self.warn_if_bounded(&d, size_due);
@@ -324,6 +352,25 @@ impl Router {
             t.log_drops();
         }
         released
+    }
+
+    /// A fragment of `file` could not be queued to its writer (the disk stalled): the file
+    /// is cut at its last queued fragment. It takes no more samples, is finished as
+    /// written ([`Action::Cut`]) when the next file starts (at the next video keyframe;
+    /// audio only: the next frame) or the session ends. Unknown or closed files are
+    /// ignored; so is a file already cut.
+    pub fn fragment_dropped(&mut self, file: FileId) {
+        for f in [self.current.as_mut(), self.previous.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if f.id == file && !f.cut {
+                f.cut = true;
+                // Fragments of it still waiting here would not fit after the cut.
+                self.actions
+                    .retain(|a| !matches!(a, Action::Write { file: id, .. } if *id == file));
+            }
+        }
     }
 
     /// The next thing to do, in order.
@@ -460,6 +507,7 @@ impl Router {
             Route::Drop => None,
         };
         match file {
+            Some(file) if file.cut => self.written.cut_frames += 1,
             Some(file) => {
                 let len = data.len() as u64;
                 file.push(kind, p, is_sync, data, &mut self.actions)?;
