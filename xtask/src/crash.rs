@@ -316,7 +316,7 @@ fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 }
 
 /// `recorder verify` and a clean `ffmpeg -xerror` decode; returns the file's duration.
-fn check(recorder: &Path, file: &Path) -> Result<f64> {
+pub fn check(recorder: &Path, file: &Path) -> Result<f64> {
     let out = Command::new(recorder)
         .args(["verify", "--no-status", "-q"])
         .arg(file)
