@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::util::{cargo, run};
-use crate::{deps, tidy, verify};
+use crate::{crash, deps, soak, tidy, verify};
 
 fn nextest_available() -> bool {
     cargo()
@@ -71,6 +71,20 @@ pub fn test() -> Result<()> {
     steps.push((
         "verify",
         Box::new(|| verify::verify(&verify::VerifyOptions::default())),
+    ));
+    steps.push((
+        "crash",
+        Box::new(|| crash::crash(&crash::CrashOptions { trials: 6, seed: 1 })),
+    ));
+    steps.push((
+        "soak",
+        Box::new(|| {
+            soak::soak(&soak::SoakOptions {
+                cameras: 2,
+                duration: std::time::Duration::from_secs(30),
+                seed: 1,
+            })
+        }),
     ));
 
     let mut passed = Vec::new();

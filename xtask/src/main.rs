@@ -4,6 +4,10 @@
 //! cargo xtask test                 everything CI runs: fmt, clippy, tests, docs, tidy, verify
 //! cargo xtask verify [CASE...]     record from GStreamer's RTSP server, check the files
 //! cargo xtask demo [--seconds N]   record a local test stream to ./demo.mp4
+//! cargo xtask crash [--trials N] [--seed S]
+//!                                  kill -9 at random instants, repair, check the files
+//! cargo xtask soak [--cameras N] [--minutes M] [--seed S]
+//!                                  N cameras through fault-injecting proxies for M minutes
 //! cargo xtask tidy                 architecture invariants (pure crates, retina confinement)
 //! cargo xtask deps                 install/check ffmpeg and GStreamer (apt-get as root)
 //! cargo xtask bench [--seconds S] [--cameras 1,8,32] [--rounds R]
@@ -13,9 +17,11 @@
 
 mod bench;
 mod ci;
+mod crash;
 mod deps;
 mod probe;
 mod server;
+mod soak;
 mod strict;
 mod tidy;
 mod util;
@@ -38,6 +44,14 @@ commands:
                             (default: all); --with-ffmpeg records the first five with ffmpeg
                             instead (checks the harness)
   demo [--seconds N]        start a local RTSP server, record /h264aac to ./demo.mp4
+  crash [--trials N] [--seed S]
+                            kill -9 the recorder at random instants (seeded; default 20
+                            trials, seed 1), around segment switches too; repair, then check
+                            every file (recorder verify, ffmpeg -xerror) and the media lost
+  soak [--cameras N] [--minutes M] [--seed S]
+                            N cameras (default 4) through fault-injecting proxies (cuts,
+                            stalls, slow reads, half-open) for M minutes (default 2); RSS,
+                            fds and CPU every 10 s; every file must play
   tidy                      check the architecture invariants
   deps                      make sure ffmpeg and GStreamer's RTSP server are installed
   bench [--seconds S] [--cameras 1,8,32] [--rounds R]
@@ -95,6 +109,16 @@ fn run() -> Result<()> {
             let options = bench::BenchOptions::parse(rest)?;
             deps::ensure()?;
             bench::bench(&options)
+        }
+        "crash" => {
+            let options = crash::CrashOptions::parse(rest)?;
+            deps::ensure()?;
+            crash::crash(&options)
+        }
+        "soak" => {
+            let options = soak::SoakOptions::parse(rest)?;
+            deps::ensure()?;
+            soak::soak(&options)
         }
         "tidy" => {
             no_args(command, rest)?;

@@ -223,16 +223,15 @@ fn refuses_what_it_cannot_recover_and_leaves_it_untouched() {
         *b = (i * 7 + 3) as u8;
     }
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty.mp4.partial", Vec::new(), "no ftyp"),
         ("garbage.mp4.partial", garbage, "no ftyp"),
         (
             "text.mp4",
             b"hello, this is not an MP4 file at all\n".to_vec(),
             "no ftyp",
         ),
-        // The init moov was never completely written.
+        // The init moov was never completely written, in a file not named `.partial`.
         (
-            "no-moov.mp4.partial",
+            "no-moov.mp4",
             rec.bytes[..rec.init_len as usize - 10].to_vec(),
             "moov box of",
         ),
@@ -260,8 +259,33 @@ fn refuses_what_it_cannot_recover_and_leaves_it_untouched() {
         assert!(stdout(&out).is_empty());
     }
     // Nothing was renamed either.
-    assert!(dir.path("empty.mp4.partial").exists());
-    assert!(!dir.path("empty.mp4").exists());
+    assert!(dir.path("garbage.mp4.partial").exists());
+    assert!(!dir.path("garbage.mp4").exists());
+}
+
+/// A `.partial` left by a kill before its first bytes were all written (empty, or a part
+/// of the `ftyp` and init `moov`) holds no media: `repair` removes it.
+#[test]
+fn removes_a_partial_killed_before_its_first_bytes_were_written() {
+    let rec = recording();
+    let dir = TempDir::new("removed");
+    for (name, len) in [
+        ("empty.mp4.partial", 0),
+        ("no-moov.mp4.partial", rec.init_len as usize - 10),
+        ("init-only.mp4.partial", rec.init_len as usize),
+    ] {
+        let path = dir.path(name);
+        std::fs::write(&path, &rec.bytes[..len]).unwrap();
+        let out = recorder(&["repair"], &path);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with(&format!("removed {}", path.display())),
+            "{name}: {}",
+            stdout(&out)
+        );
+        assert!(!path.exists(), "{name}");
+        assert!(!dir.path(name.trim_end_matches(".partial")).exists());
+    }
 }
 
 #[test]

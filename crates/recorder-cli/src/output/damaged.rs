@@ -232,6 +232,8 @@ struct Tally {
     verified: u32,
     inspected: u32,
     repaired: u32,
+    /// `.partial` mutants without a complete fragment, which `repair` removed.
+    removed: u32,
 }
 
 /// Runs the three tools on every mutant of `base` (files under `dir`); a repaired file
@@ -247,6 +249,10 @@ fn try_mutants(base: &[u8], seed: u64, dir: &Path) -> Result<Tally, String> {
         tally.verified += u32::from(check_path(&path).is_ok());
         tally.inspected += u32::from(inspect(&path).is_ok());
         match repair_file(&path) {
+            Ok(report) if report.removed => {
+                // No complete fragment: no media, nothing to check.
+                tally.removed += 1;
+            }
             Ok(report) => {
                 tally.repaired += 1;
                 if let Err(e) = check_path(&report.path) {

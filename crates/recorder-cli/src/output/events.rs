@@ -34,12 +34,19 @@ pub enum EndReason {
     /// The output's disk filled up: frames are dropped until there is space again, then
     /// the recording goes on in a new file; a gap follows.
     DiskFull,
+    /// The disk stalled: a fragment could not be queued to the file's writer, so the file
+    /// ends at its last queued fragment and the recording goes on in a new file at the
+    /// next keyframe; a gap follows.
+    DiskStall,
 }
 
 impl EndReason {
     /// True when the next file of the camera does not continue this one without a gap.
     pub fn is_gap(self) -> bool {
-        matches!(self, Self::Stopped | Self::SessionEnded | Self::DiskFull)
+        matches!(
+            self,
+            Self::Stopped | Self::SessionEnded | Self::DiskFull | Self::DiskStall
+        )
     }
 }
 

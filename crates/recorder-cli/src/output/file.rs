@@ -12,6 +12,7 @@ use bytes::Bytes;
 use mp4_track::{Finalize, FinalizeStep, Fragment, Recovered};
 
 use crate::output::error::{Kept, WriteAction, WriteError, WriteErrorKind};
+use crate::output::events::{EndReason, FileSummary};
 use crate::output::finalize_io::apply_step;
 use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::{partial_path, rename_partial, sync_dir};
@@ -154,8 +155,38 @@ pub struct PartialFile {
     pub fragments: u64,
 }
 
+/// Test hook: `RECORDER_TEST_STALL_SYNC=TEXT:SECONDS` makes the first data sync after the
+/// second fragment of a file whose path contains `TEXT` sleep `SECONDS` first, once per
+/// process: a disk whose `fsync` stalls, for the tests of what a stalled writer does
+/// to the recording. Unset (always, outside tests), it costs one look at a `OnceLock`.
+pub const STALL_SYNC_VAR: &str = "RECORDER_TEST_STALL_SYNC";
+
+fn stall_sync_hook(partial: &Path, fragments: u64) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static HOOK: OnceLock<Option<(String, f64)>> = OnceLock::new();
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let hook = HOOK.get_or_init(|| {
+        let v = std::env::var(STALL_SYNC_VAR).ok()?;
+        let (text, secs) = v.rsplit_once(':')?;
+        Some((text.to_owned(), secs.parse().ok()?))
+    });
+    if let Some((text, secs)) = hook
+        && fragments >= 2
+        && partial.to_string_lossy().contains(text.as_str())
+        && !DONE.swap(true, Ordering::AcqRel)
+    {
+        tracing::debug!(
+            "{STALL_SYNC_VAR}: stalling the sync of {}",
+            partial.display()
+        );
+        std::thread::sleep(std::time::Duration::from_secs_f64(*secs));
+    }
+}
+
 impl PartialFile {
     pub fn sync_data(&self) -> Result<(), Failed> {
+        stall_sync_hook(&self.partial, self.fragments);
         self.file.sync_data().doing(WriteAction::Sync)
     }
 
@@ -287,6 +318,56 @@ impl PartialFile {
             Err(e) => tracing::warn!("cannot read back {}: {e:#}", path.display()),
         }
         err.into()
+    }
+
+    /// Finishes a file cut at its last queued fragment: finalized from what is on disk
+    /// (`--format mp4`), synced, renamed; the summary is corrected from the file read back.
+    pub fn finish_cut(self, mut summary: FileSummary) -> anyhow::Result<(Written, FileSummary)> {
+        let out = self;
+        if out.fragments == 0 {
+            // No media: nothing worth keeping.
+            let partial = out.partial.clone();
+            drop(out);
+            std::fs::remove_file(&partial)
+                .with_context(|| format!("cannot remove {}", partial.display()))?;
+            bail!(
+                "the disk stalled before the first fragment of {} was queued: nothing kept",
+                partial.display()
+            );
+        }
+        if out.format == OutputFormat::Mp4
+            && let Err(e) = out.finalize_from_disk()
+        {
+            return Err(e.context(format!("cannot finalize {}", out.partial.display())));
+        }
+        if let Err(failed) = out.sync_data() {
+            return Err(out.fail(failed));
+        }
+        let partial = out.partial.clone();
+        drop(out);
+        let path = rename_partial(&partial).map_err(|e| {
+            anyhow::Error::from(WriteError::new(WriteAction::Finalize, &partial, &e))
+        })?;
+        let written = describe(&path)?;
+        for (track, frames) in [
+            (summary.video.as_mut(), written.stats.video_frames),
+            (summary.audio.as_mut(), written.stats.audio_frames),
+        ] {
+            if let Some(t) = track {
+                t.samples = frames;
+                t.end_s = t.end_s.min(written.stats.duration_s);
+            }
+        }
+        summary.end = EndReason::DiskStall;
+        summary.wall_end = None;
+        tracing::warn!(
+            "file cut after the disk stalled: {}: {} video frame(s), {} audio frame(s), {:.3} s",
+            path.display(),
+            written.stats.video_frames,
+            written.stats.audio_frames,
+            written.stats.duration_s
+        );
+        Ok((written, summary))
     }
 
     /// Finalizes the file as `recorder repair` does: reads its boxes back and applies the

@@ -6,9 +6,16 @@
 //! first sample arrives, writes each fragment with one vectored write of its header and
 //! the samples' buffers (no copy of the media), syncs it, and at the end flushes the
 //! muxer, applies the finalization plan and renames the file into place: a segment being
-//! finalized never holds up the next one. The bounded channel gives back-pressure: if the
-//! disk cannot keep up, the receive loop slows down instead of buffering without limit.
-//! The thread announces the file's life as [`FileEvent`]s.
+//! finalized never holds up the next one. The queue is bounded ([`CHANNEL_CAPACITY`]
+//! fragments); when it is full, [`SegmentWriter::write`] waits at most [`ROOM_WAIT`] for
+//! room (a burst that arrives faster than the disk writes: back-pressure, as TCP gives),
+//! then drops the fragment whole and says so ([`Queued::Dropped`]): a disk that stalls
+//! (seconds of `fsync` latency) holds up receiving for at most that long, and never for
+//! another camera. The file then ends
+//! at its last queued fragment: the writer drops every later fragment, and at the close
+//! finalizes the file from what is on disk ([`SegmentWriter::cut`], as `recorder repair`
+//! does), since the muxer's tables count the lost fragments. The router starts a new file
+//! at the next keyframe. The thread announces the file's life as [`FileEvent`]s.
 //!
 //! When the disk fills up or fails (`ENOSPC`, `EIO`, ...), the thread cuts the file back
 //! to the end of its last complete fragment, finalizes it from what is on disk (as
@@ -21,6 +28,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -36,8 +44,24 @@ use crate::output::partial::rename_partial;
 use crate::output::space::Reclaimer;
 
 /// Fragments in flight between the receive loop and a writer thread: about this many
-/// seconds of media with 1 s fragments.
-const CHANNEL_CAPACITY: usize = 8;
+/// seconds of media with 1 s fragments. A fragment that finds the queue full is dropped.
+pub const CHANNEL_CAPACITY: usize = 8;
+
+/// How long [`SegmentWriter::write`] waits for room in a full queue before it drops the
+/// fragment: far longer than a healthy disk takes to write a fragment, far shorter than
+/// the socket buffers and keepalives can bear.
+pub const ROOM_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The fragments in a writer's queue: counted, with a wake-up each time the thread takes
+/// one.
+#[derive(Default)]
+struct Queue {
+    queued: AtomicUsize,
+    taken: tokio::sync::Notify,
+    /// Set by the thread as soon as a write failed (before it cuts the file back, which
+    /// takes a while): a full queue then means an error to wait for, not a stalled disk.
+    failing: std::sync::atomic::AtomicBool,
+}
 
 enum Msg {
     Fragment(Fragment),
@@ -46,6 +70,20 @@ enum Msg {
         muxer: Box<FragmentedMuxer>,
         summary: FileSummary,
     },
+    /// The file ends at its last queued fragment: finalize it from what is on disk, rename.
+    Cut {
+        summary: FileSummary,
+    },
+}
+
+/// What [`SegmentWriter::write`] did with a fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// It is queued for the thread.
+    Yes,
+    /// The queue was full (the disk stalls) or the file was already cut: the fragment was
+    /// dropped, and the file ends at its last queued fragment.
+    Dropped,
 }
 
 /// Whose file a writer writes, for its [`FileEvent`]s.
@@ -100,7 +138,12 @@ impl FileContext {
 
 /// The sending side of one file's writer thread.
 pub struct SegmentWriter {
-    tx: mpsc::Sender<Msg>,
+    /// Unbounded, so that a close is never waited on; fragments are bounded by `queued`.
+    tx: mpsc::UnboundedSender<Msg>,
+    /// Fragments sent and not yet taken by the thread.
+    queue: Arc<Queue>,
+    /// A fragment was dropped: the file ends at its last queued fragment.
+    cut: bool,
     done: oneshot::Receiver<anyhow::Result<Written>>,
     /// Set once the thread stopped with an error (already returned by [`Self::write`]):
     /// what it kept of the file, if anything.
@@ -144,11 +187,14 @@ impl SegmentWriter {
         format: OutputFormat,
         ctx: FileContext,
     ) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queue = Arc::new(Queue::default());
+        let taken = Arc::clone(&queue);
         let (done_tx, done) = oneshot::channel();
         std::thread::Builder::new()
             .name("mp4-writer".to_owned())
             .spawn(move || {
+                let rx = Inbox { rx, queue: taken };
                 let result = run(&path, start, sync, format, rx, &ctx);
                 ctx.publish_end(&path, &result);
                 // The receiver may be gone if the recording failed.
@@ -157,6 +203,8 @@ impl SegmentWriter {
             .context("cannot start a writer thread")?;
         Ok(Self {
             tx,
+            queue,
+            cut: false,
             done,
             failed: None,
             failed_error: None,
@@ -168,42 +216,96 @@ impl SegmentWriter {
         self.failed.is_some()
     }
 
-    /// Queues a fragment. Waits when the queue is full.
+    /// Queues a fragment. When [`CHANNEL_CAPACITY`] fragments are already queued, waits
+    /// at most [`ROOM_WAIT`] for the thread to take one; when none was taken by then (the
+    /// disk stalls), or an earlier fragment was dropped, the fragment is dropped
+    /// ([`Queued::Dropped`]) and the file ends at its last queued fragment (a close then
+    /// finishes it as a [`Self::cut`]).
     ///
     /// When the thread has stopped (the disk is full, an I/O error), returns its error:
     /// a [`WriteError`] (see [`WriteError::find`]) saying what was kept of the file. The
     /// file is then already finished as far as it can be; [`Self::close`] only reports
     /// what was kept.
-    pub async fn write(&mut self, fragment: Fragment) -> anyhow::Result<()> {
+    pub async fn write(&mut self, fragment: Fragment) -> anyhow::Result<Queued> {
         if self.failed.is_some() {
             bail!("the file was abandoned after an earlier error");
         }
-        if self.tx.send(Msg::Fragment(fragment)).await.is_err() {
-            // The thread stopped early: it has an error to tell.
-            let (_, never) = oneshot::channel();
-            let done = std::mem::replace(&mut self.done, never);
-            let err = Closing { done }
-                .wait()
-                .await
-                .err()
-                .unwrap_or_else(|| anyhow::anyhow!("the writer stopped unexpectedly"));
-            self.failed = Some(
-                WriteError::find(&err)
-                    .and_then(|w| w.kept.as_ref())
-                    .map(|k| k.written.clone()),
-            );
-            self.failed_error = WriteError::find(&err).cloned();
-            return Err(err);
+        if self.cut || !self.room().await {
+            if !self.cut && self.queue.failing.load(Ordering::Acquire) {
+                // Not a stall: the thread is ending with an error; wait for it.
+                return Err(self.thread_error().await);
+            }
+            self.cut = true;
+            return Ok(Queued::Dropped);
         }
-        Ok(())
+        self.queue.queued.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(Msg::Fragment(fragment)).is_err() {
+            // The thread stopped early: it has an error to tell.
+            return Err(self.thread_error().await);
+        }
+        Ok(Queued::Yes)
+    }
+
+    /// Waits for the thread that stopped (or is stopping) with an error, and remembers
+    /// what it kept.
+    async fn thread_error(&mut self) -> anyhow::Error {
+        let (_, never) = oneshot::channel();
+        let done = std::mem::replace(&mut self.done, never);
+        let err = Closing { done }
+            .wait()
+            .await
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("the writer stopped unexpectedly"));
+        self.failed = Some(
+            WriteError::find(&err)
+                .and_then(|w| w.kept.as_ref())
+                .map(|k| k.written.clone()),
+        );
+        self.failed_error = WriteError::find(&err).cloned();
+        err
+    }
+
+    /// True once the queue has room, false when it had none for [`ROOM_WAIT`].
+    async fn room(&self) -> bool {
+        let has_room = || self.queue.queued.load(Ordering::Acquire) < CHANNEL_CAPACITY;
+        if has_room() {
+            return true;
+        }
+        let wait = async {
+            // `notify_one` keeps a wake-up for a waiter to come: none is missed.
+            while !has_room() {
+                self.queue.taken.notified().await;
+            }
+        };
+        tokio::time::timeout(ROOM_WAIT, wait).await.is_ok()
     }
 
     /// Hands the muxer to the thread, which writes what remains, finalizes and renames
-    /// the file; returns at once (unless the queue is full).
+    /// the file; returns at once. After a fragment was dropped, the muxer (whose tables
+    /// count it) is not used: the file is finished as a [`Self::cut`].
     ///
     /// After [`Self::write`] returned the thread's error, the returned [`Closing`]
     /// resolves to what was kept of the file (the error itself is not repeated).
-    pub async fn close(self, muxer: FragmentedMuxer, summary: FileSummary) -> Closing {
+    pub fn close(self, muxer: FragmentedMuxer, summary: FileSummary) -> Closing {
+        if self.cut {
+            return self.cut(summary);
+        }
+        self.finish(Msg::Close {
+            muxer: Box::new(muxer),
+            summary,
+        })
+    }
+
+    /// Finishes the file as written: the thread writes the fragments already queued, then
+    /// finalizes the file from what is on disk (`--format mp4`; as `recorder repair`
+    /// does) and renames it; its [`FileEvent::Finished`] describes the file read back,
+    /// ending for [`EndReason::DiskStall`](crate::output::events::EndReason::DiskStall).
+    /// Returns at once.
+    pub fn cut(self, summary: FileSummary) -> Closing {
+        self.finish(Msg::Cut { summary })
+    }
+
+    fn finish(self, msg: Msg) -> Closing {
         match self.failed {
             Some(Some(kept)) => return Closing::ready(Ok(kept)),
             Some(None) => {
@@ -217,14 +319,25 @@ impl SegmentWriter {
         }
         // If the send fails the thread has already stopped with an error, returned by
         // `Closing::wait`.
-        let _ = self
-            .tx
-            .send(Msg::Close {
-                muxer: Box::new(muxer),
-                summary,
-            })
-            .await;
+        let _ = self.tx.send(msg);
         Closing { done: self.done }
+    }
+}
+
+/// The thread's side of the queue: counts the fragments it takes.
+struct Inbox {
+    rx: mpsc::UnboundedReceiver<Msg>,
+    queue: Arc<Queue>,
+}
+
+impl Inbox {
+    fn recv(&mut self) -> Option<Msg> {
+        let msg = self.rx.blocking_recv()?;
+        if matches!(msg, Msg::Fragment(_)) {
+            self.queue.queued.fetch_sub(1, Ordering::AcqRel);
+            self.queue.taken.notify_one();
+        }
+        Some(msg)
     }
 }
 
@@ -233,7 +346,7 @@ fn run(
     start: Bytes,
     sync: SyncPolicy,
     format: OutputFormat,
-    mut rx: mpsc::Receiver<Msg>,
+    mut rx: Inbox,
     ctx: &FileContext,
 ) -> anyhow::Result<(Written, FileSummary)> {
     let (file, partial) = create_partial(path)?;
@@ -255,13 +368,15 @@ fn run(
     if let Err(f) = out.write_start(&start) {
         return Err(out.fail(f));
     }
-    while let Some(msg) = rx.blocking_recv() {
+    while let Some(msg) = rx.recv() {
         match msg {
             Msg::Fragment(f) => {
                 if let Err(failed) = append_reclaiming(&mut out, &f, ctx)? {
+                    rx.queue.failing.store(true, Ordering::Release);
                     return Err(out.fail(failed));
                 }
             }
+            Msg::Cut { summary } => return out.finish_cut(summary),
             Msg::Close { mut muxer, summary } => {
                 let stats = SegmentStats::of(&summary);
                 let started = Instant::now();
@@ -373,139 +488,5 @@ fn append_reclaiming(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("recorder-writer-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
-    fn context(events: &FileEvents) -> FileContext {
-        FileContext {
-            camera: "cam".into(),
-            events: events.clone(),
-            start_wall: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
-            reclaim: None,
-        }
-    }
-
-    #[test]
-    fn the_writer_announces_the_name_it_picked() {
-        let dir = temp_dir("picked");
-        std::fs::write(dir.join("x.mp4"), b"an earlier recording").unwrap();
-        let events = FileEvents::new();
-        let mut rx = events.subscribe();
-        let writer = SegmentWriter::spawn(
-            dir.join("x.mp4"),
-            Bytes::from_static(b"start"),
-            SyncPolicy::None,
-            OutputFormat::Mp4,
-            context(&events),
-        )
-        .unwrap();
-        match rx.blocking_recv().unwrap() {
-            FileEvent::Opened {
-                camera,
-                path,
-                start_wall,
-            } => {
-                assert_eq!(&*camera, "cam");
-                assert_eq!(path, dir.join("x-1.mp4"));
-                assert_eq!(start_wall, context(&events).start_wall);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(dir.join("x-1.mp4.partial").exists());
-        drop(writer);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A whole file through its writer: opened, fragments, closed; the events say what the
-    /// file on disk holds.
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_writer_announces_the_finished_file() {
-        use mp4_track::{FragmentedOptions, SampleInfo, TrackConfig, TrackKind};
-
-        use crate::output::events::{EndReason, TrackSummary};
-
-        let dir = temp_dir("finished");
-        let events = FileEvents::new();
-        let mut rx = events.subscribe();
-        let mut muxer = FragmentedMuxer::new(FragmentedOptions {
-            movie_timescale_hz: 1000,
-            creation_time_1904: 0,
-            fragment_duration_ms: 1000,
-            reserve_bytes: 4096,
-            user_data: Vec::new(),
-        });
-        let track = muxer
-            .add_track(TrackConfig {
-                kind: TrackKind::Video {
-                    width: 64,
-                    height: 64,
-                },
-                timescale_hz: 90_000,
-                sample_entry: Bytes::from_static(b"\0\0\0\x08mp4v"),
-                default_sample_duration: None,
-            })
-            .unwrap();
-        let init = muxer.start().unwrap();
-        let mut writer = SegmentWriter::spawn(
-            dir.join("f.mp4"),
-            init,
-            SyncPolicy::Fragment,
-            OutputFormat::Fmp4,
-            context(&events),
-        )
-        .unwrap();
-        for i in 0..75u64 {
-            let data = Bytes::from(vec![i as u8; 50]);
-            let sample = SampleInfo {
-                dts: i * 3000,
-                cts_offset: 0,
-                size: 50,
-                is_sync: i % 30 == 0,
-            };
-            muxer.push(track, sample, data).unwrap();
-            while let Some(f) = muxer.poll_fragment() {
-                writer.write(f).await.unwrap();
-            }
-        }
-        let summary = FileSummary {
-            start_wall: context(&events).start_wall,
-            video: Some(TrackSummary {
-                codec: "mp4v.6C".to_owned(),
-                dimensions: Some((64, 64)),
-                samples: 75,
-                start_s: 0.0,
-                end_s: 2.5,
-            }),
-            audio: None,
-            end: EndReason::Switch,
-            wall_end: None,
-        };
-        let written = writer
-            .close(muxer, summary.clone())
-            .await
-            .wait()
-            .await
-            .unwrap();
-        assert!(matches!(rx.recv().await.unwrap(), FileEvent::Opened { .. }));
-        let FileEvent::Finished(f) = rx.recv().await.unwrap() else {
-            panic!("expected Finished");
-        };
-        assert_eq!(f.path, dir.join("f.mp4"));
-        assert_eq!(
-            f.len_bytes,
-            std::fs::metadata(dir.join("f.mp4")).unwrap().len()
-        );
-        assert_eq!((f.video_frames, f.audio_frames), (75, 0));
-        assert_eq!(f.summary, Some(summary));
-        assert_eq!(written.path, f.path);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;

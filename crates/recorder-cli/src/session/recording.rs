@@ -23,7 +23,9 @@ use crate::output::events::{EndReason, FileEvents};
 use crate::output::format::Written;
 use crate::output::space::{Reclaimer, available_for};
 use crate::output::target::Output;
-use crate::output::writer::{Closing, FileContext, SegmentWriter};
+use crate::output::writer::{
+    CHANNEL_CAPACITY, Closing, FileContext, Queued, ROOM_WAIT, SegmentWriter,
+};
 use crate::session::loss::LossLog;
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
@@ -45,6 +47,52 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// reached the end, so that its samples up to the end (which may arrive a little later)
 /// are written too.
 const END_GRACE: Duration = Duration::from_secs(2);
+
+/// The shortest time between two warnings about fragments dropped for a stalled disk.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Fragments dropped because a writer's queue was full, told without flooding the log:
+/// the first at once, then at most one warning per [`DROP_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+struct DropLog {
+    dropped: u64,
+    told: u64,
+    last: Option<Instant>,
+}
+
+impl DropLog {
+    fn dropped(&mut self, now: Instant) {
+        self.dropped += 1;
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < DROP_LOG_INTERVAL)
+        {
+            return;
+        }
+        tracing::warn!(
+            "the disk stalls: {} fragment(s) dropped ({CHANNEL_CAPACITY} queued, none written \
+             for {} ms); \
+             the file ends at its last queued fragment, recording goes on in a new file at \
+             the next keyframe",
+            self.dropped - self.told,
+            ROOM_WAIT.as_millis()
+        );
+        self.told = self.dropped;
+        self.last = Some(now);
+    }
+
+    fn finish(&self) {
+        if self.dropped > self.told {
+            tracing::warn!(
+                "the disk stalled: {} more fragment(s) dropped ({} in this session)",
+                self.dropped - self.told,
+                self.dropped
+            );
+        }
+    }
+}
+
+pub use crate::session::end::{Failure, SessionEnd, SessionTotals};
 
 /// The session with the server was lost without an error of its own: the server ended
 /// it, no media came for `--stall-timeout`, or no keyframe came after connecting.
@@ -110,80 +158,6 @@ pub async fn close(source: Source) {
     }
 }
 
-/// How a session ended.
-#[derive(Debug)]
-pub enum SessionEnd {
-    /// The requested duration was recorded.
-    Done,
-    /// A signal asked to stop.
-    Stopped(&'static str),
-    /// The session failed.
-    Failed(Failure),
-}
-
-/// A failed session or connection attempt.
-#[derive(Debug)]
-pub struct Failure {
-    /// What went wrong.
-    pub error: anyhow::Error,
-    /// Whether reconnecting may help.
-    pub retryable: bool,
-}
-
-impl Failure {
-    /// A failure worth a reconnect.
-    pub fn retryable(error: anyhow::Error) -> Self {
-        Self {
-            error,
-            retryable: true,
-        }
-    }
-
-    /// A failure that reconnecting will not cure.
-    pub fn fatal(error: anyhow::Error) -> Self {
-        Self {
-            error,
-            retryable: false,
-        }
-    }
-
-    /// From the ingest crate's error, classified by
-    /// [`is_retryable`](rtsp_ingest::Error::is_retryable).
-    pub fn from_source(error: rtsp_ingest::Error, context: String) -> Self {
-        let retryable = error.is_retryable();
-        Self {
-            error: anyhow::Error::new(error).context(context),
-            retryable,
-        }
-    }
-}
-
-/// What one session wrote.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SessionTotals {
-    /// Video frames written.
-    pub video_frames: u64,
-    /// Audio frames written.
-    pub audio_frames: u64,
-    /// Media length (the longest track's end), in seconds.
-    pub duration_s: f64,
-    /// Files finished.
-    pub files: u64,
-    /// Frames dropped because the disk was full.
-    pub dropped_no_space: u64,
-}
-
-impl SessionTotals {
-    /// Adds another session's figures.
-    pub fn add(&mut self, other: SessionTotals) {
-        self.video_frames += other.video_frames;
-        self.audio_frames += other.audio_frames;
-        self.duration_s += other.duration_s;
-        self.files += other.files;
-        self.dropped_no_space += other.dropped_no_space;
-    }
-}
-
 /// One session's recording: its router, and the writers of its open files.
 pub struct Recording {
     router: Router,
@@ -208,6 +182,7 @@ pub struct Recording {
     /// The largest write this session (a fragment, or a file's first bytes): resuming
     /// waits for room for two of them.
     largest_write: u64,
+    drops: DropLog,
 }
 
 /// The disk is full.
@@ -245,6 +220,7 @@ impl Recording {
             disk_full: None,
             dropped_counted: 0,
             largest_write: 0,
+            drops: DropLog::default(),
         })
     }
 
@@ -450,7 +426,12 @@ impl Recording {
                         continue;
                     }
                     match writer.write(fragment).await {
-                        Ok(()) => {}
+                        Ok(Queued::Yes) => {}
+                        Ok(Queued::Dropped) => {
+                            self.router.fragment_dropped(file);
+                            self.status.add_dropped_fragment();
+                            self.drops.dropped(Instant::now());
+                        }
                         Err(e) if disk_full(&e) => self.lose_output(e),
                         Err(e) => return Err(e),
                     }
@@ -464,7 +445,14 @@ impl Recording {
                         .writers
                         .remove(&file)
                         .context("internal error: closing a file not open")?;
-                    self.closing.push(writer.close(*muxer, summary).await);
+                    self.closing.push(writer.close(*muxer, summary));
+                }
+                Action::Cut { file, summary } => {
+                    let writer = self
+                        .writers
+                        .remove(&file)
+                        .context("internal error: cutting a file not open")?;
+                    self.closing.push(writer.cut(summary));
                 }
             }
         }
@@ -497,6 +485,7 @@ impl Recording {
             tracing::error!("{e:#}");
             first_error.get_or_insert(e);
         }
+        self.drops.finish();
         // Totals of what the files hold, including a file cut back to its last complete
         // fragment after a write error (the disk filled up).
         let mut totals = SessionTotals {

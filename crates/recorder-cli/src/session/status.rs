@@ -64,6 +64,7 @@ pub struct CameraStatus {
     bytes: AtomicU64,
     reconnects: AtomicU32,
     dropped_no_space: AtomicU64,
+    dropped_fragments: AtomicU64,
     slow: Mutex<Slow>,
 }
 
@@ -77,6 +78,7 @@ impl CameraStatus {
             bytes: AtomicU64::new(0),
             reconnects: AtomicU32::new(0),
             dropped_no_space: AtomicU64::new(0),
+            dropped_fragments: AtomicU64::new(0),
             slow: Mutex::new(Slow {
                 state: State::Connecting,
                 since: Instant::now(),
@@ -124,6 +126,11 @@ impl CameraStatus {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a fragment dropped because its writer's queue was full (the disk stalls).
+    pub fn add_dropped_fragment(&self) {
+        self.dropped_fragments.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The file now being written.
     pub fn set_file(&self, path: &Path) {
         let mut slow = self.slow();
@@ -152,6 +159,7 @@ impl CameraStatus {
             bytes: self.bytes.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             dropped_no_space: self.dropped_no_space.load(Ordering::Relaxed),
+            dropped_fragments: self.dropped_fragments.load(Ordering::Relaxed),
             file: slow.file.clone(),
             last_error: slow.last_error.clone(),
         }
@@ -232,6 +240,8 @@ pub struct Snapshot {
     pub reconnects: u32,
     /// Frames dropped since the start because the disk was full.
     pub dropped_no_space: u64,
+    /// Fragments dropped since the start because the disk stalled.
+    pub dropped_fragments: u64,
     /// The file being written.
     pub file: Option<PathBuf>,
     /// The last error's first line.
@@ -250,6 +260,7 @@ mod tests {
         a.add_frames(0, 1, 20);
         a.add_reconnect();
         a.add_dropped_no_space(7);
+        a.add_dropped_fragment();
         a.set_state(State::Recording);
         a.set_file(Path::new("x.mp4"));
         a.set_error(&anyhow::anyhow!("line one\nline two").context("outer"));
@@ -261,6 +272,7 @@ mod tests {
             (2, 1, 1520, 1)
         );
         assert_eq!(s.dropped_no_space, 7);
+        assert_eq!(s.dropped_fragments, 1);
         assert_eq!(s.file.as_deref(), Some(Path::new("x.mp4")));
         assert_eq!(s.last_error.as_deref(), Some("outer: line one"));
         assert_eq!(snaps[1].name, "b");

@@ -81,7 +81,7 @@ pub fn render_table(rows: &[Snapshot], rates: &[Rates]) -> Vec<String> {
             }
             _ => ("-".to_owned(), "-".to_owned()),
         };
-        let tail = match (&r.file, &r.last_error) {
+        let mut tail = match (&r.file, &r.last_error) {
             _ if r.state == State::NoSpace => {
                 format!("{} frame(s) dropped", r.dropped_no_space)
             }
@@ -89,6 +89,12 @@ pub fn render_table(rows: &[Snapshot], rates: &[Rates]) -> Vec<String> {
             (_, Some(e)) if r.state != State::Recording => e.clone(),
             _ => String::new(),
         };
+        if r.dropped_fragments > 0 {
+            tail = format!(
+                "[disk stalled: {} fragment(s) dropped] {tail}",
+                r.dropped_fragments
+            );
+        }
         let line = format!(
             "{:<name_w$}  {:<14} {:>8} {:>6} {:>8} {:>9.1} {:>6}  {tail}",
             r.name,
@@ -120,6 +126,12 @@ pub fn summary_line(s: &Snapshot) -> String {
         line.push_str(&format!(
             ", {} frame(s) dropped (disk full)",
             s.dropped_no_space
+        ));
+    }
+    if s.dropped_fragments > 0 {
+        line.push_str(&format!(
+            ", {} fragment(s) dropped (disk stalled)",
+            s.dropped_fragments
         ));
     }
     if s.state != State::Recording
@@ -318,6 +330,7 @@ mod tests {
             bytes,
             reconnects: 0,
             dropped_no_space: 0,
+            dropped_fragments: 0,
             file: None,
             last_error: None,
         }
@@ -358,7 +371,8 @@ mod tests {
             0,
         );
         back.last_error = Some("connection refused".to_owned());
-        let idle = snap("garage", State::Connecting, 5, 0, 0);
+        let mut idle = snap("garage", State::Connecting, 5, 0, 0);
+        idle.dropped_fragments = 3;
         let mut full = snap("yard", State::NoSpace, 7, 300, 1_000_000);
         full.dropped_no_space = 210;
         full.last_error = Some("disk full writing /rec/yard.mp4.partial".to_owned());
@@ -380,7 +394,7 @@ mod tests {
                 "front      recording       0:01:23   25.0     2048      12.3      2  /rec/front/10-00-00.mp4",
                 // 2.4 s wait, 1 s into it: 1.4 s left, rounded up.
                 "back-door  retry in 2s     0:00:01      -        -       0.0      0  connection refused",
-                "garage     connecting      0:00:05      -        -       0.0      0",
+                "garage     connecting      0:00:05      -        -       0.0      0  [disk stalled: 3 fragment(s) dropped]",
                 "yard       disk full       0:00:07      -        -       1.0      0  210 frame(s) dropped",
             ]
         );
@@ -396,6 +410,13 @@ mod tests {
             "status front: recording for 0:05:00, 7500 video + 15000 audio frames, 45.6 MB, \
              1 reconnect(s)"
         );
+        s.dropped_fragments = 4;
+        assert!(
+            summary_line(&s).ends_with("1 reconnect(s), 4 fragment(s) dropped (disk stalled)"),
+            "{}",
+            summary_line(&s)
+        );
+        s.dropped_fragments = 0;
         s.state = State::Failed;
         s.in_state = Duration::from_secs(3);
         assert_eq!(

@@ -82,6 +82,9 @@ pub(super) struct OpenFile {
     pub end: Option<EndReason>,
     /// Its wall-clock end, when the next file continues it: that file's start.
     pub end_wall: Option<SystemTime>,
+    /// A fragment of it could not be queued (the disk stalled): it takes no more samples
+    /// and is finished as written ([`Action::Cut`]).
+    pub cut: bool,
 }
 
 impl OpenFile {
@@ -163,6 +166,7 @@ impl OpenFile {
             audio,
             end: None,
             end_wall: None,
+            cut: false,
         })
     }
 
@@ -269,8 +273,18 @@ impl OpenFile {
         }
     }
 
-    /// Hands the muxer over to be finished: the `Close` action.
+    /// Hands the muxer over to be finished: the `Close` action; for a file that was cut
+    /// (the disk stalled), the `Cut` action, without the muxer (its tables hold fragments
+    /// that were never written).
     pub fn close(self, fallback: EndReason) -> Action {
+        if self.cut {
+            let mut summary = self.summary(EndReason::DiskStall);
+            summary.wall_end = None;
+            return Action::Cut {
+                file: self.id,
+                summary,
+            };
+        }
         let summary = self.summary(self.end.unwrap_or(fallback));
         Action::Close {
             file: self.id,

@@ -15,6 +15,11 @@
 //! - A discontinuity (a timestamp jump, re-based by the source so that timestamps go on
 //!   from the previous frame) starts a new file at the next video keyframe (audio only:
 //!   at once); the new file's decode times start at 0 like every file's.
+//! - A fragment that could not be queued to its file's writer (the disk stalled,
+//!   [`Router::fragment_dropped`]) cuts the file: it ends at its last queued fragment
+//!   ([`Action::Cut`]: finished from what is on disk, so it stays valid), takes no more
+//!   samples, and the recording goes on in a new file at the next video keyframe (audio
+//!   only: the next frame).
 //! - Each file's last sample of a track lasts until the next file's first (no gap, no
 //!   overlap); decode times within a file start at 0 at its first video sample (its
 //!   composition offset is the file's lead, added to every track).
@@ -24,8 +29,11 @@ mod file;
 mod jump_tests;
 #[cfg(test)]
 mod memory_tests;
+mod output;
 #[cfg(test)]
 mod space_tests;
+#[cfg(test)]
+mod stall_tests;
 #[cfg(test)]
 mod tests;
 mod track;
@@ -88,6 +96,16 @@ pub enum Action {
         /// What it holds.
         summary: FileSummary,
     },
+    /// Finish the file as written: a fragment of it could not be queued (the disk
+    /// stalled), so it ends at its last queued fragment. Its muxer is dropped (its tables
+    /// hold the lost fragments); the writer finalizes the file from what is on disk, as
+    /// `recorder repair` does.
+    Cut {
+        /// The file.
+        file: FileId,
+        /// What it was meant to hold (the writer corrects it from the disk).
+        summary: FileSummary,
+    },
 }
 
 /// How a session records.
@@ -130,6 +148,9 @@ pub struct Counts {
     pub audio_frames: u64,
     /// Media bytes written.
     pub bytes: u64,
+    /// Frames not written because their file was cut (the disk stalled), until the next
+    /// file started.
+    pub cut_frames: u64,
 }
 
 /// See the module documentation.
@@ -282,10 +303,13 @@ impl Router {
             std::mem::take(&mut self.new_video_parameters) && self.current.is_some();
         let jump = is_sync && std::mem::take(&mut self.discontinuity);
         let size_due = is_sync && self.size_due();
-        let d = self
-            .segmenter
-            .primary(p.pts, is_sync, new_parameters || jump || size_due);
-        let reason = if new_parameters {
+        let resume = is_sync && self.current.as_ref().is_some_and(|c| c.cut);
+        let d =
+            self.segmenter
+                .primary(p.pts, is_sync, new_parameters || jump || size_due || resume);
+        let reason = if resume {
+            EndReason::DiskStall
+        } else if new_parameters {
             EndReason::NewParameters
         } else if jump {
             EndReason::TimestampJump
@@ -323,8 +347,13 @@ impl Router {
             }
             let jump = std::mem::take(&mut self.discontinuity);
             let size_due = self.size_due();
-            let d = self.segmenter.primary(p.pts, true, jump || size_due);
-            let reason = if jump {
+            let resume = self.current.as_ref().is_some_and(|c| c.cut);
+            let d = self
+                .segmenter
+                .primary(p.pts, true, jump || size_due || resume);
+            let reason = if resume {
+                EndReason::DiskStall
+            } else if jump {
                 EndReason::TimestampJump
             } else {
                 self.warn_if_bounded(&d, size_due);
@@ -339,67 +368,6 @@ impl Router {
         }
         self.held_audio.push_back((p.pts, data));
         self.release_audio(false)
-    }
-
-    /// The output ran out of space (the session loop saw a write fail because the disk
-    /// is full): closes every open file (`EndReason::DiskFull`; their writers keep what
-    /// reached the disk) and drops every frame, counted, until [`Self::output_back`].
-    /// Held audio is dropped too.
-    pub fn output_lost(&mut self) {
-        if self.output == OutputState::Lost {
-            return;
-        }
-        self.output = OutputState::Lost;
-        self.dropped_no_space += self.held_audio.len() as u64;
-        self.held_audio.clear();
-        for file in [self.previous.take(), self.current.take()]
-            .into_iter()
-            .flatten()
-        {
-            self.actions.push_back(file.close(EndReason::DiskFull));
-        }
-        self.segmenter.restart();
-        self.discontinuity = false;
-    }
-
-    /// There is space again: the next video keyframe (audio only: the next frame) opens
-    /// a new file, and recording goes on from there.
-    pub fn output_back(&mut self) {
-        if self.output == OutputState::Lost {
-            self.output = OutputState::Resuming;
-        }
-    }
-
-    /// True while the output has no space (from [`Self::output_lost`] until a file is
-    /// open again).
-    #[cfg(test)]
-    pub fn output_is_lost(&self) -> bool {
-        self.output != OutputState::Writing
-    }
-
-    /// Frames dropped so far because the output had no space.
-    pub fn dropped_no_space(&self) -> u64 {
-        self.dropped_no_space
-    }
-
-    /// Whether a primary-track sample (a keyframe with `is_sync`) goes to a file: always
-    /// while writing; never while the output is lost; from the first keyframe on once
-    /// space is back. Counts the ones dropped.
-    fn output_takes(&mut self, is_sync: bool) -> bool {
-        match self.output {
-            OutputState::Writing => true,
-            OutputState::Resuming if is_sync => {
-                self.output = OutputState::Writing;
-                // The new file starts with the stream as it is now.
-                self.new_video_parameters = false;
-                self.discontinuity = false;
-                true
-            }
-            OutputState::Lost | OutputState::Resuming => {
-                self.dropped_no_space += 1;
-                false
-            }
-        }
     }
 
     /// Ends the session: routes the held audio, closes every file (`reason`: why) and
@@ -436,28 +404,6 @@ impl Router {
     /// True once the primary track reached the limit.
     pub fn primary_done(&self) -> bool {
         self.timeline.primary_done()
-    }
-
-    /// True when the current file has reached `max_file_bytes`.
-    fn size_due(&self) -> bool {
-        self.max_file_bytes
-            .is_some_and(|max| self.current.as_ref().is_some_and(|f| f.len_bytes() >= max))
-    }
-
-    /// Warns when decision `d` ends the current file because of a bound (size, or
-    /// duration when it comes before the segment duration) rather than a planned switch.
-    fn warn_if_bounded(&self, d: &Decision, size_due: bool) {
-        let Some(current) = self.current.as_ref().filter(|_| d.open) else {
-            return;
-        };
-        if size_due {
-            tracing::warn!(
-                "file reached {} bytes (max_file_size); continuing in a new file",
-                current.len_bytes()
-            );
-        } else if self.cut_by_max_duration {
-            tracing::warn!("file reached max_file_duration; continuing in a new file");
-        }
     }
 
     /// Routes the held audio that can be routed: each frame once video presented at or
@@ -552,6 +498,7 @@ impl Router {
             Route::Drop => None,
         };
         match file {
+            Some(file) if file.cut => self.written.cut_frames += 1,
             Some(file) => {
                 let len = data.len() as u64;
                 file.push(kind, p, is_sync, data, &mut self.actions)?;

@@ -55,11 +55,13 @@ pub(super) fn wall(secs: f64) -> SystemTime {
 /// What the actions did to one file.
 #[derive(Debug, Default)]
 pub(super) struct FileOut {
-    start_wall: Option<SystemTime>,
+    pub(super) start_wall: Option<SystemTime>,
     /// Per track id: (first decode time, samples, total duration) over its fragments.
     pub(super) tracks: BTreeMap<u32, (Option<u64>, u64, u64)>,
-    summary: Option<FileSummary>,
-    writes_after_close: u32,
+    pub(super) summary: Option<FileSummary>,
+    pub(super) writes_after_close: u32,
+    /// Finished as written ([`Action::Cut`]).
+    pub(super) cut: bool,
 }
 
 /// Carries out actions as a writer would, remembering what each file received.
@@ -69,7 +71,7 @@ pub(super) struct Sink {
 }
 
 impl Sink {
-    fn add(&mut self, file: FileId, f: &Fragment) {
+    pub(super) fn add(&mut self, file: FileId, f: &Fragment) {
         let out = self.files.get_mut(&file).expect("written after its Open");
         if out.summary.is_some() {
             out.writes_after_close += 1;
@@ -119,8 +121,16 @@ impl Sink {
                     assert!(out.summary.is_none(), "{file:?} closed twice");
                     out.summary = Some(summary);
                 }
+                Action::Cut { file, summary } => self.cut(file, summary),
             }
         }
+    }
+
+    pub(super) fn cut(&mut self, file: FileId, summary: FileSummary) {
+        let out = self.files.get_mut(&file).expect("cut after its Open");
+        assert!(out.summary.is_none(), "{file:?} closed twice");
+        out.summary = Some(summary);
+        out.cut = true;
     }
 
     pub(super) fn summaries(&self) -> Vec<&FileSummary> {
