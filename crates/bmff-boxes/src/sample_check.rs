@@ -14,6 +14,12 @@
 //! - JPEG (`mp4v` with object type 0x6C): the sample starts with the SOI marker `FF D8`.
 //!   (Its end is not checked: retina appends the EOI marker only when the last two bytes
 //!   both differ from `FF D9`, so a frame may legitimately end otherwise.)
+//! - FLAC (`fLaC`): the sample starts with a frame header's sync code, `FF F8` or `FF F9`
+//!   (RFC 9639 §9.1).
+//! - Integer PCM (`ipcm`, `sowt`, `twos`, `lpcm`): no structure to check, and silence is
+//!   all zero bytes, so the zero-block check below does not apply to its samples
+//!   ([`SampleFormat::may_be_zero`]); G.711 (`ulaw`/`alaw`) silence is `FF` or `D5`, so it
+//!   keeps the check.
 //! - Every codec: a file system block ([`BLOCK_BYTES`], aligned in the file; the file's
 //!   last block ends at the end of the file) whose bytes are all zero and all media data
 //!   ([`ZeroBlocks`]). No sample format this crate writes holds such a run: an H.264/H.265
@@ -61,6 +67,10 @@ pub enum SampleFormat {
     Aac,
     /// JPEG images.
     Jpeg,
+    /// FLAC frames.
+    Flac,
+    /// Integer PCM, where silence is zero bytes.
+    Pcm,
     /// Anything else: only the zero-block check applies.
     Other,
 }
@@ -77,6 +87,8 @@ impl SampleFormat {
             b"avc1" | b"avc3" => (NalCodec::H264, b"avcC", VISUAL_FIXED),
             b"hvc1" | b"hev1" => (NalCodec::H265, b"hvcC", VISUAL_FIXED),
             b"mp4a" => return Self::Aac,
+            b"fLaC" => return Self::Flac,
+            b"ipcm" | b"sowt" | b"twos" | b"lpcm" => return Self::Pcm,
             b"mp4v" => {
                 return match child(entry, VISUAL_FIXED, b"esds").and_then(object_type) {
                     Some(JPEG_OBJECT_TYPE) => Self::Jpeg,
@@ -99,6 +111,12 @@ impl SampleFormat {
             },
             _ => Self::Other,
         }
+    }
+
+    /// True when a valid sample may hold a file system block of zero bytes (PCM silence):
+    /// such samples are left out of [`ZeroBlocks`].
+    pub fn may_be_zero(self) -> bool {
+        self == Self::Pcm
     }
 }
 
@@ -199,6 +217,12 @@ pub enum SampleDefect {
         /// Always 0.
         at: u64,
     },
+    /// A FLAC sample that does not start with a frame sync code (`FF F8` or `FF F9`).
+    #[error("FLAC sample does not start with a frame sync code FF F8 (at byte {at})")]
+    NoFlacSync {
+        /// Always 0.
+        at: u64,
+    },
     /// A whole file system block of zero bytes ([`ZeroBlocks`]).
     #[error("{len} zero bytes from byte {at}: a whole file system block")]
     ZeroBlock {
@@ -220,7 +244,8 @@ impl SampleDefect {
             | Self::ForbiddenBit { at }
             | Self::NalType { at, .. }
             | Self::TemporalIdZero { at }
-            | Self::NoSoi { at } => at as i64,
+            | Self::NoSoi { at }
+            | Self::NoFlacSync { at } => at as i64,
             Self::ZeroAac { .. } => 0,
             Self::ZeroBlock { at, .. } => at,
         }
@@ -240,6 +265,9 @@ pub fn check_sample(format: SampleFormat, sample: &[u8]) -> Result<(), SampleDef
         }
         SampleFormat::Jpeg if !sample.is_empty() && !sample.starts_with(&[0xFF, 0xD8]) => {
             Err(SampleDefect::NoSoi { at: 0 })
+        }
+        SampleFormat::Flac if !sample.is_empty() && !matches!(sample, [0xFF, 0xF8 | 0xF9, ..]) => {
+            Err(SampleDefect::NoFlacSync { at: 0 })
         }
         _ => Ok(()),
     }
@@ -318,6 +346,40 @@ impl ZeroBlocks {
             fed_end: None,
             pending: None,
         }
+    }
+
+    /// Feeds the bytes of contiguous samples starting at `offset`, each given as
+    /// `(offset, size, format)` in file order, except those whose format
+    /// [may be zero](SampleFormat::may_be_zero): blocks that overlap them never count.
+    /// Returns what [`feed`](Self::feed) returns for the first block found.
+    pub fn feed_samples(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+        samples: impl IntoIterator<Item = (u64, u32, SampleFormat)>,
+    ) -> Option<u64> {
+        let end = offset + bytes.len() as u64;
+        let mut run = offset;
+        let mut found = None;
+        let mut feed = |from: u64, to: u64, this: &mut Self| {
+            if to > from && found.is_none() {
+                found = this.feed(
+                    from,
+                    &bytes[(from - offset) as usize..(to - offset) as usize],
+                );
+            }
+        };
+        for (at, size, format) in samples {
+            if format.may_be_zero() && at >= run && at < end {
+                feed(run, at, self);
+                run = (at + u64::from(size)).min(end);
+                // The skipped bytes break contiguity: no block spans them.
+                self.fed_end = None;
+                self.pending = None;
+            }
+        }
+        feed(run, end, self);
+        found
     }
 
     /// Feeds `bytes` found at file offset `offset`; returns the start of the first block
@@ -540,6 +602,25 @@ mod tests {
             SampleFormat::Other
         );
         assert_eq!(SampleFormat::of_entry(b"\0\0\0\x08mp4a"), SampleFormat::Aac);
+        assert_eq!(
+            SampleFormat::of_entry(b"\0\0\0\x08fLaC"),
+            SampleFormat::Flac
+        );
+        assert_eq!(SampleFormat::of_entry(b"\0\0\0\x08ipcm"), SampleFormat::Pcm);
+        assert_eq!(
+            SampleFormat::of_entry(b"\0\0\0\x08ulaw"),
+            SampleFormat::Other
+        );
+        assert!(SampleFormat::Pcm.may_be_zero() && !SampleFormat::Other.may_be_zero());
+        assert_eq!(
+            check_sample(SampleFormat::Flac, &[0xFF, 0xF8, 0x69, 0x08]),
+            Ok(())
+        );
+        assert_eq!(
+            check_sample(SampleFormat::Flac, &[0, 0, 0, 0]),
+            Err(SampleDefect::NoFlacSync { at: 0 })
+        );
+        assert_eq!(check_sample(SampleFormat::Pcm, &[0; 8192]), Ok(()));
         assert_eq!(SampleFormat::of_entry(b"\0\0"), SampleFormat::Other);
     }
 
@@ -574,5 +655,28 @@ mod tests {
         );
         // A block that starts before the bytes fed (a box header there) never counts.
         assert_eq!(ZeroBlocks::new(1 << 20).feed(100, &vec![0; b]), None);
+    }
+}
+
+#[cfg(test)]
+mod feed_samples_tests {
+    use super::*;
+
+    #[test]
+    fn pcm_samples_are_left_out_of_the_zero_check() {
+        let zeros = vec![0u8; 3 * BLOCK_BYTES as usize];
+        // Video (Other) over the first block, PCM over the rest: only block 0 counts.
+        let samples = [
+            (0, BLOCK_BYTES as u32, SampleFormat::Other),
+            (BLOCK_BYTES, 2 * BLOCK_BYTES as u32, SampleFormat::Pcm),
+        ];
+        let mut z = ZeroBlocks::new(3 * BLOCK_BYTES);
+        assert_eq!(z.feed_samples(0, &zeros, samples), Some(0));
+        let pcm_only = [(0, 3 * BLOCK_BYTES as u32, SampleFormat::Pcm)];
+        let mut z = ZeroBlocks::new(3 * BLOCK_BYTES);
+        assert_eq!(z.feed_samples(0, &zeros, pcm_only), None);
+        let other = [(0, 3 * BLOCK_BYTES as u32, SampleFormat::Flac)];
+        let mut z = ZeroBlocks::new(3 * BLOCK_BYTES);
+        assert_eq!(z.feed_samples(0, &zeros, other), Some(0));
     }
 }
