@@ -96,9 +96,10 @@ impl Source {
     /// Connects: `DESCRIBE`, selects the streams, `SETUP` (MP4 framing), `PLAY`, then waits
     /// for the start.
     ///
-    /// Selects the first H.264, H.265 or JPEG video stream and the first AAC audio stream
-    /// (as wanted by `options`); other audio codecs are skipped with a log line. With both
-    /// kinds wanted, either one is enough.
+    /// Selects the first H.264, H.265 or JPEG video stream and the first AAC, PCMU, PCMA or
+    /// L16 audio stream (as wanted by `options`; PCM at 8 to 48 kHz, mono or stereo); other
+    /// audio codecs are skipped with a log line. With both kinds wanted, either one is
+    /// enough.
     ///
     /// The start is the first video keyframe (or, without video, the first audio frame):
     /// earlier video frames are dropped, and so are audio frames before the keyframe's
@@ -142,7 +143,8 @@ impl Source {
             .map(|s| (s.media(), s.encoding_name()))
             .collect();
         let selection = select_streams(&described, options.want_video, options.want_audio, |i| {
-            audio_info(i, &streams[i])
+            let codec = crate::select::audio_codec(described[i].0, described[i].1);
+            audio_info(i, &streams[i], codec)
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
@@ -214,12 +216,15 @@ impl Source {
             None => None,
         };
         let audio = match selection.audio {
-            Some((index, _)) => {
-                let info = audio_info(index, &streams[index])?;
+            Some((index, codec)) => {
+                let info = audio_info(index, &streams[index], Some(codec))?;
                 Some(AudioStream {
                     index,
                     jumps: options.max_timestamp_jump_secs.map(|secs| {
-                        let step = info.frame_length.map_or(1024, |l| l.get());
+                        // PCM frames vary with the packets: step 20 ms, the usual ptime.
+                        let step = info
+                            .frame_length
+                            .map_or(info.clock_rate_hz / 50, |l| l.get());
                         JumpCheck::new(info.clock_rate_hz, secs, 0, step)
                     }),
                     info,
@@ -497,9 +502,17 @@ impl Source {
                         continue;
                     }
                     self.loss.audio(f.loss());
+                    // retina counts a PCM frame's samples over all channels: divide.
+                    let duration = match audio.info.codec.bytes_per_sample() {
+                        Some(b) => f.data().len() as u32 / (b * u32::from(audio.info.channels)),
+                        None => f.frame_length().get(),
+                    };
+                    if duration == 0 {
+                        continue;
+                    }
                     let frame = Frame::Audio {
                         pts,
-                        duration: f.frame_length().get(),
+                        duration,
                         data: audio_data(f.data()),
                         loss: f.loss(),
                         discontinuity: std::mem::take(&mut self.jumped.1),
@@ -558,8 +571,13 @@ impl VideoStream {
     }
 }
 
-/// Describes an AAC stream from its SDP parameters, or says why it cannot be recorded.
-fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error> {
+/// Describes an AAC, PCMU, PCMA or L16 stream from its SDP parameters, or says why it
+/// cannot be recorded.
+fn audio_info(
+    index: usize,
+    stream: &client::Stream,
+    codec: Option<AudioCodec>,
+) -> Result<AudioInfo, Error> {
     let unsupported = |reason: String| Error::UnsupportedCodec {
         stream: index,
         encoding: stream.encoding_name().to_owned(),
@@ -568,11 +586,18 @@ fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error>
     let Some(ParametersRef::Audio(p)) = stream.parameters() else {
         return Err(unsupported("no usable parameters in the sdp".to_owned()));
     };
-    let sample_entry = crate::entry::audio_sample_entry(p).map_err(unsupported)?;
+    let Some(codec) = codec else {
+        return Err(unsupported(
+            "not an audio codec this crate records".to_owned(),
+        ));
+    };
+    let (rate_hz, channels) = (stream.clock_rate_hz(), p.channels().get());
+    let sample_entry =
+        crate::entry::audio_sample_entry(codec, p, rate_hz, channels).map_err(unsupported)?;
     Ok(AudioInfo {
-        codec: AudioCodec::Aac,
-        clock_rate_hz: stream.clock_rate_hz(),
-        channels: p.channels().get(),
+        codec,
+        clock_rate_hz: rate_hz,
+        channels,
         sample_entry,
         rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
         frame_length: p.frame_length(),
