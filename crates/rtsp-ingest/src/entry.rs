@@ -2,10 +2,12 @@
 //! parameter sets and AudioSpecificConfig retina has parsed (not by retina's own
 //! builders), so that every sample entry of the workspace is built in one place.
 
-use crate::AudioCodec;
 use bmff_boxes::{Avc1, AvcC, Encode, G711, Hvc1, HvcC, Ipcm, Mp4a, Mp4v};
 use bytes::Bytes;
-use retina::codec::{AudioParameters, VideoParameters, VideoParametersCodec};
+use retina::client;
+use retina::codec::{AudioParameters, ParametersRef, VideoParameters, VideoParametersCodec};
+
+use crate::{AudioCodec, AudioInfo, Error};
 
 /// The `avc1`, `hvc1` or `mp4v` entry of a video stream, or why there is none.
 pub(crate) fn video_sample_entry(p: &VideoParameters) -> Result<Bytes, String> {
@@ -65,4 +67,36 @@ pub(crate) fn audio_sample_entry(
             .to_bytes(),
     };
     Ok(entry)
+}
+
+/// Describes an AAC, PCMU, PCMA or L16 stream from its SDP parameters, or says why it
+/// cannot be recorded.
+pub(crate) fn audio_info(
+    index: usize,
+    stream: &client::Stream,
+    codec: Option<AudioCodec>,
+) -> Result<AudioInfo, Error> {
+    let unsupported = |reason: String| Error::UnsupportedCodec {
+        stream: index,
+        encoding: stream.encoding_name().to_owned(),
+        reason,
+    };
+    let Some(ParametersRef::Audio(p)) = stream.parameters() else {
+        return Err(unsupported("no usable parameters in the sdp".to_owned()));
+    };
+    let Some(codec) = codec else {
+        return Err(unsupported(
+            "not an audio codec this crate records".to_owned(),
+        ));
+    };
+    let (rate_hz, channels) = (stream.clock_rate_hz(), p.channels().get());
+    let sample_entry = audio_sample_entry(codec, p, rate_hz, channels).map_err(unsupported)?;
+    Ok(AudioInfo {
+        codec,
+        clock_rate_hz: rate_hz,
+        channels,
+        sample_entry,
+        rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
+        frame_length: p.frame_length(),
+    })
 }

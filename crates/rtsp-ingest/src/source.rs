@@ -10,6 +10,7 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
+use crate::entry::audio_info;
 use crate::gate::{Gate, Verdict};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
@@ -18,8 +19,8 @@ use crate::received::{audio_data, check_jump, is_late_packet, video_data};
 use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
-    AudioCodec, AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy,
-    Transport, VideoCodec, VideoInfo,
+    AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport,
+    VideoCodec, VideoInfo,
 };
 
 /// Counts of frames dropped while waiting for the start (see [`Source::connect`]).
@@ -569,37 +570,4 @@ impl VideoStream {
             reorder_depth: reorder.depth,
         })
     }
-}
-
-/// Describes an AAC, PCMU, PCMA or L16 stream from its SDP parameters, or says why it
-/// cannot be recorded.
-fn audio_info(
-    index: usize,
-    stream: &client::Stream,
-    codec: Option<AudioCodec>,
-) -> Result<AudioInfo, Error> {
-    let unsupported = |reason: String| Error::UnsupportedCodec {
-        stream: index,
-        encoding: stream.encoding_name().to_owned(),
-        reason,
-    };
-    let Some(ParametersRef::Audio(p)) = stream.parameters() else {
-        return Err(unsupported("no usable parameters in the sdp".to_owned()));
-    };
-    let Some(codec) = codec else {
-        return Err(unsupported(
-            "not an audio codec this crate records".to_owned(),
-        ));
-    };
-    let (rate_hz, channels) = (stream.clock_rate_hz(), p.channels().get());
-    let sample_entry =
-        crate::entry::audio_sample_entry(codec, p, rate_hz, channels).map_err(unsupported)?;
-    Ok(AudioInfo {
-        codec,
-        clock_rate_hz: rate_hz,
-        channels,
-        sample_entry,
-        rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
-        frame_length: p.frame_length(),
-    })
 }
