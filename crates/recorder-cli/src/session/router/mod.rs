@@ -25,6 +25,8 @@ mod jump_tests;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
+mod pcm_tests;
+#[cfg(test)]
 mod tests;
 mod track;
 
@@ -35,6 +37,8 @@ use anyhow::bail;
 use bytes::Bytes;
 use mp4_track::{Fragment, FragmentedMuxer};
 use rtsp_ingest::{AudioInfo, Frame, VideoInfo};
+
+use crate::session::audio::AudioStage;
 
 use self::file::{Layout, OpenFile};
 use self::track::{Kind, Placed, Track};
@@ -104,6 +108,8 @@ pub struct RouterConfig {
     pub fragment_duration: Duration,
     /// Reserve room for a final `moov` at the front of each file (`mp4`, not `fmp4`).
     pub reserve_moov: bool,
+    /// How PCMU, PCMA and L16 audio is stored (see [`AudioStage`]).
+    pub audio_storage: audio_pcm::Storage,
 }
 
 /// Frames and bytes written so far.
@@ -127,6 +133,8 @@ pub struct Router {
     segmenter: Segmenter,
     video: Option<Track>,
     audio: Option<Track>,
+    /// Converts PCMU, PCMA and L16 frames into stored samples (`None`: AAC).
+    audio_stage: Option<AudioStage>,
     /// The video parameters changed since the last written video frame.
     new_video_parameters: bool,
     /// A stream jumped (a discontinuity) since the last file started.
@@ -155,7 +163,16 @@ impl Router {
     ) -> anyhow::Result<Self> {
         let mut timeline = Timeline::new(config.limit);
         let video = video.map(|v| Track::video(v, &mut timeline)).transpose()?;
-        let audio = audio.map(|a| Track::audio(a, &mut timeline, video.is_none()));
+        let (audio_stage, audio) = match audio {
+            Some(a) => {
+                let (stage, stored) = AudioStage::new(a, config.audio_storage)?;
+                (stage, Some(stored))
+            }
+            None => (None, None),
+        };
+        let audio = audio
+            .as_ref()
+            .map(|a| Track::audio(a, &mut timeline, video.is_none()));
         if video.is_none() && audio.is_none() {
             bail!("the source has no stream to record");
         }
@@ -188,6 +205,7 @@ impl Router {
             segmenter: Segmenter::new(segment, video.is_some() && audio.is_some()),
             video,
             audio,
+            audio_stage,
             new_video_parameters: false,
             discontinuity: false,
             current: None,
@@ -204,6 +222,22 @@ impl Router {
 
     /// Takes one frame that arrived at wall-clock `now`.
     pub fn push(&mut self, frame: Frame, now: SystemTime) -> anyhow::Result<()> {
+        if let (Some(stage), Frame::Audio { pts, data, .. }) = (&mut self.audio_stage, &frame) {
+            // At a jump, the samples before it are routed before it is marked.
+            let jumped = frame.discontinuity();
+            let before = if jumped { stage.cut() } else { Vec::new() };
+            let after = stage.push(*pts, data);
+            for s in before {
+                self.push_audio(s.pts, s.data, now)?;
+            }
+            if jumped {
+                self.mark_discontinuity();
+            }
+            for s in after {
+                self.push_audio(s.pts, s.data, now)?;
+            }
+            return Ok(());
+        }
         if frame.discontinuity() {
             self.mark_discontinuity();
         }
