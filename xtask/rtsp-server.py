@@ -15,6 +15,9 @@ parameter sets in-band before every IDR):
   /h264loss1 /h264 with 1% of its RTP packets dropped at random (identity after the
              payloader: the sequence numbers of the dropped packets are skipped)
   /h264loss5 the same with 5% dropped
+  /h264pcmu  /h264 + G.711 µ-law 8 kHz mono (white noise: every alignment is unique)
+  /h264pcma  /h264 + G.711 A-law 8 kHz mono
+  /h264l16   /h264 + L16 16 kHz stereo
 
 Every factory is shared and uses the CLOCK_AND_OFFSET publish clock mode, so a
 client joining a running pipeline does not make the others' RTP timestamps jump.
@@ -48,6 +51,25 @@ def aac_branch(pay: str) -> str:
         "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! "
         "audio/x-raw,rate=48000,channels=2 ! "
         f"{encoder} bitrate=128000 ! aacparse ! rtpmp4gpay name={pay} pt=97"
+    )
+
+
+NOISE = "audiotestsrc is-live=true wave=white-noise volume=0.3 ! audioconvert ! audioresample"
+
+
+def g711_branch(pay: str, encoder: str, payloader: str, pt: int) -> str:
+    """G.711 8 kHz mono (RFC 3551 PCMU/PCMA) of white noise."""
+    return (
+        f"{NOISE} ! audio/x-raw,format=S16LE,rate=8000,channels=1 ! {encoder} ! "
+        f"{payloader} name={pay} pt={pt}"
+    )
+
+
+def l16_branch(pay: str) -> str:
+    """L16 16 kHz stereo (RFC 3551, big-endian) of white noise."""
+    return (
+        f"{NOISE} ! audio/x-raw,format=S16BE,rate=16000,channels=2 ! "
+        f"rtpL16pay name={pay} pt=98"
     )
 
 
@@ -99,6 +121,9 @@ MOUNTS = {
     "/h264b": lambda: f"( {h264b_branch('pay0')} {aac_branch('pay1')} )",
     "/h264loss1": lambda: f"( {lossy(h264_branch('vpay'), 0.01)} )",
     "/h264loss5": lambda: f"( {lossy(h264_branch('vpay'), 0.05)} )",
+    "/h264pcmu": lambda: f"( {h264_branch('pay0')} {g711_branch('pay1', 'mulawenc', 'rtppcmupay', 0)} )",
+    "/h264pcma": lambda: f"( {h264_branch('pay0')} {g711_branch('pay1', 'alawenc', 'rtppcmapay', 8)} )",
+    "/h264l16": lambda: f"( {h264_branch('pay0')} {l16_branch('pay1')} )",
 }
 
 

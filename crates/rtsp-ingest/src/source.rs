@@ -11,7 +11,7 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
 use crate::entry::audio_info;
-use crate::gate::{Gate, Verdict};
+use crate::gate::{Gate, Verdict, cut_pcm};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
 use crate::loss::{LossCounts, LossFilter};
@@ -309,11 +309,19 @@ impl Source {
         );
         source.pending.push_back(first);
         let audio_hz = source.audio.as_ref().map_or(1, |a| a.info.clock_rate_hz);
+        let pcm_frame_bytes = source.audio.as_ref().and_then(|a| {
+            let b = a.info.codec.bytes_per_sample()?;
+            Some(b * u32::from(a.info.channels))
+        });
         for frame in std::mem::take(&mut source.held_audio) {
-            if let Frame::Audio { pts, .. } = frame
-                && source.gate.keeps_held_audio(pts, audio_hz)
-            {
-                source.pending.push_back(frame);
+            if let Frame::Audio { pts, .. } = frame {
+                if source.gate.keeps_held_audio(pts, audio_hz) {
+                    source.pending.push_back(frame);
+                } else if let Some(cut) =
+                    pcm_frame_bytes.and_then(|b| cut_pcm(&mut source.gate, frame, audio_hz, b))
+                {
+                    source.pending.push_back(cut);
+                }
             }
         }
         let dropped = source.dropped_before_start();
@@ -498,26 +506,40 @@ impl Source {
                         f.timestamp().elapsed(),
                     );
                     self.jumped.1 |= jumped;
-                    let verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
-                    if verdict == Verdict::Drop {
-                        continue;
-                    }
+                    let mut verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
+                    let pcm_frame_bytes = audio
+                        .info
+                        .codec
+                        .bytes_per_sample()
+                        .map(|b| b * u32::from(audio.info.channels));
                     self.loss.audio(f.loss());
                     // retina counts a PCM frame's samples over all channels: divide.
-                    let duration = match audio.info.codec.bytes_per_sample() {
-                        Some(b) => f.data().len() as u32 / (b * u32::from(audio.info.channels)),
+                    let duration = match pcm_frame_bytes {
+                        Some(b) => f.data().len() as u32 / b,
                         None => f.frame_length().get(),
                     };
                     if duration == 0 {
                         continue;
                     }
-                    let frame = Frame::Audio {
+                    let mut frame = Frame::Audio {
                         pts,
                         duration,
                         data: audio_data(f.data()),
                         loss: f.loss(),
                         discontinuity: std::mem::take(&mut self.jumped.1),
                     };
+                    if verdict == Verdict::Drop {
+                        // Uncompressed audio that begins before the start and ends after
+                        // it keeps its samples from the start on.
+                        let hz = audio.info.clock_rate_hz;
+                        match pcm_frame_bytes.and_then(|b| cut_pcm(&mut self.gate, frame, hz, b)) {
+                            Some(cut) => {
+                                frame = cut;
+                                verdict = Verdict::Pass;
+                            }
+                            None => continue,
+                        }
+                    }
                     if verdict == Verdict::Hold {
                         if self.held_audio.len() == MAX_HELD_AUDIO {
                             self.held_audio.pop_front();

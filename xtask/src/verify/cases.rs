@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 
 use super::lifecycle::{run_double_signal, run_max_retries, run_reconnect, run_run};
 use super::loss::run_loss;
+use super::pcm::run_pcm;
 use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
 use super::tools::Recorder;
@@ -39,6 +40,9 @@ pub(super) enum Check {
     MaxRetries,
     /// A mount that drops packets, recorded with this `--on-loss` policy.
     Loss(&'static str),
+    /// G.711 or L16 audio: [`Check::Standard`], the audio's end, and its samples against
+    /// ffmpeg's capture of the stream.
+    Pcm(Expect),
 }
 
 /// One verify case: a server mount and what its recording must contain.
@@ -141,6 +145,27 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         mount: "/h264",
         check: Check::MaxRetries,
     });
+    for (name, mount, sample_rate_hz, channels) in [
+        ("pcmu", "/h264pcmu", 8_000, 1),
+        ("pcma", "/h264pcma", 8_000, 1),
+        ("l16", "/h264l16", 16_000, 2),
+    ] {
+        let Check::Standard(h264) = &all[3].check else {
+            unreachable!("the fourth case is standard")
+        };
+        all.push(Case {
+            name,
+            mount,
+            check: Check::Pcm(Expect {
+                audio: Some(ExpectAudio {
+                    codec: "flac",
+                    sample_rate_hz,
+                    channels,
+                }),
+                ..h264.clone()
+            }),
+        });
+    }
     all.push(Case {
         name: "loss1",
         mount: "/h264loss1",
@@ -183,6 +208,7 @@ pub(super) fn run_case(
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),
+        (Check::Pcm(expect), _) => run_pcm(recorder, url, expect, &file, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }
 }

@@ -114,6 +114,47 @@ pub(super) fn audio_switches(per_file: &[(StreamFigures, StreamFigures)]) -> Res
     Ok(worst_ms)
 }
 
+/// Samples of a recording's decoded audio used to find where it lies in a capture.
+const PCM_KEY: usize = 2000;
+
+/// Where `ours` (a recording's decoded audio, channels interleaved) lies in `theirs` (a
+/// capture of the same stream over a longer interval): its first [`PCM_KEY`] samples must
+/// occur in `theirs` exactly (white noise: nowhere else by chance), and every sample from
+/// there on must equal the capture's. Returns the capture's sample where it starts.
+pub(super) fn pcm_match(ours: &[i16], theirs: &[i16]) -> Result<usize> {
+    ensure!(
+        ours.len() > PCM_KEY,
+        "only {} decoded audio samples",
+        ours.len()
+    );
+    let key = &ours[..PCM_KEY];
+    let at = theirs
+        .windows(PCM_KEY)
+        .position(|w| w == key)
+        .with_context(|| {
+            format!(
+                "the file's first {PCM_KEY} audio samples are nowhere in the capture ({} samples)",
+                theirs.len()
+            )
+        })?;
+    let there = &theirs[at..];
+    ensure!(
+        there.len() >= ours.len(),
+        "the capture ends {} samples before the file's audio",
+        ours.len() - there.len()
+    );
+    if let Some(i) = ours.iter().zip(there).position(|(a, b)| a != b) {
+        bail!(
+            "decoded audio sample {i} is {}, the capture's is {} ({} of {} samples equal)",
+            ours[i],
+            there[i],
+            i,
+            ours.len()
+        );
+    }
+    Ok(at)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -165,6 +206,30 @@ mod tests {
         assert!(err(0.0, &early).contains("video packet 1: dts"));
         let none = reordering(0.0, &json!({})).unwrap_err();
         assert!(format!("{none:#}").contains("no video packets"));
+    }
+
+    #[test]
+    fn pcm_match_finds_exact_copies_only() {
+        // A pseudo-random capture; the recording is a stretch of it from sample 777.
+        let mut x = 1u32;
+        let capture: Vec<i16> = (0..20_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as i16
+            })
+            .collect();
+        let ours = capture[777..15_000].to_vec();
+        assert_eq!(pcm_match(&ours, &capture).unwrap(), 777);
+        let mut changed = ours.clone();
+        changed[5000] ^= 1;
+        let e = format!("{:#}", pcm_match(&changed, &capture).unwrap_err());
+        assert!(e.contains("decoded audio sample 5000"), "{e}");
+        let e = format!(
+            "{:#}",
+            pcm_match(&capture[10_000..], &capture[..12_000]).unwrap_err()
+        );
+        assert!(e.contains("the capture ends"), "{e}");
+        assert!(pcm_match(&[0; 3000], &capture).is_err());
     }
 
     fn figures(start_s: f64, duration_s: f64) -> StreamFigures {
