@@ -201,13 +201,15 @@ fn the_catalog_agrees_with_the_files() {
 #[test]
 fn retention_by_size_keeps_the_newest_files_within_the_budget() {
     let dir = Scratch::new("catalog", "retain-size");
-    let fast = server(1500, Pacing::Burst);
+    // Real time: a burst would give the files wall-clock times out of order (the mapping
+    // follows the local clock when media arrives far faster than real time).
+    let live = server(400, Pacing::RealTime);
     let cfg = config(
         &dir.0,
-        "2s",
-        &[("cam", fast.url(), "retain_size = \"60KB\"")],
+        "1s",
+        &[("cam", live.url(), "retain_size = \"30KB\"")],
     );
-    let r = recorder_run("retain-size", &dir, &cfg, "40s");
+    let r = recorder_run("retain-size", &dir, &cfg, "10s");
     let finished: Vec<String> = r
         .stderr
         .lines()
@@ -217,7 +219,8 @@ fn retention_by_size_keeps_the_newest_files_within_the_budget() {
     assert!(finished.len() >= 8, "{}", r.stderr);
     let kept = files(&list_json(&cfg), "cam");
     let total: u64 = kept.iter().map(|f| f.1).sum();
-    assert!(total <= 60_000, "{total} bytes kept: {kept:?}");
+    assert!(total <= 30_000, "{total} bytes kept: {kept:?}");
+    assert!(kept.len() >= 2 && kept.len() < finished.len(), "{kept:?}");
     // The kept files are the newest ones, all still on disk; the others are gone.
     let kept_paths: Vec<&str> = kept.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(
@@ -260,4 +263,105 @@ fn retention_by_age_deletes_files_that_ended_before_the_limit() {
         assert!(Path::new(&f.0).exists());
     }
     assert!(kept.len() <= 4, "{kept:?}");
+}
+
+#[test]
+fn min_free_deletes_the_oldest_files_and_recording_goes_on() {
+    use tests::tmpfs::run_on_tmpfs;
+    let dir = Scratch::new("catalog", "min-free");
+    let live = server(400, Pacing::RealTime);
+    let mnt = dir.0.join("mnt");
+    let copy = dir.0.join("left");
+    // A 200 KiB file system that must keep 150 KB free; 1 s files of about 11 KB; the
+    // catalog on the normal disk.
+    let cfg = dir.0.join("cameras.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "catalog = \"{}/catalog.sqlite3\"\n[storage]\nmin_free = \"150KB\"\n\n\
+             [[camera]]\nname = \"cam\"\nurl = \"{}\"\noutput = \"{}/%H-%M-%S.mp4\"\n\
+             segment_duration = \"1s\"\n",
+            dir.0.display(),
+            live.url(),
+            mnt.display()
+        ),
+    )
+    .expect("write config");
+    let c = cfg.to_str().unwrap();
+    let args = ["run", "--no-status", "--config", c, "--duration", "12s"];
+    let r = run_on_tmpfs("min-free", &dir, &mnt, "size=200k", None, &copy, &args);
+    r.assert_succeeded();
+    assert!(!r.stderr.contains("disk full"), "{}", r.stderr);
+    let deleted: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("low free space"))
+        .filter_map(|l| l.split("retention: deleted ").nth(1))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let finished: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.split("file finalized: ").nth(1))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert!(finished.len() >= 10, "{}", r.stderr);
+    assert!(!deleted.is_empty(), "{}", r.stderr);
+    // The oldest went first: the deleted files are the first ones finished.
+    assert_eq!(deleted, finished[..deleted.len()].to_vec());
+    // What is left: the newest files, each valid, within the space the limit leaves (and
+    // at most one file more, written before the next pass).
+    let left: Vec<PathBuf> = std::fs::read_dir(&copy)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert_eq!(left.len(), finished.len() - deleted.len());
+    let biggest = left
+        .iter()
+        .map(|p| p.metadata().unwrap().len())
+        .max()
+        .unwrap();
+    let total: u64 = left.iter().map(|p| p.metadata().unwrap().len()).sum();
+    assert!(
+        total <= 200 * 1024 - 150_000 + biggest,
+        "{total} bytes left"
+    );
+    for p in &left {
+        let out = Command::new(recorder())
+            .arg("verify")
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_catalog_that_cannot_be_created_is_a_usage_error() {
+    let dir = Scratch::new("catalog", "bad-catalog");
+    let cfg = dir.0.join("cameras.toml");
+    // The catalog's directory would have to be inside a file.
+    std::fs::write(dir.0.join("plain"), b"not a directory").unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "catalog = \"{}/plain/catalog.sqlite3\"\n\n[[camera]]\nname = \"cam\"\n\
+             url = \"rtsp://192.0.2.1/live\"\noutput = \"{}/rec/%H.mp4\"\n",
+            dir.0.display(),
+            dir.0.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = recorder_cmd(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("key \"catalog\": cannot use"), "{err}");
+    assert!(!dir.0.join("rec").exists(), "nothing recorded");
 }

@@ -78,7 +78,7 @@ pub use sample_table::{
     ChunkOffsets, Co64, Ctts, CttsEntry, Sbgp, SbgpEntry, Sgpd, Stbl, Stco, Stsc, StscEntry, Stsd,
     Stss, Stsz, Stts, SttsEntry,
 };
-pub use user_data::{DAY, Udta, UserText};
+pub use user_data::{DESC, MetaItems, Udta};
 
 /// `sample_is_non_sync_sample` in the sample flags of ISO/IEC 14496-12 §8.8.3.1 (in
 /// `trex`, `tfhd` and `trun`): set on every sample that is not a sync sample.

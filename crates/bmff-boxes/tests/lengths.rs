@@ -170,9 +170,8 @@ fn moov(r: &mut Rng) -> Moov {
         }),
         udta: r.bool().then(|| Udta {
             children: r.vec(2, |r| {
-                UserText {
-                    fourcc: DAY,
-                    text: "x".repeat(r.next() as usize % 40),
+                MetaItems {
+                    items: vec![(DESC, "x".repeat(r.next() as usize % 40))],
                 }
                 .to_bytes()
             }),

@@ -305,9 +305,8 @@ fn moov() -> Moov {
         }),
         udta: Some(Udta {
             children: vec![
-                UserText {
-                    fourcc: DAY,
-                    text: "2026-11-30T07:00:00.123456789Z".to_owned(),
+                MetaItems {
+                    items: vec![(DESC, "2026-11-30T07:00:00.123456789Z".to_owned())],
                 }
                 .to_bytes(),
             ],
@@ -326,10 +325,10 @@ fn moov_round_trip() {
     );
     // The user data comes back: its item's text, and the same bytes.
     assert_eq!(m.user_data.len(), 1);
-    assert_eq!(m.user_data[0].fourcc, DAY);
+    assert_eq!(&m.user_data[0].fourcc, b"meta");
     assert_eq!(
-        m.user_data[0].text(),
-        Some("2026-11-30T07:00:00.123456789Z")
+        m.user_data[0].items(),
+        vec![(DESC, "2026-11-30T07:00:00.123456789Z".to_owned())]
     );
     let udta = src.udta.as_ref().unwrap();
     assert_eq!(m.user_data[0].to_box_bytes(), udta.children[0].to_vec());

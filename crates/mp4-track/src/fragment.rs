@@ -37,7 +37,8 @@ pub struct FragmentedOptions {
     /// [`estimate_moov_bytes`]: crate::estimate_moov_bytes
     pub reserve_bytes: u64,
     /// Boxes for the `moov`'s user data (`udta`, ISO/IEC 14496-12 §8.10.1), each complete,
-    /// e.g. a [`bmff_boxes::UserText`] `©day` with the recording's wall-clock start; kept
+    /// e.g. a [`bmff_boxes::MetaItems`] `meta` whose `desc` holds the recording's wall-clock
+    /// start; kept
     /// in the init `moov`, the final one, and by [`Recovery`](crate::Recovery). Default:
     /// empty (no `udta`).
     pub user_data: Vec<Bytes>,

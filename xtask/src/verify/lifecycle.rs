@@ -182,6 +182,7 @@ pub(super) fn run_run(bin: &Path, base: &str, dir: &Path, log: &Path) -> Result<
     );
     let text = read_log(log)?;
     let mut parts = Vec::new();
+    let mut rows = Vec::new();
     for (name, _, codec) in cams {
         ensure!(
             text.contains(&format!("name={name}")),
@@ -215,10 +216,22 @@ pub(super) fn run_run(bin: &Path, base: &str, dir: &Path, log: &Path) -> Result<
             "{name} {codec} {} frames {:.2} s",
             v.packets, v.duration_s
         ));
+        let entry = match codec {
+            "h264" => "avc1",
+            "hevc" => "hvc1",
+            _ => "mp4v",
+        };
+        let width = show["streams"][0]["width"].as_u64().unwrap_or(0);
+        rows.push((name, file.clone(), v.packets, entry, width));
     }
+    let rows: Vec<(&str, &Path, u64, &str, u64)> = rows
+        .iter()
+        .map(|(n, f, p, e, w)| (*n, f.as_path(), *p, *e, *w))
+        .collect();
+    let catalog = super::catalog::check_catalog(bin, &config_path, &rows)?;
     Ok(format!(
         "SIGTERM after 8 s: exit 0 in {exit_s:.1} s; {}; each moov first, ffmpeg -xerror \
-         clean, log lines tagged per camera",
+         clean, log lines tagged per camera; {catalog}",
         parts.join(", ")
     ))
 }

@@ -43,6 +43,7 @@
 //!   of the video, and the decoded audio bit-identical to ffmpeg's own decode of the same
 //!   RTSP URL captured over a longer interval (found by its first 2000 samples).
 mod cases;
+mod catalog;
 mod checks;
 mod lifecycle;
 mod loss;

@@ -22,18 +22,37 @@ pub struct Movie {
 /// One child box of a `udta`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserData {
-    /// Its type (`©day`, `meta`, ...).
+    /// Its type (`meta`, `cprt`, ...).
     pub fourcc: FourCc,
     /// Its payload (after the box header).
     pub payload: Vec<u8>,
 }
 
 impl UserData {
-    /// A QuickTime user data text item's text (16-bit length, 16-bit language, then the
-    /// text): `None` when the payload is not one, or the text is not UTF-8.
-    pub fn text(&self) -> Option<&str> {
-        let len = usize::from(u16::from_be_bytes(self.payload.get(..2)?.try_into().ok()?));
-        std::str::from_utf8(self.payload.get(4..4 + len)?).ok()
+    /// The text items of an iTunes-style metadata list (`meta` with an `ilst`): each item's
+    /// type (`desc`, ...) and the UTF-8 text of its `data`; empty when this is not a
+    /// `meta` or holds none.
+    pub fn items(&self) -> Vec<(FourCc, String)> {
+        let mut out = Vec::new();
+        if &self.fourcc != b"meta" || self.payload.len() < 4 {
+            return out;
+        }
+        // `meta` is a full box: its children follow the version and flags.
+        let kids = crate::read::boxes(&self.payload[4..]);
+        for ilst in kids.flatten().filter(|b| &b.fourcc == b"ilst") {
+            for item in crate::read::boxes(ilst.payload).flatten() {
+                for data in crate::read::boxes(item.payload).flatten() {
+                    // type indicator 1 (UTF-8), then the locale, then the text.
+                    if &data.fourcc == b"data"
+                        && data.payload.get(..4) == Some(&[0, 0, 0, 1])
+                        && let Some(Ok(text)) = data.payload.get(8..).map(std::str::from_utf8)
+                    {
+                        out.push((item.fourcc, text.to_owned()));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The whole box again (an 8-byte header, or a 16-byte one past 32 bits).

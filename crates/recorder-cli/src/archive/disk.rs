@@ -12,6 +12,7 @@ use catalog::{AudioTrack, EndReason, FileRecord, VideoTrack, WallTime};
 use crate::mp4::check::check_path;
 use crate::mp4::read::Mp4File;
 use crate::output::events::{EndReason as FileEnd, FinishedFile, TrackSummary};
+use crate::session::router::START_PREFIX;
 
 /// Seconds between 1904-01-01 and 1970-01-01 (ISO BMFF times count from 1904).
 const SECS_1904_TO_1970: u64 = 2_082_844_800;
@@ -56,7 +57,7 @@ pub fn record_from_event(f: &FinishedFile) -> Option<FileRecord> {
 }
 
 /// The catalog row of a finished file found on disk: checked as `recorder verify`
-/// checks it; its wall-clock start from its `©day` (to the nanosecond, written by the
+/// checks it; its wall-clock start from its `description` (to the nanosecond, written by the
 /// recorder), else its `creation_time` (whole seconds). A file found on disk ends with
 /// a gap, as far as anyone can tell.
 pub fn record_from_disk(camera: &str, path: &Path) -> anyhow::Result<FileRecord> {
@@ -67,8 +68,9 @@ pub fn record_from_disk(camera: &str, path: &Path) -> anyhow::Result<FileRecord>
     let start = movie
         .user_data
         .iter()
-        .filter(|u| u.fourcc == bmff_boxes::DAY)
-        .find_map(|u| WallTime::parse_rfc3339(u.text()?).ok())
+        .flat_map(|u| u.items())
+        .filter(|(item, _)| item == &bmff_boxes::DESC)
+        .find_map(|(_, text)| WallTime::parse_rfc3339(text.strip_prefix(START_PREFIX)?).ok())
         .unwrap_or_else(|| {
             let secs = movie.mvhd.creation_time.saturating_sub(SECS_1904_TO_1970);
             WallTime::from_system_time(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
@@ -87,15 +89,7 @@ pub fn record_from_disk(camera: &str, path: &Path) -> anyhow::Result<FileRecord>
         let s = checked.durations_s.iter().copied().fold(0.0, f64::max);
         Duration::from_millis((s.max(0.0) * 1000.0).round() as u64)
     };
-    let count = |handler: &str| -> u64 {
-        checked
-            .handlers
-            .iter()
-            .zip(&checked.sample_counts)
-            .filter(|(h, _)| *h == handler)
-            .map(|(_, n)| u64::from(*n))
-            .sum()
-    };
+    let count = |handler: &str| checked.samples_of(handler);
     let track = |handler: &[u8; 4]| movie.tracks.iter().find(|t| &t.handler == handler);
     let video = track(b"vide").map(|t: &Track| VideoTrack {
         codec: t.sample_entries.first().map_or_else(String::new, codec),
@@ -143,7 +137,8 @@ pub fn link(records: &mut [FileRecord]) {
 }
 
 /// A sample entry's RFC 6381 codec string where it can be read from its configuration
-/// (`avc1.PPCCLL` from `avcC`, `mp4a.40.N` from `esds`), else its type (`hvc1`, `mp4v`).
+/// (`avc1.PPCCLL` from `avcC`, `hvc1.1.6.L93.B0` from `hvcC`, `mp4a.40.N` from `esds`),
+/// else its type (`mp4v`).
 fn codec(e: &SampleEntry) -> String {
     let fourcc = String::from_utf8_lossy(&e.fourcc).into_owned();
     for child in e.children().flatten() {
@@ -152,23 +147,79 @@ fn codec(e: &SampleEntry) -> String {
                 let p = child.payload;
                 return format!("{fourcc}.{:02X}{:02X}{:02X}", p[1], p[2], p[3]);
             }
-            b"esds" => {
-                // The DecoderSpecificInfo (tag 5): its first 5 bits are the audio object type.
+            b"hvcC" if child.payload.len() >= 13 => {
+                // ISO/IEC 14496-15 E.3: profile space and idc, the compatibility flags in
+                // reverse bit order, tier and level, then the constraint bytes up to the
+                // last non-zero one.
                 let p = child.payload;
-                if let Some(i) = p.iter().position(|&b| b == 0x05) {
-                    let mut j = i + 1;
-                    while p.get(j).is_some_and(|b| b & 0x80 != 0) {
-                        j += 1;
+                let space = ["", "A", "B", "C"][usize::from(p[1] >> 6)];
+                let tier = if p[1] & 0x20 != 0 { 'H' } else { 'L' };
+                let compat = u32::from_be_bytes([p[2], p[3], p[4], p[5]]).reverse_bits();
+                let mut s = format!("{fourcc}.{space}{}.{compat:X}.{tier}{}", p[1] & 0x1F, p[12]);
+                let constraints = &p[6..12];
+                if let Some(last) = constraints.iter().rposition(|&b| b != 0) {
+                    for b in &constraints[..=last] {
+                        s.push_str(&format!(".{b:X}"));
                     }
-                    if let Some(asc) = p.get(j + 1) {
-                        return format!("{fourcc}.40.{}", asc >> 3);
-                    }
+                }
+                return s;
+            }
+            b"esds" => {
+                if let Some(codec) = esds_codec(&fourcc, child.payload) {
+                    return codec;
                 }
             }
             _ => {}
         }
     }
     fourcc
+}
+
+/// A descriptor of an `esds` (ISO/IEC 14496-1 §8.3.3): its tag and body, from `i`.
+fn descriptor(p: &[u8], i: usize) -> Option<(u8, &[u8])> {
+    let tag = *p.get(i)?;
+    let mut len = 0usize;
+    let mut j = i + 1;
+    for _ in 0..4 {
+        let b = *p.get(j)?;
+        j += 1;
+        len = (len << 7) | usize::from(b & 0x7F);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    Some((tag, p.get(j..j.checked_add(len)?)?))
+}
+
+/// `mp4a.40.2`, `mp4v.6C`: the object type indication of an `esds`' decoder
+/// configuration, and for MPEG-4 audio (0x40) the audio object type.
+fn esds_codec(fourcc: &str, payload: &[u8]) -> Option<String> {
+    // After the full box's version and flags: the ES_Descriptor.
+    let (0x03, es) = descriptor(payload, 4)? else {
+        return None;
+    };
+    let flags = *es.get(2)?;
+    let mut i = 3;
+    if flags & 0x80 != 0 {
+        i += 2; // dependsOn_ES_ID
+    }
+    if flags & 0x40 != 0 {
+        i += 1 + usize::from(*es.get(i)?); // URL
+    }
+    if flags & 0x20 != 0 {
+        i += 2; // OCR_ES_Id
+    }
+    let (0x04, config) = descriptor(es, i)? else {
+        return None;
+    };
+    let oti = *config.first()?;
+    if oti == 0x40
+        && let Some((0x05, info)) = descriptor(config, 13)
+        && let Some(first) = info.first()
+    {
+        return Some(format!("{fourcc}.40.{}", first >> 3));
+    }
+    Some(format!("{fourcc}.{oti:02X}"))
 }
 
 /// The size and free space (for unprivileged users) of the file system holding `dir`,

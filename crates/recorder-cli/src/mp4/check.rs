@@ -34,6 +34,18 @@ pub struct Checked {
     pub data: DataChecked,
 }
 
+impl Checked {
+    /// Samples in the tracks of handler type `handler` (`vide`, `soun`).
+    pub fn samples_of(&self, handler: &str) -> u64 {
+        self.handlers
+            .iter()
+            .zip(&self.sample_counts)
+            .filter(|(h, _)| *h == handler)
+            .map(|(_, n)| u64::from(*n))
+            .sum()
+    }
+}
+
 impl std::fmt::Display for Checked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.fragmented {

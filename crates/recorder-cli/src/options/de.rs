@@ -167,7 +167,7 @@ pub fn env_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     .map(Some)
 }
 
-/// A duration string read with `parse` (one of [`values`](crate::options::values)'
+/// A duration string read with `parse` (one of [`values`]'
 /// parsers): `invalid duration "10q"`, or with the reason when it is out of range.
 pub fn duration_with<'de, D: Deserializer<'de>>(
     d: D,
@@ -226,17 +226,19 @@ pub fn size_bound<'de, D: Deserializer<'de>>(
     .map(Some)
 }
 
-/// A positive size such as `"500GB"`.
-pub fn any_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSize>, D::Error> {
-    d.deserialize_any(FromStr::new("a size such as \"500GB\"", |text| match text
-        .trim()
-        .parse::<bytesize::ByteSize>(
-    ) {
+/// A size greater than zero: `500GB`, `160KB`, `1.5GiB`.
+fn positive_size(text: &str) -> Result<bytesize::ByteSize, String> {
+    match text.trim().parse::<bytesize::ByteSize>() {
         Ok(s) if s.as_u64() > 0 => Ok(s),
         Ok(_) => Err(format!("invalid size {text:?}: must be greater than zero")),
         Err(_) => Err(format!("invalid size {text:?}")),
-    }))
-    .map(Some)
+    }
+}
+
+/// A positive size such as `"500GB"`.
+pub fn any_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytesize::ByteSize>, D::Error> {
+    d.deserialize_any(FromStr::new("a size such as \"500GB\"", positive_size))
+        .map(Some)
 }
 
 /// A minimum of free space: a size (`"10GB"`) or a share of the file system (`"5%"`,
@@ -257,12 +259,7 @@ pub fn min_free<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MinFree>, D::E
                 }
                 return Ok(MinFree::Percent(p));
             }
-            values::size(text)
-                .map(|s| MinFree::Bytes(s.as_u64()))
-                .map_err(|e| match e {
-                    Invalid::Syntax(_) => format!("invalid size {text:?}"),
-                    Invalid::Range(why) => format!("invalid size {text:?}: {why}"),
-                })
+            positive_size(text).map(|s| MinFree::Bytes(s.as_u64()))
         },
     ))
     .map(Some)

@@ -120,7 +120,7 @@ fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Entry>> {
     parse_all(text, file).map(|(entries, _)| entries)
 }
 
-/// [`parse`], and the settings of the whole run (`catalog`, `[storage]`).
+/// `parse`, and the settings of the whole run (`catalog`, `[storage]`).
 fn parse_all(text: &str, file: &str) -> anyhow::Result<(Vec<Entry>, RunWide)> {
     let table: Table = toml::from_str(text)
         .map_err(|e: toml::de::Error| anyhow!("config {file}: invalid TOML: {}", e.message()))?;

@@ -288,15 +288,7 @@ impl PartialFile {
 /// What the file at `path` holds, read back.
 pub fn describe(path: &Path) -> anyhow::Result<Written> {
     let checked = crate::mp4::check::check_path(path)?;
-    let count = |handler: &str| -> u64 {
-        checked
-            .handlers
-            .iter()
-            .zip(&checked.sample_counts)
-            .filter(|(h, _)| *h == handler)
-            .map(|(_, n)| u64::from(*n))
-            .sum()
-    };
+    let count = |handler: &str| checked.samples_of(handler);
     Ok(Written {
         path: path.to_owned(),
         len_bytes: std::fs::metadata(path)?.len(),

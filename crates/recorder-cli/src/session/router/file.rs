@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use bmff_boxes::{DAY, UserText};
+use bmff_boxes::{DESC, MetaItems};
 use bytes::Bytes;
 use mp4_track::{
     FragmentedMuxer, FragmentedOptions, SampleInfo, TrackEstimate, TrackId, estimate_moov_bytes,
@@ -23,6 +23,9 @@ const SECS_1904_TO_1970: u64 = 2_082_844_800;
 /// end instead). 8 MiB holds the tables of about 6 hours of 30 fps video with jittery
 /// timestamps and AAC audio.
 const MAX_RESERVE_BYTES: u64 = 8 << 20;
+
+/// What the `description` of a recording starts with, before its wall-clock start.
+pub const START_PREFIX: &str = "recorder: first sample at ";
 
 /// `now` in RFC 3339, UTC, with nanoseconds: `2026-11-30T07:00:00.123456789Z`.
 pub fn wall_clock_text(now: SystemTime) -> String {
@@ -117,11 +120,10 @@ impl OpenFile {
             fragment_duration_ms: layout.fragment_duration_ms,
             reserve_bytes,
             // The wall-clock start to the nanosecond (`creation_time` has whole seconds),
-            // which ffprobe shows as the `date` tag and the catalog reads back.
+            // which ffprobe shows as the `description` tag and the catalog reads back.
             user_data: vec![
-                UserText {
-                    fourcc: DAY,
-                    text: wall_clock_text(now),
+                MetaItems {
+                    items: vec![(DESC, format!("{START_PREFIX}{}", wall_clock_text(now)))],
                 }
                 .to_bytes(),
             ],

@@ -38,8 +38,8 @@ use bytes::Bytes;
 use mp4_track::{Fragment, FragmentedMuxer};
 use rtsp_ingest::{AudioInfo, Frame, VideoInfo};
 
+pub use self::file::START_PREFIX;
 use crate::session::audio::AudioStage;
-
 use self::file::{Layout, OpenFile};
 use self::track::{Kind, Placed, Track};
 use crate::output::events::{EndReason, FileSummary};
