@@ -39,7 +39,7 @@ pub(super) fn run_pcm(
             url,
         ])
         .args(["-map", "0:a", "-t"])
-        .arg((DURATION_S + 25).to_string())
+        .arg((DURATION_S + 8).to_string())
         .args(["-f", "s16le", "-y"])
         .arg(&capture)
         .stdin(Stdio::null())
@@ -50,7 +50,7 @@ pub(super) fn run_pcm(
     std::thread::sleep(Duration::from_secs(2));
     let line = run_standard(recorder, url, expect, file, log)?;
     let status = capturing
-        .wait_timeout(Duration::from_secs(40))?
+        .wait_timeout(Duration::from_secs(30))?
         .context("the ffmpeg capture did not end")?;
     ensure!(status.success(), "the ffmpeg capture failed ({status})");
 

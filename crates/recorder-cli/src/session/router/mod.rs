@@ -39,10 +39,10 @@ use mp4_track::{Fragment, FragmentedMuxer};
 use rtsp_ingest::{AudioInfo, Frame, VideoInfo};
 
 pub use self::file::START_PREFIX;
-use crate::session::audio::AudioStage;
 use self::file::{Layout, OpenFile};
 use self::track::{Kind, Placed, Track};
 use crate::output::events::{EndReason, FileSummary};
+use crate::session::audio::AudioStage;
 use crate::session::segment::{Decision, LINGER, Route, Segmenter};
 use crate::session::time::MediaTime;
 use crate::session::timeline::Timeline;
