@@ -150,9 +150,28 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         ("pcma", "/h264pcma", 8_000, 1),
         ("l16", "/h264l16", 16_000, 2),
     ] {
-        let Check::Standard(h264) = &all[3].check else {
+        let Check::Standard(h264) = all[3].check.clone() else {
             unreachable!("the fourth case is standard")
         };
+        if name == "pcmu" {
+            all.push(Case {
+                name: "fmp4pcmu",
+                mount,
+                check: Check::Fmp4(Expect {
+                    audio: Some(ExpectAudio {
+                        codec: "flac",
+                        sample_rate_hz,
+                        channels,
+                    }),
+                    ..h264.clone()
+                }),
+            });
+            all.push(Case {
+                name: "kill9pcmu",
+                mount,
+                check: Check::Kill9,
+            });
+        }
         all.push(Case {
             name,
             mount,
