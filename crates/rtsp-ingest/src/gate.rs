@@ -128,6 +128,35 @@ impl Gate {
     }
 }
 
+/// An uncompressed audio `frame` (of `frame_bytes` per sample over all channels) that
+/// begins before the gate's start instant and ends after it, without its samples before
+/// the instant; `None` for any other frame.
+pub(crate) fn cut_pcm(
+    gate: &mut Gate,
+    frame: crate::Frame,
+    clock_hz: u32,
+    frame_bytes: u32,
+) -> Option<crate::Frame> {
+    let crate::Frame::Audio {
+        pts,
+        duration,
+        data,
+        loss,
+        discontinuity,
+    } = frame
+    else {
+        return None;
+    };
+    let cut = gate.straddles_start(pts, duration, clock_hz)?;
+    Some(crate::Frame::Audio {
+        pts: pts + i64::from(cut),
+        duration: duration - cut,
+        data: data.slice((cut * frame_bytes) as usize..),
+        loss,
+        discontinuity,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,33 +230,4 @@ mod tests {
         assert_eq!(g.audio(2_048, 48_000), Verdict::Pass);
         assert_eq!((g.dropped_video, g.dropped_audio), (0, 0));
     }
-}
-
-/// An uncompressed audio `frame` (of `frame_bytes` per sample over all channels) that
-/// begins before the gate's start instant and ends after it, without its samples before
-/// the instant; `None` for any other frame.
-pub(crate) fn cut_pcm(
-    gate: &mut Gate,
-    frame: crate::Frame,
-    clock_hz: u32,
-    frame_bytes: u32,
-) -> Option<crate::Frame> {
-    let crate::Frame::Audio {
-        pts,
-        duration,
-        data,
-        loss,
-        discontinuity,
-    } = frame
-    else {
-        return None;
-    };
-    let cut = gate.straddles_start(pts, duration, clock_hz)?;
-    Some(crate::Frame::Audio {
-        pts: pts + i64::from(cut),
-        duration: duration - cut,
-        data: data.slice((cut * frame_bytes) as usize..),
-        loss,
-        discontinuity,
-    })
 }
