@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::AAC_FRAME_S;
 use super::lifecycle::{run_double_signal, run_max_retries, run_reconnect, run_run};
 use super::loss::run_loss;
 use super::pcm::run_pcm;
@@ -28,8 +29,8 @@ pub(super) enum Check {
     /// Copies of a `--format fmp4` recording with zeroed fragment data, verified and
     /// repaired.
     PowerLoss,
-    /// `--segment-duration`.
-    Segments,
+    /// `--segment-duration`, into this subdirectory, with audio samples this long (s).
+    Segments(&'static str, f64),
     /// The server goes away and comes back.
     Reconnect,
     /// `recorder run` with three cameras, stopped by SIGTERM.
@@ -123,7 +124,7 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
     all.push(Case {
         name: "segments",
         mount: "/h264aac",
-        check: Check::Segments,
+        check: Check::Segments("segments", AAC_FRAME_S),
     });
     all.push(Case {
         name: "reconnect",
@@ -170,6 +171,11 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
                 name: "kill9pcmu",
                 mount,
                 check: Check::Kill9,
+            });
+            all.push(Case {
+                name: "segpcmu",
+                mount,
+                check: Check::Segments("segpcmu", 0.040),
             });
         }
         all.push(Case {
@@ -221,7 +227,9 @@ pub(super) fn run_case(
         (Check::Fmp4(expect), Some(_)) => run_fmp4(recorder, url, expect, &file, &log),
         (Check::Kill9, Some(bin)) => run_kill9(recorder, bin, url, &file, &log),
         (Check::PowerLoss, Some(bin)) => run_power(recorder, bin, url, &file, &log),
-        (Check::Segments, Some(_)) => run_segments(recorder, url, dir, &log),
+        (Check::Segments(sub, frame_s), Some(_)) => {
+            run_segments(recorder, url, dir, sub, *frame_s, &log)
+        }
         (Check::Reconnect, Some(bin)) => run_reconnect(bin, dir, &log),
         (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),

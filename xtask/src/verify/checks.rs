@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use super::{AAC_FRAME_S, FRAME_S, MS};
+use super::{FRAME_S, MS};
 use crate::probe::StreamFigures;
 
 /// The reordering checks of [`check_reordering`](super::recording::check_reordering) on a
@@ -72,12 +72,15 @@ pub(super) fn reordering(start_s: f64, packets: &Value) -> Result<String> {
 /// file's audio ends, and the new one's starts, within one audio frame after the video's, and
 /// the next file's audio starts where this one's ends. Returns the latest audio start past
 /// the video at a switch, in ms.
-pub(super) fn audio_switches(per_file: &[(StreamFigures, StreamFigures)]) -> Result<f64> {
+pub(super) fn audio_switches(
+    per_file: &[(StreamFigures, StreamFigures)],
+    audio_frame_s: f64,
+) -> Result<f64> {
     // At each switch the old file's audio ends, and the new one's starts, within one
     // audio frame after the video's: no gap, no overlap. (Audio is held until video
     // presented at or after it has come, so a keyframe arriving after the audio that
     // follows it, as a large IDR on a loaded machine does, still splits the audio right.)
-    let switch_slack = AAC_FRAME_S + MS;
+    let switch_slack = audio_frame_s + MS;
     let mut worst_ms: f64 = 0.0;
     for (k, (v, a)) in per_file.iter().enumerate() {
         let start = a.start_s - v.start_s;
@@ -232,6 +235,8 @@ mod tests {
         assert!(pcm_match(&[0; 3000], &capture).is_err());
     }
 
+    use crate::verify::AAC_FRAME_S;
+
     fn figures(start_s: f64, duration_s: f64) -> StreamFigures {
         StreamFigures {
             packets: 1,
@@ -254,15 +259,18 @@ mod tests {
 
     #[test]
     fn continuous_audio_at_the_switches_passes() {
-        let worst_ms = audio_switches(&three_files(0.010, 0.010)).unwrap();
+        let worst_ms = audio_switches(&three_files(0.010, 0.010), AAC_FRAME_S).unwrap();
         assert!((worst_ms - 10.0).abs() < 1e-6, "{worst_ms}");
-        assert_eq!(audio_switches(&three_files(0.0, 0.0)).unwrap(), 0.0);
+        assert_eq!(
+            audio_switches(&three_files(0.0, 0.0), AAC_FRAME_S).unwrap(),
+            0.0
+        );
     }
 
     #[test]
     fn audio_gaps_and_overlaps_at_the_switches_fail() {
         let err = |files: &[(StreamFigures, StreamFigures)]| {
-            format!("{:#}", audio_switches(files).unwrap_err())
+            format!("{:#}", audio_switches(files, AAC_FRAME_S).unwrap_err())
         };
         // More than one AAC frame (21.3 ms) late, though continuous within 2.2 ms.
         assert!(err(&three_files(0.0222, 0.0235)).contains("file 2: audio starts 23.5 ms"));

@@ -41,7 +41,9 @@
 //!   (L16 16 kHz stereo), white noise, stored as FLAC by default: the standard checks with
 //!   `flac` audio of the stream's rate and channels, audio ending within one 40 ms sample
 //!   of the video, and the decoded audio bit-identical to ffmpeg's own decode of the same
-//!   RTSP URL captured over a longer interval (found by its first 2000 samples).
+//!   RTSP URL captured over a longer interval (found by its first 2000 samples);
+//! - `fmp4pcmu`, `kill9pcmu`, `segpcmu`: the `fmp4`, `kill9` and `segments` checks on
+//!   /h264pcmu (FLAC audio in 40 ms samples: at the switches within one sample).
 mod cases;
 mod catalog;
 mod checks;
