@@ -133,6 +133,13 @@ pub struct AudioInfo {
     pub frame_length: Option<NonZeroU32>,
 }
 
+impl AudioInfo {
+    /// Bytes per sample over all channels of PCMU, PCMA and L16 frames; `None` for AAC.
+    pub fn pcm_frame_bytes(&self) -> Option<u32> {
+        Some(self.codec.bytes_per_sample()? * u32::from(self.channels))
+    }
+}
+
 /// One frame handed out by [`Source::next`](crate::Source::next).
 ///
 /// Timestamps (`pts`) count the stream's clock units from the session's zero instant (with

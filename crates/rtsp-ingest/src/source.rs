@@ -309,10 +309,7 @@ impl Source {
         );
         source.pending.push_back(first);
         let audio_hz = source.audio.as_ref().map_or(1, |a| a.info.clock_rate_hz);
-        let pcm_frame_bytes = source.audio.as_ref().and_then(|a| {
-            let b = a.info.codec.bytes_per_sample()?;
-            Some(b * u32::from(a.info.channels))
-        });
+        let pcm_frame_bytes = source.audio.as_ref().and_then(|a| a.info.pcm_frame_bytes());
         for frame in std::mem::take(&mut source.held_audio) {
             if let Frame::Audio { pts, .. } = frame {
                 if source.gate.keeps_held_audio(pts, audio_hz) {
@@ -507,12 +504,10 @@ impl Source {
                     );
                     self.jumped.1 |= jumped;
                     let mut verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
-                    let pcm_frame_bytes = audio
-                        .info
-                        .codec
-                        .bytes_per_sample()
-                        .map(|b| b * u32::from(audio.info.channels));
-                    self.loss.audio(f.loss());
+                    let pcm_frame_bytes = audio.info.pcm_frame_bytes();
+                    if verdict == Verdict::Drop && pcm_frame_bytes.is_none() {
+                        continue;
+                    }
                     // retina counts a PCM frame's samples over all channels: divide.
                     let duration = match pcm_frame_bytes {
                         Some(b) => f.data().len() as u32 / b,
@@ -526,7 +521,7 @@ impl Source {
                         duration,
                         data: audio_data(f.data()),
                         loss: f.loss(),
-                        discontinuity: std::mem::take(&mut self.jumped.1),
+                        discontinuity: false,
                     };
                     if verdict == Verdict::Drop {
                         // Uncompressed audio that begins before the start and ends after
@@ -539,6 +534,10 @@ impl Source {
                             }
                             None => continue,
                         }
+                    }
+                    self.loss.audio(f.loss());
+                    if let Frame::Audio { discontinuity, .. } = &mut frame {
+                        *discontinuity = std::mem::take(&mut self.jumped.1);
                     }
                     if verdict == Verdict::Hold {
                         if self.held_audio.len() == MAX_HELD_AUDIO {
