@@ -15,6 +15,10 @@ parameter sets in-band before every IDR):
   /h264loss1 /h264 with 1% of its RTP packets dropped at random (identity after the
              payloader: the sequence numbers of the dropped packets are skipped)
   /h264loss5 the same with 5% dropped
+  /h264pcmu  H.264 at 320x180 + G.711 µ-law 8 kHz mono (white noise: every alignment
+             is unique)
+  /h264pcma  H.264 at 320x180 + G.711 A-law 8 kHz mono
+  /h264l16   H.264 at 320x180 + L16 16 kHz stereo
 
 Every factory is shared and uses the CLOCK_AND_OFFSET publish clock mode, so a
 client joining a running pipeline does not make the others' RTP timestamps jump.
@@ -49,6 +53,30 @@ def aac_branch(pay: str) -> str:
         "audio/x-raw,rate=48000,channels=2 ! "
         f"{encoder} bitrate=128000 ! aacparse ! rtpmp4gpay name={pay} pt=97"
     )
+
+
+NOISE = "audiotestsrc is-live=true wave=white-noise volume=0.3 ! audioconvert ! audioresample"
+
+
+def g711_branch(pay: str, encoder: str, payloader: str, pt: int) -> str:
+    """G.711 8 kHz mono (RFC 3551 PCMU/PCMA) of white noise."""
+    return (
+        f"{NOISE} ! audio/x-raw,format=S16LE,rate=8000,channels=1 ! {encoder} ! "
+        f"{payloader} name={pay} pt={pt}"
+    )
+
+
+def l16_branch(pay: str) -> str:
+    """L16 16 kHz stereo (RFC 3551, big-endian) of white noise."""
+    return (
+        f"{NOISE} ! audio/x-raw,format=S16BE,rate=16000,channels=2 ! "
+        f"rtpL16pay name={pay} pt=98"
+    )
+
+
+def small_h264_branch(pay: str) -> str:
+    """H.264 at 320x180, a quarter of the encoding work: beside the audio under test."""
+    return h264_branch(pay).replace(f"width={WIDTH},height={HEIGHT}", "width=320,height=180")
 
 
 def h264_branch(pay: str) -> str:
@@ -99,6 +127,9 @@ MOUNTS = {
     "/h264b": lambda: f"( {h264b_branch('pay0')} {aac_branch('pay1')} )",
     "/h264loss1": lambda: f"( {lossy(h264_branch('vpay'), 0.01)} )",
     "/h264loss5": lambda: f"( {lossy(h264_branch('vpay'), 0.05)} )",
+    "/h264pcmu": lambda: f"( {small_h264_branch('pay0')} {g711_branch('pay1', 'mulawenc', 'rtppcmupay', 0)} )",
+    "/h264pcma": lambda: f"( {small_h264_branch('pay0')} {g711_branch('pay1', 'alawenc', 'rtppcmapay', 8)} )",
+    "/h264l16": lambda: f"( {small_h264_branch('pay0')} {l16_branch('pay1')} )",
 }
 
 

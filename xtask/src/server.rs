@@ -22,6 +22,18 @@ pub const MOUNTS: &[(&str, &str)] = &[
     ("/h264b", "H.264 with B-frames + AAC 48 kHz stereo"),
     ("/h264loss1", "H.264 alone, 1% of the RTP packets dropped"),
     ("/h264loss5", "H.264 alone, 5% of the RTP packets dropped"),
+    (
+        "/h264pcmu",
+        "H.264 320x180 + G.711 mu-law 8 kHz mono (white noise)",
+    ),
+    (
+        "/h264pcma",
+        "H.264 320x180 + G.711 A-law 8 kHz mono (white noise)",
+    ),
+    (
+        "/h264l16",
+        "H.264 320x180 + L16 16 kHz stereo (white noise)",
+    ),
 ];
 
 /// A running test server on 127.0.0.1; killed (by pid) when dropped.

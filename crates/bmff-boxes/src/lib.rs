@@ -71,8 +71,8 @@ pub use media_info::{Dinf, Dref, MediaHeader, Minf, Smhd, Url, Vmhd};
 pub use movie::{Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, Moov, Mvhd, Tkhd, Trak};
 pub use sample_entry::{
     AudioSampleEntry, Avc1, AvcC, AvcCExtension, DecoderConfigDescriptor, DecoderSpecificInfo,
-    EsDescriptor, Esds, Hvc1, HvcC, HvcCArray, Mp4a, Mp4v, SampleEntryError, SlConfigDescriptor,
-    VisualSampleEntry,
+    DfLa, EsDescriptor, Esds, FLaC, G711, Hvc1, HvcC, HvcCArray, Ipcm, Mp4a, Mp4v, PcmC,
+    SampleEntryError, SlConfigDescriptor, StreamInfo, VisualSampleEntry,
 };
 pub use sample_table::{
     ChunkOffsets, Co64, Ctts, CttsEntry, Sbgp, SbgpEntry, Sgpd, Stbl, Stco, Stsc, StscEntry, Stsd,

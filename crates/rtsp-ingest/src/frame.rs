@@ -33,13 +33,34 @@ impl VideoCodec {
 pub enum AudioCodec {
     /// AAC (RTP `mpeg4-generic`); samples are raw access units, sample entry `mp4a`.
     Aac,
+    /// G.711 µ-law (RTP `PCMU`, RFC 3551 §4.5.14); one byte per sample and channel, frames
+    /// as they arrived (one per RTP packet), sample entry `ulaw`.
+    Pcmu,
+    /// G.711 A-law (RTP `PCMA`); as [`Pcmu`](Self::Pcmu), sample entry `alaw`.
+    Pcma,
+    /// Linear PCM (RTP `L16`, RFC 3551 §4.5.11): 16-bit big-endian samples, channels
+    /// interleaved, one frame per RTP packet, sample entry `ipcm`.
+    L16,
 }
 
 impl AudioCodec {
-    /// A short display name: `AAC`.
+    /// A short display name: `AAC`, `PCMU`, `PCMA` or `L16`.
     pub fn name(self) -> &'static str {
         match self {
             AudioCodec::Aac => "AAC",
+            AudioCodec::Pcmu => "PCMU",
+            AudioCodec::Pcma => "PCMA",
+            AudioCodec::L16 => "L16",
+        }
+    }
+
+    /// Bytes per sample and channel of the uncompressed codecs (1 for G.711, 2 for L16);
+    /// `None` for AAC.
+    pub fn bytes_per_sample(self) -> Option<u32> {
+        match self {
+            AudioCodec::Aac => None,
+            AudioCodec::Pcmu | AudioCodec::Pcma => Some(1),
+            AudioCodec::L16 => Some(2),
         }
     }
 }
@@ -96,16 +117,27 @@ impl VideoInfo {
 pub struct AudioInfo {
     /// The codec.
     pub codec: AudioCodec,
-    /// RTP clock rate: the unit of [`Frame::Audio::pts`]; for AAC also the sample rate.
+    /// RTP clock rate: the unit of [`Frame::Audio::pts`]; the sample rate (for AAC, PCMU,
+    /// PCMA and L16 alike).
     pub clock_rate_hz: u32,
     /// Number of channels.
     pub channels: u16,
-    /// The complete ISO BMFF sample entry box (`mp4a`).
+    /// The complete ISO BMFF sample entry box of the frames as handed out: `mp4a` for AAC,
+    /// `ulaw`/`alaw` for G.711, `ipcm` (16-bit big-endian) for L16. A writer that converts
+    /// the audio (e.g. to FLAC) builds its own.
     pub sample_entry: Bytes,
     /// RFC 6381 codec string, e.g. `mp4a.40.2`, if known.
     pub rfc6381_codec: Option<String>,
-    /// Samples per frame (e.g. 1024 for AAC-LC) in clock units, if fixed.
+    /// Samples per frame (e.g. 1024 for AAC-LC) in clock units, if fixed; `None` for
+    /// PCMU, PCMA and L16, whose frames are as long as their RTP packets.
     pub frame_length: Option<NonZeroU32>,
+}
+
+impl AudioInfo {
+    /// Bytes per sample over all channels of PCMU, PCMA and L16 frames; `None` for AAC.
+    pub fn pcm_frame_bytes(&self) -> Option<u32> {
+        Some(self.codec.bytes_per_sample()? * u32::from(self.channels))
+    }
 }
 
 /// One frame handed out by [`Source::next`](crate::Source::next).

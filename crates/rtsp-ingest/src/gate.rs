@@ -97,15 +97,87 @@ impl Gate {
         keep
     }
 
+    /// Once open: for uncompressed audio (whose frames can be cut anywhere), the number of
+    /// leading samples to cut from a frame of `duration` samples at `pts` that starts
+    /// before the start instant and ends after it (then it is no longer counted as
+    /// dropped, if [`audio`](Self::audio) or [`keeps_held_audio`](Self::keeps_held_audio)
+    /// counted it).
+    pub(crate) fn straddles_start(
+        &mut self,
+        pts: i64,
+        duration: u32,
+        clock_hz: u32,
+    ) -> Option<u32> {
+        let (start, start_hz) = self.start?;
+        // The start instant in this clock, rounded up to a whole sample.
+        let num = i128::from(start) * i128::from(clock_hz);
+        let den = i128::from(start_hz);
+        let start_here = num.div_euclid(den) + i128::from(num.rem_euclid(den) != 0);
+        let cut = start_here - i128::from(pts);
+        if cut > 0 && cut < i128::from(duration) {
+            self.dropped_audio = self.dropped_audio.saturating_sub(1);
+            Some(cut as u32)
+        } else {
+            None
+        }
+    }
+
     /// Counts held audio that was dropped because too much was held.
     pub(crate) fn drop_held_audio(&mut self) {
         self.dropped_audio += 1;
     }
 }
 
+/// An uncompressed audio `frame` (of `frame_bytes` per sample over all channels) that
+/// begins before the gate's start instant and ends after it, without its samples before
+/// the instant; `None` for any other frame.
+pub(crate) fn cut_pcm(
+    gate: &mut Gate,
+    frame: crate::Frame,
+    clock_hz: u32,
+    frame_bytes: u32,
+) -> Option<crate::Frame> {
+    let crate::Frame::Audio {
+        pts,
+        duration,
+        data,
+        loss,
+        discontinuity,
+    } = frame
+    else {
+        return None;
+    };
+    let cut = gate.straddles_start(pts, duration, clock_hz)?;
+    Some(crate::Frame::Audio {
+        pts: pts + i64::from(cut),
+        duration: duration - cut,
+        data: data.slice((cut * frame_bytes) as usize..),
+        loss,
+        discontinuity,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pcm_frames_across_the_start_are_cut() {
+        let mut g = Gate::new(true);
+        assert_eq!(g.straddles_start(0, 1024, 8000), None, "not open yet");
+        // Keyframe at 1.0 s (90 kHz); an 8 kHz frame from 0.9 s, 128 ms long.
+        assert_eq!(g.video(90_000, 90_000, true), Verdict::Open);
+        assert_eq!(g.audio(7200, 8000), Verdict::Drop);
+        assert_eq!(g.straddles_start(7200, 1024, 8000), Some(800));
+        assert_eq!(g.dropped_audio, 0);
+        // Ending at the start, or starting at it: nothing to cut.
+        assert_eq!(g.straddles_start(7000, 1000, 8000), None);
+        assert_eq!(g.straddles_start(8000, 160, 8000), None);
+        // A start between two samples rounds up: 1.00005 s at 8 kHz is sample 8000.4.
+        let mut g = Gate::new(true);
+        g.video(90_004, 90_000, true);
+        assert_eq!(g.straddles_start(7900, 160, 8000), Some(101));
+    }
 
     #[test]
     fn compares_across_clock_rates_exactly() {

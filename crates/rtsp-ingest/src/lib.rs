@@ -7,7 +7,7 @@
 //! `Mp4a`) from the parameter sets retina has parsed, as a library user would build them.
 //!
 //! - [`Source::connect`] does `DESCRIBE`, selects the first H.264/H.265/JPEG video stream and
-//!   the first AAC audio stream, does `SETUP` and `PLAY`, and waits for the first video
+//!   the first AAC, PCMU, PCMA or L16 audio stream, does `SETUP` and `PLAY`, and waits for the first video
 //!   keyframe (frames before it are dropped).
 //! - [`Source::next`] returns [`Frame::Video`] and [`Frame::Audio`] in arrival order.
 //! - [`Source::close`] tears the session down.

@@ -50,8 +50,19 @@ fn classify(media: &str, encoding: &str) -> Classified {
         ("video" | "image", "jpeg") => Classified::Video(VideoCodec::Jpeg),
         ("video", _) => Classified::Unsupported(Kind::Video),
         ("audio", "mpeg4-generic") => Classified::Audio(AudioCodec::Aac),
+        ("audio", "pcmu") => Classified::Audio(AudioCodec::Pcmu),
+        ("audio", "pcma") => Classified::Audio(AudioCodec::Pcma),
+        ("audio", "l16") => Classified::Audio(AudioCodec::L16),
         ("audio", _) => Classified::Unsupported(Kind::Audio),
         _ => Classified::Other,
+    }
+}
+
+/// The audio codec of a stream by its SDP media type and (lower-case) encoding name.
+pub(crate) fn audio_codec(media: &str, encoding: &str) -> Option<AudioCodec> {
+    match classify(media, &encoding.to_ascii_lowercase()) {
+        Classified::Audio(codec) => Some(codec),
+        _ => None,
     }
 }
 
@@ -137,7 +148,7 @@ mod tests {
     fn skips_unsupported_audio_with_reason() {
         let streams = [
             ("video", "h264"),
-            ("audio", "pcmu"),
+            ("audio", "g722"),
             ("audio", "mpeg4-generic"),
         ];
         let sel = select_streams(&streams, true, true, ok);
@@ -148,20 +159,35 @@ mod tests {
             vec![Skipped {
                 index: 1,
                 kind: Kind::Audio,
-                reason: "PCMU is not supported yet".to_owned()
+                reason: "G722 is not supported yet".to_owned()
             }]
         );
     }
 
     #[test]
     fn only_unsupported_audio_means_video_only() {
-        let streams = [("video", "h264"), ("audio", "pcma"), ("audio", "opus")];
+        let streams = [("video", "h264"), ("audio", "g726-32"), ("audio", "opus")];
         let sel = select_streams(&streams, true, true, ok);
         assert_eq!(sel.audio, None);
         assert_eq!(sel.skipped.len(), 2);
         assert_eq!(sel.skipped[1].reason, "OPUS is not supported yet");
         assert_eq!(sel.check(true, true), Ok(()));
         assert_eq!(sel.check(false, true), Err("audio"));
+    }
+
+    #[test]
+    fn g711_and_l16_are_selected() {
+        for (encoding, codec) in [
+            ("pcmu", AudioCodec::Pcmu),
+            ("pcma", AudioCodec::Pcma),
+            ("l16", AudioCodec::L16),
+        ] {
+            let streams = [("audio", "g722"), ("audio", encoding), ("video", "h264")];
+            let sel = select_streams(&streams, true, true, ok);
+            assert_eq!(sel.audio, Some((1, codec)));
+            assert_eq!(sel.video, Some((2, VideoCodec::H264)));
+            assert_eq!(sel.skipped.len(), 1);
+        }
     }
 
     #[test]
@@ -177,7 +203,7 @@ mod tests {
     fn unwanted_kinds_are_neither_selected_nor_reported() {
         let streams = [
             ("video", "h264"),
-            ("audio", "pcmu"),
+            ("audio", "g722"),
             ("audio", "mpeg4-generic"),
         ];
         let sel = select_streams(&streams, false, true, ok);
@@ -206,7 +232,7 @@ mod tests {
 
     #[test]
     fn nothing_usable() {
-        let sel = select_streams(&[("audio", "pcmu")], true, true, ok);
+        let sel = select_streams(&[("audio", "mp4a-latm")], true, true, ok);
         assert_eq!(sel.check(true, true), Err("video or audio"));
         assert_eq!(
             Selection::default().check(false, false),

@@ -10,7 +10,8 @@ use retina::client::{
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
-use crate::gate::{Gate, Verdict};
+use crate::entry::audio_info;
+use crate::gate::{Gate, Verdict, cut_pcm};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
 use crate::loss::{LossCounts, LossFilter};
@@ -18,8 +19,8 @@ use crate::received::{audio_data, check_jump, is_late_packet, video_data};
 use crate::reorder::DepthSource;
 use crate::select::{Kind, select_streams};
 use crate::{
-    AudioCodec, AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy,
-    Transport, VideoCodec, VideoInfo,
+    AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport,
+    VideoCodec, VideoInfo,
 };
 
 /// Counts of frames dropped while waiting for the start (see [`Source::connect`]).
@@ -96,9 +97,10 @@ impl Source {
     /// Connects: `DESCRIBE`, selects the streams, `SETUP` (MP4 framing), `PLAY`, then waits
     /// for the start.
     ///
-    /// Selects the first H.264, H.265 or JPEG video stream and the first AAC audio stream
-    /// (as wanted by `options`); other audio codecs are skipped with a log line. With both
-    /// kinds wanted, either one is enough.
+    /// Selects the first H.264, H.265 or JPEG video stream and the first AAC, PCMU, PCMA or
+    /// L16 audio stream (as wanted by `options`; PCM at 8 to 48 kHz, mono or stereo); other
+    /// audio codecs are skipped with a log line. With both kinds wanted, either one is
+    /// enough.
     ///
     /// The start is the first video keyframe (or, without video, the first audio frame):
     /// earlier video frames are dropped, and so are audio frames before the keyframe's
@@ -142,7 +144,8 @@ impl Source {
             .map(|s| (s.media(), s.encoding_name()))
             .collect();
         let selection = select_streams(&described, options.want_video, options.want_audio, |i| {
-            audio_info(i, &streams[i])
+            let codec = crate::select::audio_codec(described[i].0, described[i].1);
+            audio_info(i, &streams[i], codec)
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
@@ -214,12 +217,15 @@ impl Source {
             None => None,
         };
         let audio = match selection.audio {
-            Some((index, _)) => {
-                let info = audio_info(index, &streams[index])?;
+            Some((index, codec)) => {
+                let info = audio_info(index, &streams[index], Some(codec))?;
                 Some(AudioStream {
                     index,
                     jumps: options.max_timestamp_jump_secs.map(|secs| {
-                        let step = info.frame_length.map_or(1024, |l| l.get());
+                        // PCM frames vary with the packets: step 20 ms, the usual ptime.
+                        let step = info
+                            .frame_length
+                            .map_or(info.clock_rate_hz / 50, |l| l.get());
                         JumpCheck::new(info.clock_rate_hz, secs, 0, step)
                     }),
                     info,
@@ -303,11 +309,16 @@ impl Source {
         );
         source.pending.push_back(first);
         let audio_hz = source.audio.as_ref().map_or(1, |a| a.info.clock_rate_hz);
+        let pcm_frame_bytes = source.audio.as_ref().and_then(|a| a.info.pcm_frame_bytes());
         for frame in std::mem::take(&mut source.held_audio) {
-            if let Frame::Audio { pts, .. } = frame
-                && source.gate.keeps_held_audio(pts, audio_hz)
-            {
-                source.pending.push_back(frame);
+            if let Frame::Audio { pts, .. } = frame {
+                if source.gate.keeps_held_audio(pts, audio_hz) {
+                    source.pending.push_back(frame);
+                } else if let Some(cut) =
+                    pcm_frame_bytes.and_then(|b| cut_pcm(&mut source.gate, frame, audio_hz, b))
+                {
+                    source.pending.push_back(cut);
+                }
             }
         }
         let dropped = source.dropped_before_start();
@@ -492,18 +503,42 @@ impl Source {
                         f.timestamp().elapsed(),
                     );
                     self.jumped.1 |= jumped;
-                    let verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
-                    if verdict == Verdict::Drop {
+                    let mut verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
+                    let pcm_frame_bytes = audio.info.pcm_frame_bytes();
+                    if verdict == Verdict::Drop && pcm_frame_bytes.is_none() {
                         continue;
                     }
-                    self.loss.audio(f.loss());
-                    let frame = Frame::Audio {
+                    // retina counts a PCM frame's samples over all channels: divide.
+                    let duration = match pcm_frame_bytes {
+                        Some(b) => f.data().len() as u32 / b,
+                        None => f.frame_length().get(),
+                    };
+                    if duration == 0 {
+                        continue;
+                    }
+                    let mut frame = Frame::Audio {
                         pts,
-                        duration: f.frame_length().get(),
+                        duration,
                         data: audio_data(f.data()),
                         loss: f.loss(),
-                        discontinuity: std::mem::take(&mut self.jumped.1),
+                        discontinuity: false,
                     };
+                    if verdict == Verdict::Drop {
+                        // Uncompressed audio that begins before the start and ends after
+                        // it keeps its samples from the start on.
+                        let hz = audio.info.clock_rate_hz;
+                        match pcm_frame_bytes.and_then(|b| cut_pcm(&mut self.gate, frame, hz, b)) {
+                            Some(cut) => {
+                                frame = cut;
+                                verdict = Verdict::Pass;
+                            }
+                            None => continue,
+                        }
+                    }
+                    self.loss.audio(f.loss());
+                    if let Frame::Audio { discontinuity, .. } = &mut frame {
+                        *discontinuity = std::mem::take(&mut self.jumped.1);
+                    }
                     if verdict == Verdict::Hold {
                         if self.held_audio.len() == MAX_HELD_AUDIO {
                             self.held_audio.pop_front();
@@ -556,25 +591,4 @@ impl VideoStream {
             reorder_depth: reorder.depth,
         })
     }
-}
-
-/// Describes an AAC stream from its SDP parameters, or says why it cannot be recorded.
-fn audio_info(index: usize, stream: &client::Stream) -> Result<AudioInfo, Error> {
-    let unsupported = |reason: String| Error::UnsupportedCodec {
-        stream: index,
-        encoding: stream.encoding_name().to_owned(),
-        reason,
-    };
-    let Some(ParametersRef::Audio(p)) = stream.parameters() else {
-        return Err(unsupported("no usable parameters in the sdp".to_owned()));
-    };
-    let sample_entry = crate::entry::audio_sample_entry(p).map_err(unsupported)?;
-    Ok(AudioInfo {
-        codec: AudioCodec::Aac,
-        clock_rate_hz: stream.clock_rate_hz(),
-        channels: p.channels().get(),
-        sample_entry,
-        rfc6381_codec: p.rfc6381_codec().map(str::to_owned),
-        frame_length: p.frame_length(),
-    })
 }

@@ -25,7 +25,7 @@ mod size;
 use crate::util::{cargo, output, project_root};
 
 /// Crates that must stay pure (no I/O, no clock).
-pub const PURE_CRATES: &[&str] = &["bmff-boxes", "mp4-track"];
+pub const PURE_CRATES: &[&str] = &["bmff-boxes", "mp4-track", "audio-pcm"];
 
 /// The only crate allowed to depend on retina.
 pub const RETINA_OWNER: &str = "rtsp-ingest";
@@ -240,7 +240,7 @@ pub fn tidy() -> Result<()> {
         "tidy: {} have no I/O, clock or retina dependencies; only {RETINA_OWNER} uses retina; \
          no source file over {} lines; {LAYERED_CRATE}'s layers only refer downwards; no \
          import circle",
-        PURE_CRATES.join(" and "),
+        PURE_CRATES.join(", "),
         size::MAX_LINES
     );
     Ok(())

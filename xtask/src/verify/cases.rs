@@ -4,8 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::AAC_FRAME_S;
 use super::lifecycle::{run_double_signal, run_max_retries, run_reconnect, run_run};
 use super::loss::run_loss;
+use super::pcm::run_pcm;
 use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
 use super::tools::Recorder;
@@ -27,8 +29,8 @@ pub(super) enum Check {
     /// Copies of a `--format fmp4` recording with zeroed fragment data, verified and
     /// repaired.
     PowerLoss,
-    /// `--segment-duration`.
-    Segments,
+    /// `--segment-duration`, into this subdirectory, with audio samples this long (s).
+    Segments(&'static str, f64),
     /// The server goes away and comes back.
     Reconnect,
     /// `recorder run` with three cameras, stopped by SIGTERM.
@@ -39,6 +41,9 @@ pub(super) enum Check {
     MaxRetries,
     /// A mount that drops packets, recorded with this `--on-loss` policy.
     Loss(&'static str),
+    /// G.711 or L16 audio: [`Check::Standard`], the audio's end, and its samples against
+    /// ffmpeg's capture of the stream.
+    Pcm(Expect),
 }
 
 /// One verify case: a server mount and what its recording must contain.
@@ -119,7 +124,7 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
     all.push(Case {
         name: "segments",
         mount: "/h264aac",
-        check: Check::Segments,
+        check: Check::Segments("segments", AAC_FRAME_S),
     });
     all.push(Case {
         name: "reconnect",
@@ -141,6 +146,57 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         mount: "/h264",
         check: Check::MaxRetries,
     });
+    for (name, mount, sample_rate_hz, channels) in [
+        ("pcmu", "/h264pcmu", 8_000, 1),
+        ("pcma", "/h264pcma", 8_000, 1),
+        ("l16", "/h264l16", 16_000, 2),
+    ] {
+        let Check::Standard(h264) = all[3].check.clone() else {
+            unreachable!("the fourth case is standard")
+        };
+        // The audio mounts' video is 320x180 (less encoding beside the other cases).
+        let h264 = Expect {
+            width: 320,
+            height: 180,
+            ..h264
+        };
+        if name == "pcmu" {
+            all.push(Case {
+                name: "fmp4pcmu",
+                mount,
+                check: Check::Fmp4(Expect {
+                    audio: Some(ExpectAudio {
+                        codec: "flac",
+                        sample_rate_hz,
+                        channels,
+                    }),
+                    ..h264.clone()
+                }),
+            });
+            all.push(Case {
+                name: "kill9pcmu",
+                mount,
+                check: Check::Kill9,
+            });
+            all.push(Case {
+                name: "segpcmu",
+                mount,
+                check: Check::Segments("segpcmu", 0.040),
+            });
+        }
+        all.push(Case {
+            name,
+            mount,
+            check: Check::Pcm(Expect {
+                audio: Some(ExpectAudio {
+                    codec: "flac",
+                    sample_rate_hz,
+                    channels,
+                }),
+                ..h264.clone()
+            }),
+        });
+    }
     all.push(Case {
         name: "loss1",
         mount: "/h264loss1",
@@ -177,12 +233,15 @@ pub(super) fn run_case(
         (Check::Fmp4(expect), Some(_)) => run_fmp4(recorder, url, expect, &file, &log),
         (Check::Kill9, Some(bin)) => run_kill9(recorder, bin, url, &file, &log),
         (Check::PowerLoss, Some(bin)) => run_power(recorder, bin, url, &file, &log),
-        (Check::Segments, Some(_)) => run_segments(recorder, url, dir, &log),
+        (Check::Segments(sub, frame_s), Some(_)) => {
+            run_segments(recorder, url, dir, sub, *frame_s, &log)
+        }
         (Check::Reconnect, Some(bin)) => run_reconnect(bin, dir, &log),
         (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),
+        (Check::Pcm(expect), _) => run_pcm(recorder, url, expect, &file, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }
 }

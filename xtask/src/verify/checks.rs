@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
-use super::{AAC_FRAME_S, FRAME_S, MS};
+use super::{FRAME_S, MS};
 use crate::probe::StreamFigures;
 
 /// The reordering checks of [`check_reordering`](super::recording::check_reordering) on a
@@ -72,12 +72,15 @@ pub(super) fn reordering(start_s: f64, packets: &Value) -> Result<String> {
 /// file's audio ends, and the new one's starts, within one audio frame after the video's, and
 /// the next file's audio starts where this one's ends. Returns the latest audio start past
 /// the video at a switch, in ms.
-pub(super) fn audio_switches(per_file: &[(StreamFigures, StreamFigures)]) -> Result<f64> {
+pub(super) fn audio_switches(
+    per_file: &[(StreamFigures, StreamFigures)],
+    audio_frame_s: f64,
+) -> Result<f64> {
     // At each switch the old file's audio ends, and the new one's starts, within one
     // audio frame after the video's: no gap, no overlap. (Audio is held until video
     // presented at or after it has come, so a keyframe arriving after the audio that
     // follows it, as a large IDR on a loaded machine does, still splits the audio right.)
-    let switch_slack = AAC_FRAME_S + MS;
+    let switch_slack = audio_frame_s + MS;
     let mut worst_ms: f64 = 0.0;
     for (k, (v, a)) in per_file.iter().enumerate() {
         let start = a.start_s - v.start_s;
@@ -112,6 +115,47 @@ pub(super) fn audio_switches(per_file: &[(StreamFigures, StreamFigures)]) -> Res
         }
     }
     Ok(worst_ms)
+}
+
+/// Samples of a recording's decoded audio used to find where it lies in a capture.
+const PCM_KEY: usize = 2000;
+
+/// Where `ours` (a recording's decoded audio, channels interleaved) lies in `theirs` (a
+/// capture of the same stream over a longer interval): its first [`PCM_KEY`] samples must
+/// occur in `theirs` exactly (white noise: nowhere else by chance), and every sample from
+/// there on must equal the capture's. Returns the capture's sample where it starts.
+pub(super) fn pcm_match(ours: &[i16], theirs: &[i16]) -> Result<usize> {
+    ensure!(
+        ours.len() > PCM_KEY,
+        "only {} decoded audio samples",
+        ours.len()
+    );
+    let key = &ours[..PCM_KEY];
+    let at = theirs
+        .windows(PCM_KEY)
+        .position(|w| w == key)
+        .with_context(|| {
+            format!(
+                "the file's first {PCM_KEY} audio samples are nowhere in the capture ({} samples)",
+                theirs.len()
+            )
+        })?;
+    let there = &theirs[at..];
+    ensure!(
+        there.len() >= ours.len(),
+        "the capture ends {} samples before the file's audio",
+        ours.len() - there.len()
+    );
+    if let Some(i) = ours.iter().zip(there).position(|(a, b)| a != b) {
+        bail!(
+            "decoded audio sample {i} is {}, the capture's is {} ({} of {} samples equal)",
+            ours[i],
+            there[i],
+            i,
+            ours.len()
+        );
+    }
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -167,6 +211,32 @@ mod tests {
         assert!(format!("{none:#}").contains("no video packets"));
     }
 
+    #[test]
+    fn pcm_match_finds_exact_copies_only() {
+        // A pseudo-random capture; the recording is a stretch of it from sample 777.
+        let mut x = 1u32;
+        let capture: Vec<i16> = (0..20_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as i16
+            })
+            .collect();
+        let ours = capture[777..15_000].to_vec();
+        assert_eq!(pcm_match(&ours, &capture).unwrap(), 777);
+        let mut changed = ours.clone();
+        changed[5000] ^= 1;
+        let e = format!("{:#}", pcm_match(&changed, &capture).unwrap_err());
+        assert!(e.contains("decoded audio sample 5000"), "{e}");
+        let e = format!(
+            "{:#}",
+            pcm_match(&capture[10_000..], &capture[..12_000]).unwrap_err()
+        );
+        assert!(e.contains("the capture ends"), "{e}");
+        assert!(pcm_match(&[0; 3000], &capture).is_err());
+    }
+
+    use crate::verify::AAC_FRAME_S;
+
     fn figures(start_s: f64, duration_s: f64) -> StreamFigures {
         StreamFigures {
             packets: 1,
@@ -189,15 +259,18 @@ mod tests {
 
     #[test]
     fn continuous_audio_at_the_switches_passes() {
-        let worst_ms = audio_switches(&three_files(0.010, 0.010)).unwrap();
+        let worst_ms = audio_switches(&three_files(0.010, 0.010), AAC_FRAME_S).unwrap();
         assert!((worst_ms - 10.0).abs() < 1e-6, "{worst_ms}");
-        assert_eq!(audio_switches(&three_files(0.0, 0.0)).unwrap(), 0.0);
+        assert_eq!(
+            audio_switches(&three_files(0.0, 0.0), AAC_FRAME_S).unwrap(),
+            0.0
+        );
     }
 
     #[test]
     fn audio_gaps_and_overlaps_at_the_switches_fail() {
         let err = |files: &[(StreamFigures, StreamFigures)]| {
-            format!("{:#}", audio_switches(files).unwrap_err())
+            format!("{:#}", audio_switches(files, AAC_FRAME_S).unwrap_err())
         };
         // More than one AAC frame (21.3 ms) late, though continuous within 2.2 ms.
         assert!(err(&three_files(0.0222, 0.0235)).contains("file 2: audio starts 23.5 ms"));

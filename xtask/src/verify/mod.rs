@@ -36,12 +36,20 @@
 //! - `loss1`, `loss1clean`: 10 s of /h264loss1 (1% of the RTP packets dropped) by default
 //!   and with `--on-loss skip-to-keyframe`: one session, one file; by default at least 95%
 //!   of the frames that arrived whole (300 minus the packets lost) kept; with the option a
-//!   clean `ffmpeg -xerror` decode.
+//!   clean `ffmpeg -xerror` decode;
+//! - `pcmu`, `pcma`, `l16`: 10 s of /h264pcmu, /h264pcma (G.711 8 kHz mono) and /h264l16
+//!   (L16 16 kHz stereo), white noise, stored as FLAC by default: the standard checks with
+//!   `flac` audio of the stream's rate and channels, audio ending within one 40 ms sample
+//!   of the video, and the decoded audio bit-identical to ffmpeg's own decode of the same
+//!   RTSP URL captured over a longer interval (found by its first 2000 samples);
+//! - `fmp4pcmu`, `kill9pcmu`, `segpcmu`: the `fmp4`, `kill9` and `segments` checks on
+//!   /h264pcmu (FLAC audio in 40 ms samples: at the switches within one sample).
 mod cases;
 mod catalog;
 mod checks;
 mod lifecycle;
 mod loss;
+mod pcm;
 mod power;
 mod recording;
 mod tools;

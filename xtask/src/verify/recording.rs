@@ -12,8 +12,7 @@ use super::tools::{
     recorder_tool, spawn_record,
 };
 use super::{
-    AAC_FRAME_S, DURATION_S, FRAGMENT_S, FRAME_S, KILL_AFTER, KILL_LATENCY_S, MS, SEGMENT_S,
-    SEGMENTS_TOTAL_S,
+    DURATION_S, FRAGMENT_S, FRAME_S, KILL_AFTER, KILL_LATENCY_S, MS, SEGMENT_S, SEGMENTS_TOTAL_S,
 };
 use crate::probe::{self, Expect};
 use crate::strict::{self, StrictSummary};
@@ -196,15 +195,17 @@ pub(super) fn run_kill9(
     ))
 }
 
-/// 35 s in 10 s files from a template: keyframe starts, no frame lost or doubled, no
-/// audio gap or overlap at the switches.
+/// 35 s in 10 s files from a template in `dir/name`: keyframe starts, no frame lost or
+/// doubled, no audio gap or overlap at the switches (audio samples of `audio_frame_s`).
 pub(super) fn run_segments(
     recorder: &Recorder,
     url: &str,
     dir: &Path,
+    name: &str,
+    audio_frame_s: f64,
     log: &Path,
 ) -> Result<String> {
-    let seg_dir = dir.join("segments");
+    let seg_dir = dir.join(name);
     let template = seg_dir.join("%Y-%m-%d_%H-%M-%S.mp4");
     let seg = format!("{SEGMENT_S}s");
     record(
@@ -284,10 +285,10 @@ pub(super) fn run_segments(
         "the files' video lasts {video_s:.3} s in all, expected {SEGMENTS_TOTAL_S} s +- 1 frame"
     );
     ensure!(
-        (audio_s - audio_frames as f64 * AAC_FRAME_S).abs() <= 2.0 * MS,
+        (audio_s - audio_frames as f64 * audio_frame_s).abs() <= 2.0 * MS,
         "the files' audio lasts {audio_s:.3} s for {audio_frames} frames"
     );
-    let worst_ms = checks::audio_switches(&per_file)?;
+    let worst_ms = checks::audio_switches(&per_file, audio_frame_s)?;
     let counts: Vec<String> = per_file.iter().map(|f| f.0.packets.to_string()).collect();
     Ok(format!(
         "{} files, video {} = {video_frames} frames (recorder: {}), {video_s:.3} s; audio \

@@ -1,5 +1,6 @@
 //! Sample entries, the codec descriptions an `stsd` holds: `avc1` with `avcC`, `hvc1` with
-//! `hvcC`, `mp4a` with `esds` (AAC) and `mp4v` with `esds` (JPEG), each built from what a
+//! `hvcC`, `mp4a` with `esds` (AAC), `mp4v` with `esds` (JPEG), `fLaC` with `dfLa`
+//! (FLAC), `ulaw`/`alaw` (G.711) and `ipcm` with `pcmC` (integer PCM), each built from what a
 //! stream carries (parameter sets, an AudioSpecificConfig) without knowing box layouts.
 //!
 //! Every entry is a box with [`Encode`](crate::Encode); its
@@ -12,6 +13,7 @@ mod avc;
 mod bits;
 mod esds;
 mod hevc;
+mod pcm;
 
 pub use avc::{Avc1, AvcC, AvcCExtension};
 pub use esds::{
@@ -19,6 +21,7 @@ pub use esds::{
     SlConfigDescriptor,
 };
 pub use hevc::{Hvc1, HvcC, HvcCArray};
+pub use pcm::{DfLa, FLaC, G711, Ipcm, PcmC, StreamInfo};
 
 /// Why a sample entry cannot be built from the given parameters.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -131,7 +131,11 @@ impl Recovery {
                 break;
             }
         }
-        if let Some(block) = self.zeros.feed(req.offset, bytes) {
+        if let Some(block) = self.zeros.feed_samples(
+            req.offset,
+            bytes,
+            samples.iter().map(|c| (c.offset, c.size, c.format)),
+        ) {
             let at = |(c, e): &(CheckSample, SampleDefect)| c.offset as i64 + e.at();
             if found.as_ref().is_none_or(|f| block as i64 <= at(f)) {
                 // The block may begin in an earlier piece of this fragment.

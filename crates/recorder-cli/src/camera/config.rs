@@ -45,6 +45,8 @@ pub struct CameraConfig {
     pub audio: bool,
     /// What to do with the video after lost packets.
     pub on_loss: LossPolicy,
+    /// How PCMU, PCMA and L16 audio is stored.
+    pub audio_format: audio_pcm::Storage,
     /// Where each stream's zero time comes from.
     pub initial_timestamp: InitialTimestampPolicy,
     /// When to send `TEARDOWN`.

@@ -189,6 +189,7 @@ async fn record_camera(
                         limit,
                         fragment_duration: camera.fragment_duration,
                         reserve_moov: format == OutputFormat::Mp4,
+                        audio_storage: camera.audio_format,
                     },
                     Arc::clone(status),
                     events.clone(),

@@ -114,10 +114,13 @@ pub fn check(file: &Mp4File, mut samples: Vec<SampleRef>) -> anyhow::Result<Data
                 .err()
                 .map(|e| (*s, e))
         });
-        if let Some(block) = zeros.feed(first.offset, &buf)
-            && found
-                .as_ref()
-                .is_none_or(|(s, e)| block as i64 <= s.offset as i64 + e.at())
+        if let Some(block) = zeros.feed_samples(
+            first.offset,
+            &buf,
+            chunk.iter().map(|s| (s.offset, s.size, s.format)),
+        ) && found
+            .as_ref()
+            .is_none_or(|(s, e)| block as i64 <= s.offset as i64 + e.at())
         {
             let s = samples[..last]
                 .iter()
@@ -134,6 +137,8 @@ pub fn check(file: &Mp4File, mut samples: Vec<SampleRef>) -> anyhow::Result<Data
                 SampleFormat::LengthPrefixed { .. } => "video NAL units",
                 SampleFormat::Aac => "AAC",
                 SampleFormat::Jpeg => "JPEG",
+                SampleFormat::Flac => "FLAC",
+                SampleFormat::Pcm => "PCM",
                 SampleFormat::Other => "data",
             };
             bail!(

@@ -172,8 +172,8 @@ Keys: name, url, output ({name} is replaced by the camera's name), username, pas
 password_env (the name of an environment variable holding the password), transport,
 segment_duration (default 10m here), max_file_duration (default 1day), max_file_size, format,
 fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
-initial_timestamp, teardown, on_loss (allow_loss: accepted, ignored): the same values as
-`recorder record`'s options; and retain_for (e.g. 30d) and retain_size (e.g. 500GB):
+initial_timestamp, teardown, on_loss, audio_format (allow_loss: accepted, ignored): the same
+values as `recorder record`'s options; and retain_for (e.g. 30d) and retain_size (e.g. 500GB):
 retention of the camera's files. At the top level: catalog (a path; default: beside the
 recordings) and [storage] min_free (a size, or a share such as 5%: the oldest files of all
 cameras go first).

@@ -29,7 +29,10 @@ use crate::output::format::{OutputFormat, SyncPolicy};
 pub mod defaults {
     use std::time::Duration;
 
-    use super::{FormatArg, InitialTimestampArg, OnLossArg, SyncArg, TeardownArg, TransportArg};
+    use super::{
+        AudioFormatArg, FormatArg, InitialTimestampArg, OnLossArg, SyncArg, TeardownArg,
+        TransportArg,
+    };
 
     /// `--format`, `format`.
     pub const FORMAT: FormatArg = FormatArg::Mp4;
@@ -39,6 +42,8 @@ pub mod defaults {
     pub const SYNC: SyncArg = SyncArg::Fragment;
     /// `--on-loss`, `on_loss`.
     pub const ON_LOSS: OnLossArg = OnLossArg::Keep;
+    /// `--audio-format`, `audio_format`.
+    pub const AUDIO_FORMAT: AudioFormatArg = AudioFormatArg::Flac;
     /// `--transport`, `transport`.
     pub const TRANSPORT: TransportArg = TransportArg::Tcp;
     /// `--initial-timestamp`, `initial_timestamp`.
@@ -185,6 +190,13 @@ camera_options! {
         #[serde(default, deserialize_with = "de::choice")]
         pub on_loss: Option<OnLossArg>,
 
+        /// How G.711 (PCMU/PCMA) and L16 audio is stored: flac (lossless, plays in
+        /// browsers too), g711 (G.711 as received, `ulaw`/`alaw`: half the size, not for
+        /// browsers; L16 as pcm) or pcm (16-bit big-endian `ipcm`). AAC is stored as it came.
+        #[arg(long, value_enum, default_value = shown_choice(defaults::AUDIO_FORMAT))]
+        #[serde(default, deserialize_with = "de::choice")]
+        pub audio_format: Option<AudioFormatArg>,
+
         /// Accepted for older command lines and configs, and ignored: loss never ends a
         /// session any more (what it did without this flag); see --on-loss.
         #[arg(long, action = ArgAction::SetTrue)]
@@ -330,6 +342,7 @@ impl CameraOptions {
             video: self.video.unwrap_or(true),
             audio: self.audio.unwrap_or(true),
             on_loss: self.on_loss.unwrap_or(defaults::ON_LOSS).into(),
+            audio_format: self.audio_format.unwrap_or(defaults::AUDIO_FORMAT).into(),
             initial_timestamp: self
                 .initial_timestamp
                 .unwrap_or(defaults::INITIAL_TIMESTAMP)
@@ -412,6 +425,27 @@ impl From<OnLossArg> for rtsp_ingest::LossPolicy {
         match arg {
             OnLossArg::Keep => Self::Keep,
             OnLossArg::SkipToKeyframe => Self::SkipToKeyframe,
+        }
+    }
+}
+
+/// `--audio-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AudioFormatArg {
+    /// FLAC (`fLaC`), lossless.
+    Flac,
+    /// G.711 as received (`ulaw`/`alaw`).
+    G711,
+    /// 16-bit big-endian PCM (`ipcm`).
+    Pcm,
+}
+
+impl From<AudioFormatArg> for audio_pcm::Storage {
+    fn from(arg: AudioFormatArg) -> Self {
+        match arg {
+            AudioFormatArg::Flac => Self::Flac,
+            AudioFormatArg::G711 => Self::AsReceived,
+            AudioFormatArg::Pcm => Self::Ipcm,
         }
     }
 }

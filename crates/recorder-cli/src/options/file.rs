@@ -11,7 +11,7 @@
 //! output = "/srv/rec/{name}/%Y-%m-%d/%H-%M-%S.mp4"
 //! # optional: username, password_file, password_env, transport, segment_duration, format,
 //! # fragment_duration, sync, audio, video, stall_timeout, max_timestamp_jump, max_retries, utc,
-//! # initial_timestamp, teardown, on_loss, allow_loss (accepted, ignored)
+//! # initial_timestamp, teardown, on_loss, audio_format, allow_loss (accepted, ignored)
 //! ```
 //!
 //! The file is deserialized with serde: the file's two tables, then each camera's `name`

@@ -20,6 +20,15 @@ fn choice(value: impl Debug) -> String {
     out
 }
 
+/// The `audio_format` value that resolves to `storage`.
+fn audio_format(storage: audio_pcm::Storage) -> &'static str {
+    match storage {
+        audio_pcm::Storage::Flac => "flac",
+        audio_pcm::Storage::AsReceived => "g711",
+        audio_pcm::Storage::Ipcm => "pcm",
+    }
+}
+
 fn duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
@@ -62,6 +71,7 @@ pub fn effective(camera: &CameraConfig) -> String {
         ("video", camera.video.to_string()),
         ("audio", camera.audio.to_string()),
         ("on_loss", quoted(&choice(camera.on_loss))),
+        ("audio_format", quoted(audio_format(camera.audio_format))),
         (
             "initial_timestamp",
             quoted(&choice(camera.initial_timestamp)),

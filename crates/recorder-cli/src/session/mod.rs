@@ -1,4 +1,5 @@
 //! One RTSP session's routing: timeline, segments, the receive loop.
+pub mod audio;
 pub mod end;
 pub mod loss;
 pub mod pacing;

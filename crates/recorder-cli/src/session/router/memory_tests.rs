@@ -103,6 +103,7 @@ fn a_day_with_run_defaults_holds_one_segment_of_tables() {
         limit: None,
         fragment_duration: Duration::from_secs(1),
         reserve_moov: true,
+        audio_storage: audio_pcm::Storage::Flac,
     };
     let (files, peak) = day(config, 24);
     assert_eq!(files.len(), 144);
@@ -127,6 +128,7 @@ fn record_defaults_switch_files_after_a_day() {
         limit: None,
         fragment_duration: Duration::from_secs(1),
         reserve_moov: true,
+        audio_storage: audio_pcm::Storage::Flac,
     };
     let (files, peak) = day(config, 25);
     assert_eq!(files.len(), 2);

@@ -31,6 +31,8 @@ mod jump_tests;
 mod memory_tests;
 mod output;
 #[cfg(test)]
+mod pcm_tests;
+#[cfg(test)]
 mod space_tests;
 #[cfg(test)]
 mod stall_tests;
@@ -50,6 +52,7 @@ pub use self::file::START_PREFIX;
 use self::file::{Layout, OpenFile};
 use self::track::{Kind, Placed, Track};
 use crate::output::events::{EndReason, FileSummary};
+use crate::session::audio::AudioStage;
 use crate::session::segment::{Decision, LINGER, Route, Segmenter};
 use crate::session::time::MediaTime;
 use crate::session::timeline::Timeline;
@@ -125,6 +128,8 @@ pub struct RouterConfig {
     pub fragment_duration: Duration,
     /// Reserve room for a final `moov` at the front of each file (`mp4`, not `fmp4`).
     pub reserve_moov: bool,
+    /// How PCMU, PCMA and L16 audio is stored (see [`AudioStage`]).
+    pub audio_storage: audio_pcm::Storage,
 }
 
 /// Whether the output can take files, as the session loop tells the router.
@@ -163,6 +168,8 @@ pub struct Router {
     segmenter: Segmenter,
     video: Option<Track>,
     audio: Option<Track>,
+    /// Converts PCMU, PCMA and L16 frames into stored samples (`None`: AAC).
+    audio_stage: Option<AudioStage>,
     /// The video parameters changed since the last written video frame.
     new_video_parameters: bool,
     /// A stream jumped (a discontinuity) since the last file started.
@@ -194,7 +201,16 @@ impl Router {
     ) -> anyhow::Result<Self> {
         let mut timeline = Timeline::new(config.limit);
         let video = video.map(|v| Track::video(v, &mut timeline)).transpose()?;
-        let audio = audio.map(|a| Track::audio(a, &mut timeline, video.is_none()));
+        let (audio_stage, audio) = match audio {
+            Some(a) => {
+                let (stage, stored) = AudioStage::new(a, config.audio_storage)?;
+                (stage, Some(stored))
+            }
+            None => (None, None),
+        };
+        let audio = audio
+            .as_ref()
+            .map(|a| Track::audio(a, &mut timeline, video.is_none()));
         if video.is_none() && audio.is_none() {
             bail!("the source has no stream to record");
         }
@@ -227,6 +243,7 @@ impl Router {
             segmenter: Segmenter::new(segment, video.is_some() && audio.is_some()),
             video,
             audio,
+            audio_stage,
             new_video_parameters: false,
             discontinuity: false,
             current: None,
@@ -245,6 +262,22 @@ impl Router {
 
     /// Takes one frame that arrived at wall-clock `now`.
     pub fn push(&mut self, frame: Frame, now: SystemTime) -> anyhow::Result<()> {
+        if let (Some(stage), Frame::Audio { pts, data, .. }) = (&mut self.audio_stage, &frame) {
+            // At a jump, the samples before it are routed before it is marked.
+            let jumped = frame.discontinuity();
+            let before = if jumped { stage.cut() } else { Vec::new() };
+            let after = stage.push(*pts, data);
+            for s in before {
+                self.push_audio(s.pts, s.data, now)?;
+            }
+            if jumped {
+                self.mark_discontinuity();
+            }
+            for s in after {
+                self.push_audio(s.pts, s.data, now)?;
+            }
+            return Ok(());
+        }
         if frame.discontinuity() {
             self.mark_discontinuity();
         }

@@ -44,6 +44,7 @@ pub(super) fn config(segment_s: Option<u64>, limit_s: Option<u64>) -> RouterConf
         limit: limit_s.map(Duration::from_secs),
         fragment_duration: Duration::from_secs(1),
         reserve_moov: true,
+        audio_storage: audio_pcm::Storage::Flac,
     }
 }
 
@@ -505,6 +506,7 @@ fn max_file_size_cuts_at_the_next_keyframe() {
             max_file_bytes: Some(50_000),
             // No room reserved for the moov: the file is its init segment and fragments.
             reserve_moov: false,
+            audio_storage: audio_pcm::Storage::Flac,
             ..config(None, None)
         },
     )

@@ -120,8 +120,11 @@ impl Track {
             sample_entry: a.sample_entry.clone(),
             default_sample_duration: a.frame_length,
         };
-        let frame = a.frame_length.map_or(1024, NonZeroU32::get);
-        let per_s = f64::from(a.clock_rate_hz) / f64::from(frame);
+        // Samples per second: from the frame length, else (frames as long as their RTP
+        // packets) 50, one per 20 ms, RTP's usual packet time.
+        let per_s = a
+            .frame_length
+            .map_or(50.0, |l| f64::from(a.clock_rate_hz) / f64::from(l.get()));
         let estimate = TrackEstimate {
             samples_per_s: per_s,
             sync_samples_per_s: per_s,

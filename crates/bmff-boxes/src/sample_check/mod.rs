@@ -14,6 +14,12 @@
 //! - JPEG (`mp4v` with object type 0x6C): the sample starts with the SOI marker `FF D8`.
 //!   (Its end is not checked: retina appends the EOI marker only when the last two bytes
 //!   both differ from `FF D9`, so a frame may legitimately end otherwise.)
+//! - FLAC (`fLaC`): the sample starts with a frame header's sync code, `FF F8` or `FF F9`
+//!   (RFC 9639 §9.1).
+//! - Integer PCM (`ipcm`, `sowt`, `twos`, `lpcm`): no structure to check, and silence is
+//!   all zero bytes, so the zero-block check below does not apply to its samples
+//!   ([`SampleFormat::may_be_zero`]); G.711 (`ulaw`/`alaw`) silence is `FF` or `D5`, so it
+//!   keeps the check.
 //! - Every codec: a file system block ([`BLOCK_BYTES`], aligned in the file; the file's
 //!   last block ends at the end of the file) whose bytes are all zero and all media data
 //!   ([`ZeroBlocks`]). No sample format this crate writes holds such a run: an H.264/H.265
@@ -34,6 +40,10 @@
 //! ```
 
 use crate::read::{self, RawBox};
+
+mod zero_blocks;
+
+pub use zero_blocks::ZeroBlocks;
 
 /// The file system block size the zero check assumes (ext4, XFS, btrfs: 4 KiB).
 pub const BLOCK_BYTES: u64 = 4096;
@@ -61,6 +71,10 @@ pub enum SampleFormat {
     Aac,
     /// JPEG images.
     Jpeg,
+    /// FLAC frames.
+    Flac,
+    /// Integer PCM, where silence is zero bytes.
+    Pcm,
     /// Anything else: only the zero-block check applies.
     Other,
 }
@@ -77,6 +91,8 @@ impl SampleFormat {
             b"avc1" | b"avc3" => (NalCodec::H264, b"avcC", VISUAL_FIXED),
             b"hvc1" | b"hev1" => (NalCodec::H265, b"hvcC", VISUAL_FIXED),
             b"mp4a" => return Self::Aac,
+            b"fLaC" => return Self::Flac,
+            b"ipcm" | b"sowt" | b"twos" | b"lpcm" => return Self::Pcm,
             b"mp4v" => {
                 return match child(entry, VISUAL_FIXED, b"esds").and_then(object_type) {
                     Some(JPEG_OBJECT_TYPE) => Self::Jpeg,
@@ -99,6 +115,12 @@ impl SampleFormat {
             },
             _ => Self::Other,
         }
+    }
+
+    /// True when a valid sample may hold a file system block of zero bytes (PCM silence):
+    /// such samples are left out of [`ZeroBlocks`].
+    pub fn may_be_zero(self) -> bool {
+        self == Self::Pcm
     }
 }
 
@@ -199,6 +221,12 @@ pub enum SampleDefect {
         /// Always 0.
         at: u64,
     },
+    /// A FLAC sample that does not start with a frame sync code (`FF F8` or `FF F9`).
+    #[error("FLAC sample does not start with a frame sync code FF F8 (at byte {at})")]
+    NoFlacSync {
+        /// Always 0.
+        at: u64,
+    },
     /// A whole file system block of zero bytes ([`ZeroBlocks`]).
     #[error("{len} zero bytes from byte {at}: a whole file system block")]
     ZeroBlock {
@@ -220,7 +248,8 @@ impl SampleDefect {
             | Self::ForbiddenBit { at }
             | Self::NalType { at, .. }
             | Self::TemporalIdZero { at }
-            | Self::NoSoi { at } => at as i64,
+            | Self::NoSoi { at }
+            | Self::NoFlacSync { at } => at as i64,
             Self::ZeroAac { .. } => 0,
             Self::ZeroBlock { at, .. } => at,
         }
@@ -240,6 +269,9 @@ pub fn check_sample(format: SampleFormat, sample: &[u8]) -> Result<(), SampleDef
         }
         SampleFormat::Jpeg if !sample.is_empty() && !sample.starts_with(&[0xFF, 0xD8]) => {
             Err(SampleDefect::NoSoi { at: 0 })
+        }
+        SampleFormat::Flac if !sample.is_empty() && !matches!(sample, [0xFF, 0xF8 | 0xF9, ..]) => {
+            Err(SampleDefect::NoFlacSync { at: 0 })
         }
         _ => Ok(()),
     }
@@ -293,73 +325,6 @@ fn check_nal_units(codec: NalCodec, length_size: u8, sample: &[u8]) -> Result<()
         pos = h + length as usize;
     }
     Ok(())
-}
-
-/// Finds file system blocks of zero bytes in media data fed in file order.
-///
-/// Blocks are [`BLOCK_BYTES`] long and aligned in the file; the last one ends at the end
-/// of the file (a power cut that loses the file's last, partly filled block leaves it
-/// reading as zeros up to the file's length). A block counts only when all of its bytes
-/// were fed (contiguously) and are zero: a block that holds box headers is never one.
-#[derive(Clone, Debug)]
-pub struct ZeroBlocks {
-    file_len: u64,
-    /// End of the bytes fed so far, when they are contiguous.
-    fed_end: Option<u64>,
-    /// Start of a block whose bytes fed so far (up to `fed_end`) are all zero.
-    pending: Option<u64>,
-}
-
-impl ZeroBlocks {
-    /// For a file of `file_len` bytes.
-    pub fn new(file_len: u64) -> Self {
-        Self {
-            file_len,
-            fed_end: None,
-            pending: None,
-        }
-    }
-
-    /// Feeds `bytes` found at file offset `offset`; returns the start of the first block
-    /// that is now known to be all zero. Bytes not contiguous with the previous ones start
-    /// afresh (a block is never completed across a gap).
-    pub fn feed(&mut self, offset: u64, bytes: &[u8]) -> Option<u64> {
-        if self.fed_end != Some(offset) {
-            self.pending = None;
-        }
-        let end = offset + bytes.len() as u64;
-        self.fed_end = Some(end);
-        let zero = |from: u64, to: u64| {
-            bytes[(from - offset) as usize..(to - offset) as usize]
-                .iter()
-                .all(|&b| b == 0)
-        };
-        // A block begun before these bytes.
-        if let Some(start) = self.pending.take() {
-            let block_end = (start + BLOCK_BYTES).min(self.file_len);
-            let upto = block_end.min(end);
-            if zero(offset, upto) {
-                if upto == block_end {
-                    return Some(start);
-                }
-                self.pending = Some(start);
-                return None;
-            }
-        }
-        let mut start = offset.next_multiple_of(BLOCK_BYTES);
-        while start < end {
-            let block_end = (start + BLOCK_BYTES).min(self.file_len);
-            let upto = block_end.min(end);
-            if zero(start, upto) {
-                if upto == block_end {
-                    return Some(start);
-                }
-                self.pending = Some(start);
-            }
-            start += BLOCK_BYTES;
-        }
-        None
-    }
 }
 
 #[cfg(test)]
@@ -540,6 +505,25 @@ mod tests {
             SampleFormat::Other
         );
         assert_eq!(SampleFormat::of_entry(b"\0\0\0\x08mp4a"), SampleFormat::Aac);
+        assert_eq!(
+            SampleFormat::of_entry(b"\0\0\0\x08fLaC"),
+            SampleFormat::Flac
+        );
+        assert_eq!(SampleFormat::of_entry(b"\0\0\0\x08ipcm"), SampleFormat::Pcm);
+        assert_eq!(
+            SampleFormat::of_entry(b"\0\0\0\x08ulaw"),
+            SampleFormat::Other
+        );
+        assert!(SampleFormat::Pcm.may_be_zero() && !SampleFormat::Other.may_be_zero());
+        assert_eq!(
+            check_sample(SampleFormat::Flac, &[0xFF, 0xF8, 0x69, 0x08]),
+            Ok(())
+        );
+        assert_eq!(
+            check_sample(SampleFormat::Flac, &[0, 0, 0, 0]),
+            Err(SampleDefect::NoFlacSync { at: 0 })
+        );
+        assert_eq!(check_sample(SampleFormat::Pcm, &[0; 8192]), Ok(()));
         assert_eq!(SampleFormat::of_entry(b"\0\0"), SampleFormat::Other);
     }
 
