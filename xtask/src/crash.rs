@@ -11,6 +11,7 @@
 //! gives the unplayable files (goal: none) and the most media lost in a trial (goal: at
 //! most one fragment).
 
+use crate::util::Rng;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -69,24 +70,6 @@ impl CrashOptions {
         }
         ensure!(options.trials > 0, "--trials must be at least 1");
         Ok(options)
-    }
-}
-
-/// SplitMix64: a small seeded generator, so that a run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)` milliseconds.
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo))
     }
 }
 
