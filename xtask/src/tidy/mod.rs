@@ -25,7 +25,7 @@ mod size;
 use crate::util::{cargo, output, project_root};
 
 /// Crates that must stay pure (no I/O, no clock).
-pub const PURE_CRATES: &[&str] = &["bmff-boxes", "mp4-track", "audio-pcm"];
+pub const PURE_CRATES: &[&str] = &["bmff-boxes", "mp4-track", "audio-pcm", "mp4-export"];
 
 /// The only crate allowed to depend on retina.
 pub const RETINA_OWNER: &str = "rtsp-ingest";
