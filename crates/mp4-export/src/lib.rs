@@ -7,6 +7,16 @@
 //! length known before anything is read. An HTTP server answers `Range` requests with
 //! [`Body::slice`] and streams the parts; this crate never opens a file.
 //!
+//! - [`export`]: a time range of [`SourceFile`]s as one progressive MP4, `moov` first,
+//!   starting exactly at the requested instant (an edit list after the keyframe before
+//!   it), gaps between files squeezed out and listed in [`Export::gaps`].
+//! - [`hls`]: the same range as an HLS VOD playlist of fMP4 segments, planned cheaply
+//!   from keyframes and built segment by segment.
+//!
+//! The caller reads each file's `moov` with [`bmff_boxes::read`] and says when its movie
+//! time 0 was (the catalog's file start); [`Part::Source`]`{ source, .. }` indexes the
+//! `sources` slice it passed in.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use mp4_export::{Body, Part};
@@ -24,5 +34,17 @@
 //! ```
 
 mod body;
+mod boxes;
+mod error;
+mod export;
+pub mod hls;
+mod source;
+mod timeline;
 
 pub use body::{Body, Part};
+pub use error::ExportError;
+pub use export::{Export, export};
+pub use source::SourceFile;
+
+#[cfg(test)]
+mod tests;
