@@ -343,6 +343,13 @@ impl Plan {
             let time = TrackTime::new(s, t);
             let is_main = kind == Kind::Video || s.video().is_none();
             let mut picked = Vec::new();
+            // With `video_to` unset: samples up to the last one presented before the
+            // end, in decode order (a reference presented after the end included).
+            let mut keep = if seg.video_to.is_some() {
+                usize::MAX
+            } else {
+                0
+            };
             for x in Samples::new(t, file.source) {
                 let x = x?;
                 let w = time.wall_ns(x.cts());
@@ -353,10 +360,12 @@ impl Plan {
                     match seg.video_to {
                         Some(to) if x.index >= to => break,
                         Some(_) => picked.push(x),
-                        None if w < seg.audio_to.min(seg.wall_start_ns + seg.duration_ns) => {
-                            picked.push(x)
+                        None => {
+                            picked.push(x);
+                            if w < seg.wall_start_ns + seg.duration_ns {
+                                keep = picked.len();
+                            }
                         }
-                        None => {}
                     }
                 } else if w >= seg.audio_from && w < seg.audio_to {
                     picked.push(x);
@@ -364,8 +373,7 @@ impl Plan {
                     break;
                 }
             }
-            // The last presented before the end may be followed, in decode order, by
-            // samples presented after it that it needs: drop only trailing ones.
+            picked.truncate(keep);
             let shift = match kind {
                 Kind::Video => file.video_shift,
                 Kind::Audio => file.audio_shift,

@@ -47,4 +47,6 @@ pub use export::{Export, export};
 pub use source::SourceFile;
 
 #[cfg(test)]
+mod hls_tests;
+#[cfg(test)]
 mod tests;

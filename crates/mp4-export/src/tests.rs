@@ -12,10 +12,10 @@ use crate::source::Samples;
 use crate::{Body, ExportError, Part, SourceFile, export, hls};
 
 /// Frames per file: 3m + 1, so the B-frame pattern closes (`I P B B P B B ...`).
-const FRAMES: u32 = 121;
-const SEC: i64 = 1_000_000_000;
+pub(crate) const FRAMES: u32 = 121;
+pub(crate) const SEC: i64 = 1_000_000_000;
 /// Wall start of the first file.
-const T0: i64 = 1_700_000_000 * SEC;
+pub(crate) const T0: i64 = 1_700_000_000 * SEC;
 
 /// Presentation number of decode number `d` in the pattern `I0 P3 B1 B2 P6 B4 B5 ...`.
 fn pres(d: u32) -> u32 {
@@ -88,7 +88,7 @@ fn make_file(id: u8, video_entry: &'static [u8]) -> (Vec<u8>, Movie) {
     (file, movie)
 }
 
-fn moov_of(file: &[u8]) -> Movie {
+pub(crate) fn moov_of(file: &[u8]) -> Movie {
     let moov = read::boxes(file)
         .map(Result::unwrap)
         .find(|b| &b.fourcc == b"moov")
@@ -98,7 +98,7 @@ fn moov_of(file: &[u8]) -> Movie {
 
 /// `n` consecutive files, each starting where the previous one's frames end, plus `gap`
 /// before the last one.
-fn fixture(entries: &[&'static [u8]], gap_ns: i64) -> (Vec<Vec<u8>>, Vec<SourceFile>) {
+pub(crate) fn fixture(entries: &[&'static [u8]], gap_ns: i64) -> (Vec<Vec<u8>>, Vec<SourceFile>) {
     let (mut files, mut sources) = (Vec::new(), Vec::new());
     let file_ns = i64::from(FRAMES) * SEC / 30;
     for (i, e) in entries.iter().enumerate() {
@@ -113,10 +113,10 @@ fn fixture(entries: &[&'static [u8]], gap_ns: i64) -> (Vec<Vec<u8>>, Vec<SourceF
     (files, sources)
 }
 
-const AVC: &[u8] = b"\0\0\0\x08avc1";
-const AVC2: &[u8] = b"\0\0\0\x0cavc1\0\0\0\x02";
+pub(crate) const AVC: &[u8] = b"\0\0\0\x08avc1";
+pub(crate) const AVC2: &[u8] = b"\0\0\0\x0cavc1\0\0\0\x02";
 
-fn materialize(body: &Body, files: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn materialize(body: &Body, files: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() as usize);
     for p in body.parts() {
         match p {
