@@ -345,7 +345,7 @@ impl Plan {
             let mut picked = Vec::new();
             // With `video_to` unset: samples up to the last one presented before the
             // end, in decode order (a reference presented after the end included).
-            let mut keep = if seg.video_to.is_some() {
+            let mut keep = if !is_main || seg.video_to.is_some() {
                 usize::MAX
             } else {
                 0

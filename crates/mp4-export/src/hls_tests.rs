@@ -9,13 +9,11 @@ fn file_ns() -> i64 {
     i64::from(FRAMES) * SEC / 30
 }
 
-/// `(track_id, tfdt, durations, first sample's name)` of each traf of segment `i`.
-fn segment(
-    p: &Plan,
-    files: &[Vec<u8>],
-    sources: &[crate::SourceFile],
-    i: usize,
-) -> Vec<(u32, u64, Vec<u32>, (u8, u8, u32))> {
+/// `(track_id, tfdt, durations, first sample's name)` of a traf.
+type TrafFacts = (u32, u64, Vec<u32>, (u8, u8, u32));
+
+/// The [`TrafFacts`] of each traf of segment `i`.
+fn segment(p: &Plan, files: &[Vec<u8>], sources: &[crate::SourceFile], i: usize) -> Vec<TrafFacts> {
     let bytes = materialize(&p.media_segment(sources, i).unwrap(), files);
     let top: Vec<_> = read::boxes(&bytes).map(Result::unwrap).collect();
     assert_eq!(top.len(), 2);
@@ -89,12 +87,12 @@ fn segments_start_at_keyframes_and_decode_times_run_on() {
     // frames of reorder delay); the audio at that same instant (0.1333 s at 48 kHz).
     let mut next = [0u64, 12_000 * 48_000 / 90_000];
     let mut video = 0;
-    for i in 0..segs.len() {
+    for (i, seg) in segs.iter().enumerate() {
         for (track, tfdt, durations, name) in segment(&p, &files, &sources, i) {
             let t = track as usize - 1;
             assert_eq!(tfdt, next[t], "segment {i} track {track}");
             next[t] = tfdt + durations.iter().map(|&d| u64::from(d)).sum::<u64>();
-            assert_eq!(name.0 as usize, segs[i].source + 1);
+            assert_eq!(name.0 as usize, seg.source + 1);
             assert_eq!(name.1, track as u8);
             if track == 1 {
                 video += durations.len();
