@@ -168,11 +168,9 @@ pub fn export(sources: &[SourceFile], start_ns: i64, end_ns: i64) -> Result<Expo
             }
         });
     let moov = build_moov(tracks, movie_hz, p_end);
-    let (head, moov_len) = head_bytes(moov, pos);
     let mut body = Body::new();
-    body.push_bytes(head);
+    body.push_bytes(head_bytes(moov, pos));
     body.append(media);
-    debug_assert!(moov_len > 0);
     Ok(Export {
         body,
         start_ns: origin,
@@ -344,8 +342,8 @@ fn build_moov(tracks: Vec<OutTrack>, movie_hz: u32, p_end: i64) -> Moov {
 }
 
 /// `ftyp`, the `moov` with its chunk offsets made absolute, and the `mdat` header for
-/// `payload` bytes; and the `moov`'s length.
-fn head_bytes(mut moov: Moov, payload: u64) -> (Bytes, u64) {
+/// `payload` bytes (16 bytes with a 64-bit size when it needs one).
+fn head_bytes(mut moov: Moov, payload: u64) -> Bytes {
     let ftyp = ftyp(false);
     let mdat = BoxHeader {
         fourcc: *b"mdat",
@@ -374,5 +372,5 @@ fn head_bytes(mut moov: Moov, payload: u64) -> (Bytes, u64) {
     moov.encode(&mut out);
     mdat.encode(&mut out);
     debug_assert_eq!(out.len() as u64, base);
-    (out.freeze(), moov.encoded_len())
+    out.freeze()
 }

@@ -301,3 +301,90 @@ fn a_slice_of_an_export_is_the_same_bytes() {
         );
     }
 }
+
+#[test]
+fn an_export_past_4_gib_gets_co64_and_a_64_bit_mdat() {
+    // Three 3 GB keyframes with an audio sample between them: the data is never read,
+    // only its ranges; the third video chunk starts past 4 GiB.
+    let mut mux = Mp4Muxer::new(MuxerOptions::default());
+    let v = mux
+        .add_track(TrackConfig {
+            kind: TrackKind::Video {
+                width: 320,
+                height: 240,
+            },
+            timescale_hz: 90_000,
+            sample_entry: Bytes::from_static(AVC),
+            default_sample_duration: NonZeroU32::new(3000),
+        })
+        .unwrap();
+    let a = mux
+        .add_track(TrackConfig {
+            kind: TrackKind::Audio,
+            timescale_hz: 48_000,
+            sample_entry: Bytes::from_static(b"\0\0\0\x08mp4a"),
+            default_sample_duration: NonZeroU32::new(1600),
+        })
+        .unwrap();
+    let head = mux.start().unwrap().len() as u64;
+    let big = 3_000_000_000u32;
+    for i in 0..3u64 {
+        let sample = SampleInfo {
+            dts: i * 3000,
+            cts_offset: 0,
+            size: big,
+            is_sync: true,
+        };
+        mux.push(v, sample).unwrap();
+        let sample = SampleInfo {
+            dts: i * 1600,
+            cts_offset: 0,
+            size: 50,
+            is_sync: true,
+        };
+        mux.push(a, sample).unwrap();
+    }
+    let tail = mux.finish().unwrap().tail;
+    let sources = [SourceFile {
+        movie: moov_of(&tail),
+        wall_start_ns: T0,
+    }];
+    let e = export(&sources, T0, T0 + SEC).unwrap();
+    assert_eq!((e.video_samples, e.audio_samples), (3, 3));
+    let media = 3 * u64::from(big) + 150;
+    let Part::Bytes(header) = &e.body.parts()[0] else {
+        panic!("a header first")
+    };
+    let h = header.len() as u64;
+    assert_eq!(e.body.len(), h + media);
+    // Interleaved as in the source, so one range.
+    assert_eq!(
+        &e.body.parts()[1..],
+        &[Part::Source {
+            source: 0,
+            offset: head,
+            len: media
+        }]
+    );
+    // The header: ftyp, moov, then a 16-byte mdat header with the 64-bit size.
+    let moov_end = header.len() - 16;
+    let boxes: Vec<_> = read::boxes(&header[..moov_end])
+        .map(Result::unwrap)
+        .map(|b| b.fourcc)
+        .collect();
+    assert_eq!(boxes, [*b"ftyp", *b"moov"]);
+    let mdat = &header[moov_end..];
+    assert_eq!(&mdat[..8], &[0, 0, 0, 1, b'm', b'd', b'a', b't']);
+    assert_eq!(mdat[8..], (media + 16).to_be_bytes());
+    let movie = moov_of(&header[..moov_end]);
+    let video = &movie.tracks[0].stbl;
+    assert_eq!(&video.chunk_offset_box, b"co64");
+    let step = u64::from(big) + 50;
+    assert_eq!(video.chunk_offsets, vec![h, h + step, h + 2 * step]);
+    let audio = &movie.tracks[1].stbl;
+    let first_audio = h + u64::from(big);
+    assert_eq!(
+        audio.chunk_offsets,
+        vec![first_audio, first_audio + step, first_audio + 2 * step]
+    );
+}
