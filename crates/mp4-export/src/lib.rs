@@ -24,5 +24,6 @@
 //! ```
 
 mod body;
+pub mod live;
 
 pub use body::{Body, Part};
