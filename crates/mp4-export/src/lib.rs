@@ -92,6 +92,7 @@ mod boxes;
 mod error;
 mod export;
 pub mod hls;
+pub mod live;
 mod source;
 mod timeline;
 

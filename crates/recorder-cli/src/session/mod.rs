@@ -1,6 +1,7 @@
 //! One RTSP session's routing: timeline, segments, the receive loop.
 pub mod audio;
 pub mod end;
+pub mod live;
 pub mod loss;
 pub mod pacing;
 pub mod recording;

@@ -26,6 +26,7 @@ use crate::output::target::Output;
 use crate::output::writer::{
     CHANNEL_CAPACITY, Closing, FileContext, Queued, ROOM_WAIT, SegmentWriter,
 };
+use crate::session::live::LiveFeed;
 use crate::session::loss::LossLog;
 use crate::session::router::{Action, Counts, FileId, Router, RouterConfig};
 use crate::session::shutdown::Shutdown;
@@ -183,6 +184,8 @@ pub struct Recording {
     /// waits for room for two of them.
     largest_write: u64,
     drops: DropLog,
+    /// Which file feeds the camera's live edge.
+    live: LiveFeed,
 }
 
 /// The disk is full.
@@ -221,6 +224,7 @@ impl Recording {
             dropped_counted: 0,
             largest_write: 0,
             drops: DropLog::default(),
+            live: LiveFeed::default(),
         })
     }
 
@@ -398,6 +402,8 @@ impl Recording {
                     init,
                 } => {
                     let path = self.output.path_at(start_wall)?;
+                    self.live
+                        .opened(self.status.live(), file, &init, start_wall);
                     self.largest_write = self.largest_write.max(init.len() as u64);
                     let ctx = FileContext {
                         camera: Arc::clone(&self.camera),
@@ -425,6 +431,9 @@ impl Recording {
                         // The router closes it next: the disk is full.
                         continue;
                     }
+                    let length = self.router.fragment_length(&fragment);
+                    self.live
+                        .written(self.status.live(), file, &fragment, length);
                     match writer.write(fragment).await {
                         Ok(Queued::Yes) => {}
                         Ok(Queued::Dropped) => {
@@ -445,6 +454,7 @@ impl Recording {
                         .writers
                         .remove(&file)
                         .context("internal error: closing a file not open")?;
+                    self.live.closed(self.status.live(), file);
                     self.closing.push(writer.close(*muxer, summary));
                 }
                 Action::Cut { file, summary } => {
@@ -452,6 +462,7 @@ impl Recording {
                         .writers
                         .remove(&file)
                         .context("internal error: cutting a file not open")?;
+                    self.live.closed(self.status.live(), file);
                     self.closing.push(writer.cut(summary));
                 }
             }

@@ -5,6 +5,7 @@
 //! relaxed atomic additions (no lock, no allocation); the state, the current file and
 //! the last error change at most once per session or file and sit behind a mutex.
 
+use crate::session::live::LiveEdge;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -66,6 +67,7 @@ pub struct CameraStatus {
     dropped_no_space: AtomicU64,
     dropped_fragments: AtomicU64,
     slow: Mutex<Slow>,
+    live: LiveEdge,
 }
 
 impl CameraStatus {
@@ -79,6 +81,7 @@ impl CameraStatus {
             reconnects: AtomicU32::new(0),
             dropped_no_space: AtomicU64::new(0),
             dropped_fragments: AtomicU64::new(0),
+            live: LiveEdge::default(),
             slow: Mutex::new(Slow {
                 state: State::Connecting,
                 since: Instant::now(),
@@ -86,6 +89,11 @@ impl CameraStatus {
                 last_error: None,
             }),
         }
+    }
+
+    /// The camera's live edge (the current file's last fragments, while watched).
+    pub fn live(&self) -> &LiveEdge {
+        &self.live
     }
 
     fn slow(&self) -> MutexGuard<'_, Slow> {
