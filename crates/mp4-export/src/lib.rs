@@ -12,6 +12,8 @@
 //!   it), gaps between files squeezed out and listed in [`Export::gaps`].
 //! - [`hls`]: the same range as an HLS VOD playlist of fMP4 segments, planned cheaply
 //!   from keyframes and built segment by segment.
+//! - [`live`]: the live edge of a recording (its init and last fragments, kept while
+//!   someone watches) as an HLS live playlist.
 //!
 //! The caller reads each file's `moov` with [`bmff_boxes::read`] and says when its movie
 //! time 0 was (the catalog's file start); [`Part::Source`]`{ source, .. }` indexes the
