@@ -547,28 +547,40 @@ fn bad_payload_truncated_fu_a() {
 
 #[test]
 fn stall_then_sigterm_finalizes() {
-    // One second of real-time video, then silence on an open connection. `record` has no
-    // stall timeout yet: SIGTERM after 3 s must finalize what arrived, with exit 0.
+    // 31 frames of real-time video (a keyframe every 30: the 31st is the second keyframe),
+    // then silence on an open connection (the stall timeout, 10 s, is not reached). The
+    // second keyframe ends the first 1 s fragment, which reaches the `.partial`: once it is
+    // there, the recorder has received all 31 frames, and SIGTERM must finalize them all,
+    // with exit 0.
     let script = script()
         .with_pacing(Pacing::RealTime)
-        .with_fault(Fault::Stall { after_frames: 30 });
+        .with_fault(Fault::Stall { after_frames: 31 });
     let server = FakeRtspServer::start(script.with_timeout(RUN_TIMEOUT)).expect("server");
     let dir = scratch("stall");
     let out = dir.out();
+    let partial = dir.0.join("out.mp4.partial");
     let url = server.url_with_credentials(USER, PASSWORD);
     let args = [
+        "-v",
+        "-v",
         "record",
         url.as_str(),
         "-o",
         out.to_str().expect("utf-8"),
         "--duration",
-        "2s",
+        "5s",
     ];
-    let run = run("stall", &dir.0, &args, &[], Some(Duration::from_secs(3)));
+    let inv = Invocation {
+        args: args.to_vec(),
+        ..Invocation::default()
+    };
+    let first_fragment_written =
+        |_: &str| std::fs::read(&partial).is_ok_and(|b| b.windows(4).any(|w| w == b"moof"));
+    let run = tests::harness::run_until("stall", &dir.0, &inv, first_fragment_written);
     run.assert_succeeded();
     assert!(run.stderr.contains("SIGTERM"), "{}", run.stderr);
-    assert_eq!(server.video_frames_sent(), 30);
-    assert_eq!(decodable_h264_frames(&out), 30);
+    assert_eq!(server.video_frames_sent(), 31);
+    assert_eq!(decodable_h264_frames(&out), 31);
 }
 
 #[test]
