@@ -129,7 +129,10 @@ fn disk_full_keeps_a_valid_file_and_earlier_files() {
     // needs no new space), no `.partial` left.
     let file = copy.join("cam.mp4");
     assert!(file.exists(), "cam.mp4 was not finalized");
-    assert!(!copy.join("cam.mp4.partial").exists(), "a .partial was left");
+    assert!(
+        !copy.join("cam.mp4.partial").exists(),
+        "a .partial was left"
+    );
     let frames = decodable_h264_frames(&file);
     assert_decodes(&file);
     assert_verifies(&file);
@@ -306,6 +309,10 @@ fn json_logs_parse_line_by_line() {
     let last = events.last().expect("an error event");
     assert_eq!(last["level"], "ERROR");
     assert_eq!(last["exit_code"], 3);
+    // Every line has a timestamp, the error line too, in the log lines' format.
+    let stamp = |e: &serde_json::Value| e["timestamp"].as_str().map(str::len);
+    assert!(stamp(last).is_some(), "no timestamp: {last}");
+    assert_eq!(stamp(last), stamp(&events[0]), "{last} vs {}", events[0]);
     assert!(
         last["message"]
             .as_str()
