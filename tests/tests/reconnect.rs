@@ -101,6 +101,57 @@ fn reported_video_frames(run: &Run) -> i64 {
         .unwrap_or_else(|| panic!("no frame count in {line}"))
 }
 
+/// The wall-clock instant of `file`'s first sample, from the `description` tag the
+/// recorder writes (`recorder: first sample at 2026-11-30T08:00:00.120438911Z`), in seconds
+/// since the Unix epoch.
+fn first_sample_s(file: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format_tags=description"])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stamp = text
+        .trim()
+        .strip_prefix("recorder: first sample at ")
+        .unwrap_or_else(|| panic!("{}: description {text:?}", file.display()));
+    rfc3339_utc_s(stamp)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` in seconds since the Unix epoch.
+fn rfc3339_utc_s(stamp: &str) -> f64 {
+    let num = |s: &str| -> f64 {
+        s.parse()
+            .unwrap_or_else(|_| panic!("not an RFC 3339 UTC time: {stamp:?}"))
+    };
+    let fields: Vec<f64> = stamp
+        .strip_suffix('Z')
+        .expect("a UTC time")
+        .split(['-', 'T', ':'])
+        .map(num)
+        .collect();
+    let &[y, mo, d, h, m, sec] = fields.as_slice() else {
+        panic!("not an RFC 3339 UTC time: {stamp:?}");
+    };
+    let (y, mo, d) = (y as i64, mo as i64, d as i64);
+    // Days since the epoch of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = y - i64::from(mo <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days as f64 * 86_400.0 + h * 3600.0 + m * 60.0 + sec
+}
+
+#[test]
+fn rfc3339_parses() {
+    assert_eq!(rfc3339_utc_s("1970-01-01T00:00:00Z"), 0.0);
+    assert_eq!(rfc3339_utc_s("2000-03-01T00:00:01.5Z"), 951_868_801.5);
+    assert_eq!(rfc3339_utc_s("2026-11-30T08:00:00Z"), 1_796_025_600.0);
+}
+
 fn path(dir: &Scratch, name: &str) -> PathBuf {
     dir.0.join(name)
 }
@@ -155,6 +206,26 @@ fn reconnects_into_numbered_files_within_the_duration() {
     assert!(
         total <= bound,
         "{total} frames kept over a 4 s run with a >= 0.8 s outage (at most {bound})"
+    );
+
+    // The media kept ends at `T0 + D`: the second file starts at the wall-clock instant
+    // its first sample arrived (its `description` tag), and its media last up to the
+    // first run's start (`T0`, the first file's tag) plus 4 s, within a frame (the last
+    // sample's duration is estimated) and the arrival jitter of the two keyframes.
+    let t0 = first_sample_s(&path(&dir, "out.mp4"));
+    let t1 = first_sample_s(&path(&dir, "out-1.mp4"));
+    let end = t1 - t0 + frames[1] as f64 / fps;
+    eprintln!(
+        "[numbered] the second file starts at T0 + {:.3} s and ends at T0 + {end:.3} s",
+        t1 - t0
+    );
+    assert!(
+        t1 - t0 >= 2.0 + MIN_FIRST_DELAY_S,
+        "the outage is not recorded"
+    );
+    assert!(
+        (end - 4.0).abs() <= 2.0 / fps,
+        "the media kept ends at T0 + {end:.3} s, not T0 + 4 s"
     );
 
     // One reconnect, logged on one line with the URL redacted and the wait.
