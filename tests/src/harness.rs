@@ -223,6 +223,18 @@ impl Run {
 /// Runs the recorder as `inv` says, with stdout/stderr in files under `dir`; kills it and
 /// fails the test after [`RUN_TIMEOUT`].
 pub fn run(name: &str, dir: &Path, inv: &Invocation<'_>) -> Run {
+    run_until(name, dir, inv, |_| false)
+}
+
+/// Like [`run`], and sends SIGTERM as soon as `ready` returns true (asked every 20 ms while
+/// the recorder runs; it is given the recorder's stderr so far): a test that stops the
+/// recorder waits for an event, not for a time.
+pub fn run_until(
+    name: &str,
+    dir: &Path,
+    inv: &Invocation<'_>,
+    mut ready: impl FnMut(&str) -> bool,
+) -> Run {
     let out_path = dir.join("stdout.txt");
     let err_path = dir.join("stderr.txt");
     let mut cmd = match inv.wrapper.split_first() {
@@ -252,10 +264,9 @@ pub fn run(name: &str, dir: &Path, inv: &Invocation<'_>) -> Run {
             break status;
         }
         let elapsed = started.elapsed();
-        if let Some(after) = inv.sigterm_after
-            && !termed
-            && elapsed >= after
-        {
+        let due = inv.sigterm_after.is_some_and(|after| elapsed >= after)
+            || ready(&std::fs::read_to_string(&err_path).unwrap_or_default());
+        if due && !termed {
             let pid = child.id().to_string();
             let kill = Command::new("kill")
                 .args(["-TERM", &pid])

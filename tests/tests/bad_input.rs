@@ -492,8 +492,9 @@ fn timestamp_jump_within_the_limit_is_dropped_frames_not_an_error() {
     assert_eq!(frames, 60);
 }
 
-/// A bad payload (from frame 20 on) must end in a clean error that keeps the frames before
-/// it, or in dropped frames with a decodable file.
+/// A bad payload (from frame 20 on) is a media error (exit code 6, as the README's table
+/// says: retina refuses each of these pictures) with one clean error line, and the file
+/// keeps every frame before the bad one.
 fn bad_payload(name: &str, kind: BadPayload, needles: &[&str]) {
     let script = script()
         .with_end(End::Close)
@@ -504,18 +505,11 @@ fn bad_payload(name: &str, kind: BadPayload, needles: &[&str]) {
         (20..EXPECTED_FRAMES as usize).contains(&bad),
         "bad at {bad}"
     );
-    if run.status.code() == Some(0) {
-        run.assert_succeeded();
-        let frames = decodable_h264_frames(&dir.out());
-        eprintln!("[{name}] exit 0 with {frames} decodable frames (bad picture {bad})");
-        assert!(frames < EXPECTED_FRAMES, "the bad frame was dropped");
-    } else {
-        let line = run.assert_failed_with(MEDIA, needles);
-        assert!(!line.contains("conn:") && !line.contains("pkt:"), "{line}");
-        let frames = decodable_h264_frames(&dir.out());
-        eprintln!("[{name}] file keeps {frames} decodable frames (bad picture {bad})");
-        assert_eq!(frames, bad as i64, "the frames before the bad one are kept");
-    }
+    let line = run.assert_failed_with(MEDIA, needles);
+    assert!(!line.contains("conn:") && !line.contains("pkt:"), "{line}");
+    let frames = decodable_h264_frames(&dir.out());
+    eprintln!("[{name}] file keeps {frames} decodable frames (bad picture {bad})");
+    assert_eq!(frames, bad as i64, "the frames before the bad one are kept");
 }
 
 #[test]
@@ -547,28 +541,40 @@ fn bad_payload_truncated_fu_a() {
 
 #[test]
 fn stall_then_sigterm_finalizes() {
-    // One second of real-time video, then silence on an open connection. `record` has no
-    // stall timeout yet: SIGTERM after 3 s must finalize what arrived, with exit 0.
+    // 31 frames of real-time video (a keyframe every 30: the 31st is the second keyframe),
+    // then silence on an open connection (the stall timeout, 10 s, is not reached). The
+    // second keyframe ends the first 1 s fragment, which reaches the `.partial`: once it is
+    // there, the recorder has received all 31 frames, and SIGTERM must finalize them all,
+    // with exit 0.
     let script = script()
         .with_pacing(Pacing::RealTime)
-        .with_fault(Fault::Stall { after_frames: 30 });
+        .with_fault(Fault::Stall { after_frames: 31 });
     let server = FakeRtspServer::start(script.with_timeout(RUN_TIMEOUT)).expect("server");
     let dir = scratch("stall");
     let out = dir.out();
+    let partial = dir.0.join("out.mp4.partial");
     let url = server.url_with_credentials(USER, PASSWORD);
     let args = [
+        "-v",
+        "-v",
         "record",
         url.as_str(),
         "-o",
         out.to_str().expect("utf-8"),
         "--duration",
-        "2s",
+        "5s",
     ];
-    let run = run("stall", &dir.0, &args, &[], Some(Duration::from_secs(3)));
+    let inv = Invocation {
+        args: args.to_vec(),
+        ..Invocation::default()
+    };
+    let first_fragment_written =
+        |_: &str| std::fs::read(&partial).is_ok_and(|b| b.windows(4).any(|w| w == b"moof"));
+    let run = tests::harness::run_until("stall", &dir.0, &inv, first_fragment_written);
     run.assert_succeeded();
     assert!(run.stderr.contains("SIGTERM"), "{}", run.stderr);
-    assert_eq!(server.video_frames_sent(), 30);
-    assert_eq!(decodable_h264_frames(&out), 30);
+    assert_eq!(server.video_frames_sent(), 31);
+    assert_eq!(decodable_h264_frames(&out), 31);
 }
 
 #[test]

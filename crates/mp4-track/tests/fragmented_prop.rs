@@ -119,7 +119,19 @@ fn build(
     let mut write = |f: mp4_track::Fragment, file: &mut SimFile| {
         header_lens.push(f.header.len() as u64);
         assert_eq!(f.sequence_number as usize, fragments.len() + 1);
-        assert_eq!(f.len_bytes(), f.end_offset() - f.offset);
+        // The header is a `moof` then the `mdat` header, whose declared size covers
+        // exactly the data handed out with it.
+        let h = &f.header;
+        let moof_len = u32::from_be_bytes(h[..4].try_into().unwrap()) as usize;
+        assert_eq!(&h[4..8], b"moof");
+        let mdat = &h[moof_len..];
+        assert_eq!(&mdat[4..8], b"mdat");
+        let mdat_len = match u32::from_be_bytes(mdat[..4].try_into().unwrap()) {
+            1 => u64::from_be_bytes(mdat[8..16].try_into().unwrap()),
+            n => u64::from(n),
+        };
+        let data_len: u64 = f.data.iter().map(|d| d.len() as u64).sum();
+        assert_eq!(mdat_len, mdat.len() as u64 + data_len);
         file.append_fragment(&f);
         fragments.push((f.offset, f.end_offset()));
     };

@@ -55,7 +55,20 @@ fn recording_has_several_fragments() {
     let rec = recording();
     assert_eq!(rec.fragments.len(), 4);
     assert_eq!(expected_counts(&rec, 4), totals(&synth(105, &[])));
-    assert_eq!(rec.fragments.last().unwrap().end, rec.bytes.len() as u64);
+    // The fragments tile the file after the init segment: each a `moof`, then an `mdat`
+    // whose declared size covers exactly the sample data written after it.
+    let mut at = rec.init_len;
+    for f in &rec.fragments {
+        assert_eq!(f.offset, at, "{f:?}");
+        let moof = f.offset as usize;
+        assert_eq!(&rec.bytes[moof + 4..moof + 8], b"moof", "{f:?}");
+        let mdat = (f.offset + f.moof_len) as usize;
+        assert_eq!(&rec.bytes[mdat + 4..mdat + 8], b"mdat", "{f:?}");
+        let size = u32::from_be_bytes(rec.bytes[mdat..mdat + 4].try_into().unwrap());
+        assert_eq!(u64::from(size), f.end - f.offset - f.moof_len, "{f:?}");
+        at = f.end;
+    }
+    assert_eq!(at, rec.bytes.len() as u64);
 }
 
 #[test]

@@ -276,7 +276,8 @@ pub(super) fn run_double_signal(bin: &Path, url: &str, dir: &Path, log: &Path) -
     ))
 }
 
-/// `--max-retries 0` against a refused port: a non-zero exit at once, one error line.
+/// `--max-retries 0` against a refused port: exit code 3 (unreachable) at once, one error
+/// line.
 pub(super) fn run_max_retries(bin: &Path, dir: &Path, log: &Path) -> Result<String> {
     let port = free_port()?;
     let out = dir.join("maxretries.mp4");
@@ -294,8 +295,8 @@ pub(super) fn run_max_retries(bin: &Path, dir: &Path, log: &Path) -> Result<Stri
     let stderr = String::from_utf8_lossy(&result.stderr);
     std::fs::write(log, stderr.as_bytes())?;
     ensure!(
-        !result.status.success() && result.status.code().is_some(),
-        "exit {} with --max-retries 0 against a refused port",
+        result.status.code() == Some(3),
+        "exit {} with --max-retries 0 against a refused port, want 3 (unreachable)",
         result.status
     );
     ensure!(took < 5.0, "took {took:.1} s to give up");

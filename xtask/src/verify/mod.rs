@@ -4,8 +4,9 @@
 //! The cases run concurrently (the server's mounts are shared live pipelines whose
 //! timestamps a joining client does not disturb), each with its own files:
 //!
-//! - `h264aac`, `h265aac`, `mjpeg`, `h264`: 10 s each, default format: ffprobe figures,
-//!   a clean `ffmpeg -xerror` decode, mp4-atom strict, and the `moov` before the media;
+//! - `h264aac`, `h265aac`, `mjpeg`, `h264`: 10 s each, default format: ffprobe figures
+//!   (exactly 300 video frames, all that the recorder reports), a clean `ffmpeg -xerror`
+//!   decode, mp4-atom strict, and the `moov` before the media;
 //! - `h264b`: 10 s of /h264b (x264 with two B-frames, sent in decode order): the standard
 //!   checks, plus the file really holds reordered frames (some packets' pts != dts), its
 //!   video starts at 0, and its sorted pts are every frame once, 1/30 s apart;

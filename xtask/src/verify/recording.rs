@@ -44,6 +44,19 @@ pub(super) fn run_standard(
         line.push_str(&format!(
             "; moov first: {moov} of {reserved} reserved bytes"
         ));
+        // `--duration D` keeps exactly `D` of video from the first keyframe: every frame
+        // the recorder reports, and no more.
+        let reported = probe::parse_recorded(&read_log(log)?)?;
+        let exact = (DURATION_S as f64 * expect.fps).round() as u64;
+        ensure!(
+            measured.frames == reported.video_frames && measured.frames == exact,
+            "the file holds {} video frames, the recorder reports {}; {DURATION_S} s at {} fps \
+             is exactly {exact}",
+            measured.frames,
+            reported.video_frames,
+            expect.fps
+        );
+        line.push_str(&format!("; exactly {exact} frames"));
         if let Recorder::Ours(bin) = recorder {
             recorder_tool(bin, &["verify"], file).context("recorder verify")?;
             line.push_str("; recorder verify ok (every sample's data)");

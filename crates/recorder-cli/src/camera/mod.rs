@@ -264,25 +264,15 @@ async fn record_camera(
             fatal = Some(failure.error);
             break;
         }
-        if let Some(max) = camera.max_retries
-            && retries >= max
-        {
-            fatal = Some(failure.error.context(if retries == 0 {
-                "not reconnecting (--max-retries 0)".to_owned()
-            } else {
-                format!("giving up after {retries} failed reconnection(s) (--max-retries {max})")
-            }));
+        if let Some(why) = give_up(camera.max_retries, retries) {
+            fatal = Some(failure.error.context(why));
             break;
         }
         retries += 1;
         let delay = backoff.next_delay();
-        let of_max = camera
-            .max_retries
-            .map_or_else(String::new, |m| format!(" of {m}"));
         tracing::warn!(
-            "{:#}; reconnecting in {:.1} s (retry {retries}{of_max})",
-            failure.error,
-            delay.as_secs_f64()
+            "{}",
+            reconnect_line(&failure.error, delay, retries, camera.max_retries)
         );
         status.set_error(&failure.error);
         status.add_reconnect();
@@ -349,6 +339,35 @@ async fn record_camera(
     Ok(())
 }
 
+/// Why a camera gives up after a failure that reconnecting could cure, when
+/// `retries` failed reconnections in a row came before it and `--max-retries` is
+/// `max_retries`; `None`: reconnect.
+fn give_up(max_retries: Option<u32>, retries: u32) -> Option<String> {
+    let max = max_retries?;
+    (retries >= max).then(|| {
+        if retries == 0 {
+            "not reconnecting (--max-retries 0)".to_owned()
+        } else {
+            format!("giving up after {retries} failed reconnection(s) (--max-retries {max})")
+        }
+    })
+}
+
+/// The warning logged before reconnection number `retry` (from 1), `delay` after
+/// `error`.
+fn reconnect_line(
+    error: &anyhow::Error,
+    delay: Duration,
+    retry: u32,
+    max_retries: Option<u32>,
+) -> String {
+    let of_max = max_retries.map_or_else(String::new, |m| format!(" of {m}"));
+    format!(
+        "{error:#}; reconnecting in {:.1} s (retry {retry}{of_max})",
+        delay.as_secs_f64()
+    )
+}
+
 /// Sleeps `delay`, then waits (bounded) for the camera's stale sessions to be torn down
 /// or to expire on the server, logging when there are any.
 async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
@@ -371,5 +390,45 @@ async fn wait_before_reconnect(group: &SessionGroup, delay: Duration) {
         .is_err()
     {
         tracing::warn!("stale sessions still there; connecting anyway");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gives_up_only_when_the_retries_are_spent() {
+        // Never, without `--max-retries`.
+        assert_eq!(give_up(None, 0), None);
+        assert_eq!(give_up(None, 1000), None);
+        // `--max-retries 0`: the first failure ends it.
+        assert_eq!(
+            give_up(Some(0), 0).as_deref(),
+            Some("not reconnecting (--max-retries 0)")
+        );
+        // `--max-retries 2`: two reconnections fail, the third failure ends it.
+        assert_eq!(give_up(Some(2), 0), None);
+        assert_eq!(give_up(Some(2), 1), None);
+        assert_eq!(
+            give_up(Some(2), 2).as_deref(),
+            Some("giving up after 2 failed reconnection(s) (--max-retries 2)")
+        );
+    }
+
+    #[test]
+    fn reconnect_line_names_the_cause_the_wait_and_the_count() {
+        let error =
+            anyhow!("the server ended the session").context("recording rtsp://cam/x stopped");
+        assert_eq!(
+            reconnect_line(&error, Duration::from_millis(940), 1, None),
+            "recording rtsp://cam/x stopped: the server ended the session; reconnecting in 0.9 s \
+             (retry 1)"
+        );
+        assert_eq!(
+            reconnect_line(&error, Duration::from_secs(4), 3, Some(5)),
+            "recording rtsp://cam/x stopped: the server ended the session; reconnecting in 4.0 s \
+             (retry 3 of 5)"
+        );
     }
 }

@@ -31,11 +31,7 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
             .iter()
             .map(crate::options::show::effective)
             .collect();
-        let min_free = match settings.min_free {
-            Some(MinFree::Bytes(b)) => format!("{b} bytes"),
-            Some(MinFree::Percent(p)) => format!("{p}%"),
-            None => "none".to_owned(),
-        };
+        let min_free = min_free_text(settings.min_free);
         #[allow(clippy::print_stdout)]
         {
             println!(
@@ -127,14 +123,59 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     // and ends.
     drop(events);
     keeper.stop().await;
+    let outcome = outcome(count, failed);
+    if outcome.is_ok() {
+        tracing::info!("all {count} camera(s) done");
+    }
+    outcome
+}
+
+/// `[storage] min_free` as `run --check` shows it.
+fn min_free_text(min_free: Option<MinFree>) -> String {
+    match min_free {
+        Some(MinFree::Bytes(b)) => format!("{b} bytes"),
+        Some(MinFree::Percent(p)) => format!("{p}%"),
+        None => "none".to_owned(),
+    }
+}
+
+/// The run's result from its `count` cameras' failures, in the order they ended: the
+/// first one, named, with how many failed.
+fn outcome(count: usize, failed: Vec<(String, anyhow::Error)>) -> anyhow::Result<()> {
     let failures = failed.len();
     match failed.into_iter().next() {
-        None => {
-            tracing::info!("all {count} camera(s) done");
-            Ok(())
-        }
+        None => Ok(()),
         Some((name, e)) => Err(e
             .context(format!("camera {name:?}"))
             .context(format!("{failures} of {count} camera(s) failed"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_failure_is_reported_with_the_count() {
+        assert!(outcome(3, Vec::new()).is_ok());
+        let failed = vec![
+            ("yard".to_owned(), anyhow!("connection refused")),
+            ("front".to_owned(), anyhow!("401 Unauthorized")),
+        ];
+        let e = outcome(3, failed).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "2 of 3 camera(s) failed: camera \"yard\": connection refused"
+        );
+    }
+
+    #[test]
+    fn min_free_as_shown() {
+        assert_eq!(min_free_text(None), "none");
+        assert_eq!(
+            min_free_text(Some(MinFree::Bytes(10_000_000_000))),
+            "10000000000 bytes"
+        );
+        assert_eq!(min_free_text(Some(MinFree::Percent(5.0))), "5%");
     }
 }

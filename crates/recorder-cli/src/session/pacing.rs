@@ -94,24 +94,30 @@ thread_local! {
 /// The runtime's `on_thread_park` hook: naps while a session streams (none while a UDP
 /// session streams).
 pub fn before_park() {
+    let nap = nap_at(Instant::now());
+    if !nap.is_zero() {
+        std::thread::sleep(nap);
+    }
+}
+
+/// The nap [`before_park`] takes when the thread runs out of work at `now` (the state
+/// advances as if it parked then).
+fn nap_at(now: Instant) -> Duration {
     PARKS.fetch_add(1, Ordering::Relaxed);
     let bytes = MAX_BATCH.swap(0, Ordering::Relaxed);
     let streaming = STREAMING.load(Ordering::Relaxed) > 0;
     let unbatched = UNBATCHED.load(Ordering::Relaxed) > 0;
-    let nap = PACER.with(|cell| {
+    PACER.with(|cell| {
         let mut pacer = cell.get();
         let nap = if streaming && !unbatched {
-            pacer.park(bytes, Instant::now())
+            pacer.park(bytes, now)
         } else {
             pacer = Pacer::IDLE;
             Duration::ZERO
         };
         cell.set(pacer);
         nap
-    });
-    if !nap.is_zero() {
-        std::thread::sleep(nap);
-    }
+    })
 }
 
 /// Held by a session while it receives media; tells the pacing how much it receives.
@@ -198,32 +204,50 @@ mod tests {
     }
 
     /// One test drives the global state (tests run one per process under nextest, and no
-    /// other test of this crate starts a session).
+    /// other test of this crate starts a session). It asks for the nap at chosen instants
+    /// (`nap_at`) instead of timing `before_park`, so a loaded machine cannot fail it.
     #[test]
     fn naps_only_while_streaming_over_tcp() {
-        let timed = || {
-            let t = Instant::now();
-            before_park();
-            t.elapsed()
-        };
-        assert!(timed() < MIN_NAP, "no session: no nap");
+        let t0 = Instant::now();
+        assert_eq!(nap_at(t0), Duration::ZERO, "no session: no nap");
 
         let mut s = Streaming::start(true);
-        assert!(timed() >= MAX_NAP, "streaming: the longest nap at first");
+        assert_eq!(nap_at(t0), MAX_NAP, "streaming: the longest nap at first");
         s.received(1000);
-        assert!(timed() >= MAX_NAP, "1 kB in 100 ms: the longest nap");
-        // 1 MB in the last ~100 ms: 10 MB/s, a 3 ms nap.
+        assert_eq!(
+            nap_at(t0 + 100 * MS),
+            MAX_NAP,
+            "1 kB in 100 ms: the longest nap"
+        );
+        // 1 MB in the next 100 ms: 10 MB/s, 32 KiB in 3.3 ms.
         s.received(1_000_000);
-        let nap = timed();
-        assert!(nap < MAX_NAP / 4, "a high rate: a short nap, got {nap:?}");
+        let nap = nap_at(t0 + 200 * MS);
+        assert!(
+            nap > 3 * MS && nap < 4 * MS,
+            "a high rate: a short nap, got {nap:?}"
+        );
+        // An empty park (a timer) keeps the nap.
+        assert_eq!(nap_at(t0 + 203 * MS), nap);
 
         // A UDP session turns the naps off while it streams.
         let udp = Streaming::start(false);
-        assert!(timed() < MIN_NAP, "a UDP session streams: no nap");
+        assert_eq!(
+            nap_at(t0 + 210 * MS),
+            Duration::ZERO,
+            "a UDP session streams"
+        );
         drop(udp);
-        assert!(timed() >= MAX_NAP, "the UDP session ended: nap again");
+        assert_eq!(
+            nap_at(t0 + 220 * MS),
+            MAX_NAP,
+            "the UDP session ended: nap again"
+        );
 
         drop(s);
-        assert!(timed() < MIN_NAP, "the session ended: no nap");
+        assert_eq!(
+            nap_at(t0 + 230 * MS),
+            Duration::ZERO,
+            "the session ended: no nap"
+        );
     }
 }

@@ -70,14 +70,16 @@ pub fn live_status(format: LogFormat, quiet: u8, no_status: bool) -> bool {
     format == LogFormat::Text && quiet == 0 && !no_status && std::io::stderr().is_terminal()
 }
 
-/// Prints the final error: `error: MESSAGE` (text), or a JSON object with `level`
-/// `ERROR`, `message` and `exit_code` (json).
+/// Prints the final error: `error: MESSAGE` (text), or a JSON object with `timestamp`
+/// (RFC 3339, UTC, in microseconds like the log lines'), `level` `ERROR`, `target`,
+/// `message` and `exit_code` (json).
 pub fn print_error(format: LogFormat, message: &str, exit_code: u8) {
     match format {
         LogFormat::Text => eprintln!("error: {message}"),
         LogFormat::Json => eprintln!(
             "{}",
             serde_json::json!({
+                "timestamp": format!("{:.6}", jiff::Timestamp::now()),
                 "level": "ERROR",
                 "target": "recorder",
                 "message": format!("error: {message}"),
