@@ -50,15 +50,30 @@ fn record(latency: f64, skew: Option<f64>) -> Vec<(SystemTime, Vec<(i128, u64)>)
         while let Some(a) = r.poll_action() {
             let (file, fragments) = match a {
                 Action::Open {
-                    file, start_wall, ..
+                    file,
+                    start_wall,
+                    init,
                 } => {
+                    assert_eq!(creation_time(&init), seconds_since_1904(start_wall));
                     files.insert(file, (start_wall, Vec::new()));
                     continue;
                 }
                 Action::Write { file, fragment } => (file, vec![fragment]),
                 Action::Close {
-                    file, mut muxer, ..
-                } => (file, std::iter::from_fn(|| muxer.flush()).collect()),
+                    file,
+                    mut muxer,
+                    summary,
+                } => {
+                    let fragments = std::iter::from_fn(|| muxer.flush()).collect();
+                    // The final moov (written first, in the reserved room) too.
+                    let plan = muxer.finalize().unwrap();
+                    let Some(mp4_track::FinalizeStep::Write(moov)) = plan.steps.first() else {
+                        panic!("{plan:?}")
+                    };
+                    let start = seconds_since_1904(summary.start_wall);
+                    assert_eq!(creation_time(&moov.bytes), start);
+                    (file, fragments)
+                }
                 Action::Cut { .. } => panic!("no cut expected"),
             };
             for f in fragments {
@@ -72,6 +87,24 @@ fn record(latency: f64, skew: Option<f64>) -> Vec<(SystemTime, Vec<(i128, u64)>)
         }
     }
     files.into_values().collect()
+}
+
+/// `mvhd.creation_time` of the first `moov` in `bytes`.
+fn creation_time(bytes: &[u8]) -> u64 {
+    let moov = bmff_boxes::read::boxes(bytes)
+        .map(Result::unwrap)
+        .find(|b| &b.fourcc == b"moov")
+        .expect("a moov");
+    bmff_boxes::read::parse_moov(&moov)
+        .unwrap()
+        .mvhd
+        .creation_time
+}
+
+/// Whole seconds from 1904 to `t`: what the catalog's start is in `creation_time`.
+fn seconds_since_1904(t: SystemTime) -> u64 {
+    let unix = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    unix + 2_082_844_800
 }
 
 /// Nanoseconds from `a` to `b`.
