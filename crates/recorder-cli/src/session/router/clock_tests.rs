@@ -19,8 +19,10 @@ fn report(rtp: i64, camera: SystemTime) -> SenderReport {
 
 /// 6 s of 30 fps video (a keyframe each second, video RTP time starting at 90000) in 2 s
 /// files, each frame arriving `latency` s after its capture; with `skew`, the camera's
-/// clock is that many s off the true capture time and reports it every second. Returns each file's start and
-/// its fragments' `prft` (NTP time as Unix ns, media time).
+/// clock is that many s off the true capture time and reports it every second. Checks that
+/// the init and final `moov`s' `creation_time` is the file's start (the catalog's) in whole
+/// seconds. Returns each file's start and its fragments' `prft` (NTP time as Unix ns,
+/// media time).
 fn record(latency: f64, skew: Option<f64>) -> Vec<(SystemTime, Vec<(i128, u64)>)> {
     let mut r = Router::new(
         Some(&video_info("avc1.64001F", 640, 0)),
