@@ -1,5 +1,6 @@
 //! Movie fragment boxes (ISO/IEC 14496-12 §8.8): `mvex`/`trex` in the `moov`, and
-//! `moof`/`mfhd`/`traf`/`tfhd`/`tfdt`/`trun` per fragment.
+//! `moof`/`mfhd`/`traf`/`tfhd`/`tfdt`/`trun` per fragment, and the `prft` before a `moof`
+//! (§8.16.5).
 
 use bytes::{BufMut, BytesMut};
 
