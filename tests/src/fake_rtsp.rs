@@ -195,6 +195,9 @@ pub struct Script {
     fault: Fault,
     end: End,
     timeout: Duration,
+    /// Send a video RTCP sender report every second, its clock this far (ms) ahead of the
+    /// local one.
+    sender_reports: Option<i64>,
 }
 
 impl Script {
@@ -217,7 +220,17 @@ impl Script {
             fault: Fault::None,
             end: End::KeepOpen,
             timeout: Duration::from_secs(30),
+            sender_reports: None,
         }
+    }
+
+    /// Sends an RTCP sender report for the video half a second into each second of media,
+    /// as a camera whose clock is `offset_ms` ahead of the local one (negative: behind)
+    /// reports it: the wall-clock time at `PLAY` plus the frame's schedule (meant for
+    /// [`Pacing::RealTime`]).
+    pub fn with_sender_reports(mut self, offset_ms: i64) -> Self {
+        self.sender_reports = Some(offset_ms);
+        self
     }
 
     /// Adds an AAC stream ([`AacClip::sine`]), sent alongside the video up to its end.

@@ -1,5 +1,6 @@
 //! Movie fragment boxes (ISO/IEC 14496-12 §8.8): `mvex`/`trex` in the `moov`, and
-//! `moof`/`mfhd`/`traf`/`tfhd`/`tfdt`/`trun` per fragment.
+//! `moof`/`mfhd`/`traf`/`tfhd`/`tfdt`/`trun` per fragment, and the `prft` before a `moof`
+//! (§8.16.5).
 
 use bytes::{BufMut, BytesMut};
 
@@ -362,5 +363,60 @@ impl Encode for Trun {
                 }
             },
         )
+    }
+}
+
+/// Producer reference time box (ISO/IEC 14496-12 §8.16.5), version 1: the wall-clock
+/// (NTP) time of a media time of a track, written at the top level just before the `moof`
+/// it describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prft {
+    /// The track whose media time is given (§8.16.5.3).
+    pub reference_track_id: u32,
+    /// Wall-clock time in NTP format: seconds since 1900-01-01 UTC as 32.32 fixed point
+    /// (§8.16.5.3).
+    pub ntp_timestamp: u64,
+    /// The reference track's media time (its timescale) at `ntp_timestamp` (§8.16.5.3).
+    pub media_time: u64,
+    /// What `ntp_timestamp` means (§8.16.5.3): [`Prft::CAPTURE_TIME`] for the time the
+    /// media at `media_time` was captured, with a small, consistent offset.
+    pub flags: u32,
+}
+
+impl Prft {
+    /// Flags 0x18 (14496-12:2022): the time is consistent across the boxes of a track
+    /// (0x08) and within a small, constant offset of the capture (0x10).
+    pub const CAPTURE_TIME: u32 = 0x18;
+
+    /// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (the Unix epoch).
+    pub const NTP_TO_UNIX_SECS: i128 = 2_208_988_800;
+
+    /// An NTP timestamp (32.32 seconds since 1900, era 0) as nanoseconds since the Unix
+    /// epoch (negative before 1970), rounded down.
+    pub fn unix_nanos_from_ntp(ntp: u64) -> i128 {
+        let secs = i128::from(ntp >> 32) - Self::NTP_TO_UNIX_SECS;
+        let frac = (i128::from(ntp & 0xffff_ffff) * 1_000_000_000) >> 32;
+        secs * 1_000_000_000 + frac
+    }
+
+    /// Nanoseconds since the Unix epoch as an NTP timestamp (32.32 seconds since 1900),
+    /// rounded to the nearest 2^-32 s; clamped to NTP era 0 (1900 to 2036).
+    pub fn ntp_from_unix_nanos(unix_ns: i128) -> u64 {
+        let ns = unix_ns + Self::NTP_TO_UNIX_SECS * 1_000_000_000;
+        let ntp = ((ns << 32) + 500_000_000) / 1_000_000_000;
+        u64::try_from(ntp.max(0)).unwrap_or(u64::MAX)
+    }
+}
+
+impl Encode for Prft {
+    fn encoded_len(&self) -> u64 {
+        full_box_len(20)
+    }
+    fn encode(&self, out: &mut BytesMut) {
+        write_full_box(out, self.encoded_len(), *b"prft", 1, self.flags, |out| {
+            out.put_u32(self.reference_track_id);
+            out.put_u64(self.ntp_timestamp);
+            out.put_u64(self.media_time);
+        })
     }
 }

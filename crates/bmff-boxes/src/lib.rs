@@ -66,7 +66,7 @@ mod sample_table;
 mod user_data;
 
 pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
-pub use fragment::{Mfhd, Moof, Mvex, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
+pub use fragment::{Mfhd, Moof, Mvex, Prft, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
 pub use media_info::{Dinf, Dref, MediaHeader, Minf, Smhd, Url, Vmhd};
 pub use movie::{Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, Moov, Mvhd, Tkhd, Trak};
 pub use sample_entry::{

@@ -218,3 +218,20 @@ fn raw_boxes_expose_offsets_and_payloads() {
     assert_eq!(mvhd.offset, 8);
     assert_eq!(mvhd.size(), 108);
 }
+
+#[test]
+fn prft_shows_its_times() {
+    let mut buf = bytes::BytesMut::new();
+    Prft {
+        reference_track_id: 2,
+        ntp_timestamp: (3_908_988_800 << 32) | 0x4000_0000,
+        media_time: 90_000,
+        flags: Prft::CAPTURE_TIME,
+    }
+    .encode(&mut buf);
+    assert_eq!(
+        dump::dump(&buf).unwrap(),
+        "prft size=32 v1 flags=0x18 reference_track_ID=2 ntp=0xe8fe6f8040000000 \
+         unix_ns=1700000000250000000 media_time=90000\n"
+    );
+}

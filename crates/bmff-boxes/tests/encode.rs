@@ -634,6 +634,39 @@ fn tfdt_v0_v1() {
 }
 
 #[test]
+fn prft_v1() {
+    assert_eq!(
+        enc(&Prft {
+            reference_track_id: 1,
+            // 2023-11-14T22:13:20.5Z: 1_700_000_000 s after 1970, 2_208_988_800 more
+            // after 1900, and half a second.
+            ntp_timestamp: (3_908_988_800 << 32) | 0x8000_0000,
+            media_time: 0x1_0000_0bb8,
+            flags: Prft::CAPTURE_TIME,
+        }),
+        hex(&[
+            "00000020",         // size 32
+            "70726674",         // 'prft'
+            "01000018",         // version 1, flags 0x18
+            "00000001",         // reference_track_ID 1
+            "e8fe6f8080000000", // ntp_timestamp 3908988800.5
+            "0000000100000bb8", // media_time (64 bits in version 1)
+        ])
+    );
+    assert_eq!(
+        Prft::ntp_from_unix_nanos(1_700_000_000_500_000_000),
+        (3_908_988_800 << 32) | 0x8000_0000
+    );
+    assert_eq!(
+        Prft::unix_nanos_from_ntp((3_908_988_800 << 32) | 0x8000_0000),
+        1_700_000_000_500_000_000
+    );
+    // Before 1970, and NTP era 0 only (1900 to 2036).
+    assert_eq!(Prft::unix_nanos_from_ntp(0), -2_208_988_800_000_000_000);
+    assert_eq!(Prft::ntp_from_unix_nanos(-2_208_988_801_000_000_000), 0);
+}
+
+#[test]
 fn trun_fields_and_version() {
     let b = Trun {
         data_offset: Some(120),

@@ -30,12 +30,15 @@ pub enum FinalizeStep {
 /// `moov`'s length. When `M + 16 <= R` the `moov` goes in front:
 ///
 /// 1. Write the final `moov` at `F + 8`, followed by a `free` header for a box running
-///    to the end of `moof 1` (or of the init `moov` without fragments). All of it lies
+///    to the end of `moof 1` (and the `prft` before it; or of the init `moov` without
+///    fragments). All of it lies
 ///    inside the reserved box's payload, which readers skip: the file is unchanged for
 ///    them. **Sync.**
 /// 2. Turn `moof n`, ..., `moof 2` into `free` by rewriting their 4-byte type, the last
-///    first. At each point the file is a valid fragmented file holding a prefix of its
-///    fragments, at least the first. **Sync.**
+///    first, each followed by the `prft` just before it, if any (a `prft` is a top-level
+///    box readers skip, with or without a `moof` after it). At each point the file is a
+///    valid fragmented file holding a prefix of its fragments, at least the first.
+///    **Sync.**
 /// 3. Commit: rewrite the reserved box's 4-byte size from `R` to 8. In one write the
 ///    file becomes `[ftyp][free 8][moov][free …][mdat 1][free][mdat 2]...`: the final
 ///    `moov` appears, and the `free` written in step 1 hides the init `moov` and
@@ -87,9 +90,11 @@ pub(crate) struct Layout {
     pub reserve_len: u64,
     pub init_moov_offset: u64,
     pub init_moov_len: u64,
-    /// Offsets of the boxes still typed `moof`, in file order.
+    /// Offsets of the boxes still typed `moof` or `prft` (a fragment's `prft` just before
+    /// its `moof`), in file order.
     pub moofs: Vec<u64>,
-    /// Offset and length of the first fragment's `moof` (whatever its type now).
+    /// Offset and length of the first fragment's boxes before its `mdat`: its `prft`, if
+    /// any, and its `moof` (whatever their types now).
     pub first_moof: Option<(u64, u64)>,
     /// End of the last fragment: the file's length, once truncated.
     pub end: u64,
@@ -143,7 +148,7 @@ pub(crate) fn plan(layout: &Layout, moov: &Moov, truncate_to: Option<u64>) -> Fi
         .iter()
         .rev()
         .copied()
-        .filter(|&o| !(hides_first && Some(o) == first.map(|(o, _)| o)))
+        .filter(|&o| !(hides_first && first.is_some_and(|(f, len)| o >= f && o < f + len)))
         .collect();
     if !to_hide.is_empty() {
         steps.extend(to_hide.into_iter().map(free_type_at));

@@ -65,9 +65,10 @@ impl Default for FragmentedOptions {
 /// [`data`](Self::data), in order.
 #[derive(Clone, Debug)]
 pub struct Fragment {
-    /// Absolute file offset of the fragment (of its `moof`).
+    /// Absolute file offset of the fragment (of its `prft`, if any, else its `moof`).
     pub offset: u64,
-    /// The `moof` box followed by the `mdat` header.
+    /// The `prft` box, if any (see
+    /// [`FragmentedMuxer::set_wall_clock_origin`]), the `moof` box, then the `mdat` header.
     pub header: Bytes,
     /// The samples' data, in file order: the `mdat` payload.
     pub data: Vec<Bytes>,

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 
-use bmff_boxes::{Encode, Free, Ftyp};
+use bmff_boxes::{Encode, Free, Ftyp, Prft};
 use bytes::{Bytes, BytesMut};
 
 use crate::finalize::{self, Finalize, Layout};
@@ -135,6 +135,9 @@ pub struct FragmentedMuxer {
     /// Start time of the fragment being gathered, once it has a sample.
     fragment_start: Option<Time>,
     ready: VecDeque<Fragment>,
+    /// Nanoseconds since the Unix epoch at media time 0 of the shared timeline
+    /// ([`set_wall_clock_origin`](Self::set_wall_clock_origin)).
+    wall_origin_ns: Option<i128>,
 }
 
 impl FragmentedMuxer {
@@ -150,7 +153,20 @@ impl FragmentedMuxer {
             next_sequence: 1,
             fragment_start: None,
             ready: VecDeque::new(),
+            wall_origin_ns: None,
         }
+    }
+
+    /// Names the shared timeline's media time 0 on the wall clock: `unix_ns` nanoseconds
+    /// since the Unix epoch (the caller's clock: the muxer reads none). From the next
+    /// fragment on, each fragment starts with a [`Prft`] (ISO/IEC 14496-12 §8.16.5,
+    /// version 1, flags [`Prft::CAPTURE_TIME`]) just before its `moof`: the first track of
+    /// the fragment, the presentation time of its first sample there, and that instant's
+    /// NTP time, `unix_ns` plus the media time. The `prft` counts in the fragment
+    /// ([`Fragment::offset`] is its offset), and [`finalize`](Self::finalize) and
+    /// [`Recovery`](crate::Recovery) hide it with the `moof`.
+    pub fn set_wall_clock_origin(&mut self, unix_ns: i128) {
+        self.wall_origin_ns = Some(unix_ns);
     }
 
     /// Adds a track; must be called before [`start`](Self::start).
@@ -452,7 +468,35 @@ impl FragmentedMuxer {
                 samples,
             });
         }
-        let (header, moof_len, run_offsets) = fragment_header(sequence_number, offset, &runs);
+        let prft = self.wall_origin_ns.map(|origin| {
+            let run = &runs[0];
+            let t = &self.tracks[run.track_id as usize - 1];
+            // The first sample's presentation: its decode time plus its offset.
+            let first_cts = run.samples.first().map_or(0, |s| s.cts_offset);
+            let media_time = run
+                .base_media_decode_time
+                .saturating_add_signed(i64::from(first_cts));
+            let hz = i128::from(t.movie.timescale_hz);
+            let ns = origin + i128::from(media_time) * 1_000_000_000 / hz;
+            Prft {
+                reference_track_id: run.track_id,
+                ntp_timestamp: Prft::ntp_from_unix_nanos(ns),
+                media_time,
+                flags: Prft::CAPTURE_TIME,
+            }
+        });
+        let prft_len = prft.as_ref().map_or(0, Encode::encoded_len);
+        let moof_offset = offset + prft_len;
+        let (moof, moof_len, run_offsets) = fragment_header(sequence_number, moof_offset, &runs);
+        let header = match &prft {
+            Some(p) => {
+                let mut b = BytesMut::with_capacity(prft_len as usize + moof.len());
+                p.encode(&mut b);
+                b.extend_from_slice(&moof);
+                b.freeze()
+            }
+            None => moof,
+        };
         let mut data = Vec::with_capacity(take.iter().sum());
         let mut tracks = Vec::with_capacity(runs.len());
         for (run, run_offset) in runs.iter().zip(run_offsets) {
@@ -494,8 +538,13 @@ impl FragmentedMuxer {
             sequence_number,
             tracks,
         };
-        self.layout.moofs.push(offset);
-        self.layout.first_moof.get_or_insert((offset, moof_len));
+        if prft.is_some() {
+            self.layout.moofs.push(offset);
+        }
+        self.layout.moofs.push(moof_offset);
+        self.layout
+            .first_moof
+            .get_or_insert((offset, prft_len + moof_len));
         self.file_len = fragment.end_offset();
         self.layout.end = self.file_len;
         self.ready.push_back(fragment);

@@ -7,6 +7,16 @@ pub(crate) fn cmp_instants(a: i64, a_hz: u32, b: i64, b_hz: u32) -> Ordering {
     (i128::from(a) * i128::from(b_hz)).cmp(&(i128::from(b) * i128::from(a_hz)))
 }
 
+/// Counts of frames dropped while waiting for the start (see
+/// [`Source::connect`](crate::Source::connect)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DroppedFrames {
+    /// Video frames before the first keyframe.
+    pub video: u64,
+    /// Audio frames before the start instant.
+    pub audio: u64,
+}
+
 /// What to do with a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {

@@ -9,7 +9,9 @@
 //! - [`Source::connect`] does `DESCRIBE`, selects the first H.264/H.265/JPEG video stream and
 //!   the first AAC, PCMU, PCMA or L16 audio stream, does `SETUP` and `PLAY`, and waits for the first video
 //!   keyframe (frames before it are dropped).
-//! - [`Source::next`] returns [`Frame::Video`] and [`Frame::Audio`] in arrival order.
+//! - [`Source::next`] returns [`Frame::Video`] and [`Frame::Audio`] in arrival order;
+//!   [`Source::take_sender_report`] the RTCP sender reports that came with them (the
+//!   camera's wall clock, [`SenderReport`]).
 //! - [`Source::close`] tears the session down.
 //! - [`SessionGroup`] keeps a camera's sessions across reconnects, so that the stale ones
 //!   can be waited out ([`SessionGroup::await_stale_sessions`]) before connecting again.
@@ -63,16 +65,19 @@ mod nal;
 mod options;
 mod received;
 mod reorder;
+mod rtcp;
 mod select;
 mod source;
 mod url;
 
 pub use error::Error;
 pub use frame::{AudioCodec, AudioInfo, Frame, VideoCodec, VideoInfo};
+pub use gate::DroppedFrames;
 pub use group::{SessionGroup, StaleSessions};
 pub use kind::ErrorKind;
 pub use kind::Phase;
 pub use loss::{LossCounts, LossPolicy};
 pub use options::{Credentials, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport};
-pub use source::{DroppedFrames, Source};
+pub use rtcp::{ReportStream, SenderReport};
+pub use source::Source;
 pub use url::{redact_url, split_credentials};

@@ -11,26 +11,18 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 
 use crate::entry::audio_info;
-use crate::gate::{Gate, Verdict, cut_pcm};
+use crate::gate::{DroppedFrames, Gate, Verdict, cut_pcm};
 use crate::jump::{JumpCheck, VIDEO_REORDER_TOLERANCE_MS};
 use crate::kind::Phase;
 use crate::loss::{LossCounts, LossFilter};
 use crate::received::{audio_data, check_jump, is_late_packet, video_data};
 use crate::reorder::DepthSource;
+use crate::rtcp::{Reports, SenderReport};
 use crate::select::{Kind, select_streams};
 use crate::{
     AudioInfo, Error, Frame, InitialTimestampPolicy, SourceOptions, TeardownPolicy, Transport,
     VideoCodec, VideoInfo,
 };
-
-/// Counts of frames dropped while waiting for the start (see [`Source::connect`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DroppedFrames {
-    /// Video frames before the first keyframe.
-    pub video: u64,
-    /// Audio frames before the start instant.
-    pub audio: u64,
-}
 
 #[derive(Debug)]
 struct VideoStream {
@@ -80,6 +72,8 @@ pub struct Source {
     teardown: TeardownPolicy,
     group: Arc<SessionGroup>,
     redacted_url: String,
+    /// Sender reports received, to be taken.
+    reports: Reports,
 }
 
 impl std::fmt::Debug for Source {
@@ -276,6 +270,7 @@ impl Source {
         let mut source = Source {
             demuxed,
             gate: Gate::new(video.is_some()),
+            reports: Reports::new(selection.video.map(|v| v.0), selection.audio.map(|a| a.0)),
             video,
             audio,
             pending: VecDeque::new(),
@@ -372,6 +367,13 @@ impl Source {
         self.pull().await
     }
 
+    /// The oldest RTCP sender report that came with the frames [`next`](Self::next)
+    /// returned (a few are kept): the camera's wall clock at an instant of a stream's
+    /// clock. Not a frame, so that reports without media still look like a stall.
+    pub fn take_sender_report(&mut self) -> Option<SenderReport> {
+        self.reports.take()
+    }
+
     /// Ends the session: closes it and, unless the teardown policy is
     /// [`Never`](TeardownPolicy::Never), waits for retina's `TEARDOWN` attempt to finish.
     ///
@@ -430,6 +432,7 @@ impl Source {
                         f.timestamp().elapsed(),
                     );
                     self.jumped.0 |= jumped;
+                    self.reports.video(f.timestamp().timestamp(), pts);
                     let is_sync = f.is_random_access_point()
                         || (video.codec == VideoCodec::H265 && crate::nal::h265_is_irap(f.data()));
                     if !self.loss.video(f.loss(), is_sync) {
@@ -503,6 +506,7 @@ impl Source {
                         f.timestamp().elapsed(),
                     );
                     self.jumped.1 |= jumped;
+                    self.reports.audio(f.timestamp().timestamp(), pts);
                     let mut verdict = self.gate.audio(pts, audio.info.clock_rate_hz);
                     let pcm_frame_bytes = audio.info.pcm_frame_bytes();
                     if verdict == Verdict::Drop && pcm_frame_bytes.is_none() {
@@ -549,6 +553,7 @@ impl Source {
                     }
                     return Ok(Some(frame));
                 }
+                CodecItem::Rtcp(p) => self.reports.rtcp(&p),
                 _ => continue,
             }
         }

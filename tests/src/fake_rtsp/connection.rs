@@ -226,7 +226,7 @@ impl Connection {
                 {
                     return self.respond(req, "454 Session Not Found", &[], &[]);
                 }
-                let plan = build_plan(&self.script, self.channels);
+                let plan = build_plan(&self.script, self.channels, std::time::SystemTime::now());
                 *self
                     .shared
                     .fault_frame

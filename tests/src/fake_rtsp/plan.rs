@@ -1,7 +1,7 @@
 //! The media schedule of one `PLAY`: which interleaved packets go out when, shaped by the
 //! script's [`Fault`].
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::rtp::{self, Piece, VideoPayload};
 use super::{
@@ -47,7 +47,8 @@ pub(super) struct Channels {
     pub(super) audio: Option<u8>,
 }
 
-pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
+/// The schedule of a `PLAY` received at `play_wall`.
+pub(super) fn build_plan(script: &Script, channels: Channels, play_wall: SystemTime) -> Plan {
     let clip = &script.video;
     let frame_90k = i64::from(clip.frame_duration_90k());
     let fps = f64::from(clip.fps);
@@ -195,6 +196,20 @@ pub(super) fn build_plan(script: &Script, channels: Channels) -> Plan {
                 bytes.extend_from_slice(&rtp::interleaved(channel, &packet));
             }
         }
+        let fps_n = (clip.fps as usize).max(1);
+        if let Some(offset_ms) = script.sender_reports.filter(|_| i % fps_n == fps_n / 2) {
+            let wall = play_wall + Duration::from_secs_f64(frame_secs);
+            let unix_ns = wall
+                .duration_since(UNIX_EPOCH)
+                .expect("after 1970")
+                .as_nanos() as i128
+                + i128::from(offset_ms) * 1_000_000;
+            // NTP: 32.32 fixed-point seconds since 1900.
+            let since_1900 = unix_ns + 2_208_988_800 * 1_000_000_000;
+            let ntp = ((since_1900 << 32) / 1_000_000_000) as u64;
+            let sr = rtp::sender_report(VIDEO_SSRC, ntp, ts as u32);
+            bytes.extend_from_slice(&rtp::interleaved(channel + 1, &sr));
+        }
         steps.push(Step {
             at: Duration::from_secs_f64(frame_secs),
             bytes,
@@ -295,7 +310,7 @@ mod tests {
     #[test]
     fn normal_plan_repeats_the_clip_with_increasing_times_and_sequence_numbers() {
         let script = Script::from_clip(fake_clip()).with_frames(4);
-        let plan = build_plan(&script, video_only());
+        let plan = build_plan(&script, video_only(), SystemTime::now());
         assert_eq!(plan.steps.len(), 4);
         assert_eq!(plan.last, Final::Idle);
         let all: Vec<_> = plan.steps.iter().flat_map(|s| packets(&s.bytes)).collect();
@@ -323,7 +338,7 @@ mod tests {
             let script = Script::from_clip(clip.clone())
                 .with_frames(5)
                 .with_fault(fault);
-            build_plan(&script, video_only())
+            build_plan(&script, video_only(), SystemTime::now())
         };
 
         let gap = plan(Fault::SequenceGap { frame: 1, lost: 5 });
@@ -356,7 +371,7 @@ mod tests {
             let script = Script::from_clip(clip.clone())
                 .with_frames(300)
                 .with_fault(Fault::RandomLoss { per_mille, seed: 7 });
-            build_plan(&script, video_only())
+            build_plan(&script, video_only(), SystemTime::now())
         };
         let count = |p: &Plan| {
             let sent: usize = p.steps.iter().map(|s| packets(&s.bytes).len()).sum();

@@ -102,6 +102,18 @@ pub(crate) fn rtp_packet(
 }
 
 /// Frames `packet` for RTSP interleaved transport: `$`, channel, 16-bit length.
+/// An RTCP sender report (RFC 3550 §6.4.1) without report blocks: the sender's wall clock
+/// `ntp` (32.32 seconds since 1900) at RTP time `rtp_timestamp`.
+pub(crate) fn sender_report(ssrc: u32, ntp: u64, rtp_timestamp: u32) -> Vec<u8> {
+    let mut p = Vec::with_capacity(28);
+    p.extend_from_slice(&[0x80, 200, 0, 6]); // V=2, no report block, PT=SR, 7 words
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&ntp.to_be_bytes());
+    p.extend_from_slice(&rtp_timestamp.to_be_bytes());
+    p.extend_from_slice(&[0; 8]); // sender's packet and octet counts
+    p
+}
+
 pub(crate) fn interleaved(channel: u8, packet: &[u8]) -> Vec<u8> {
     let len = u16::try_from(packet.len()).expect("rtp packet fits in 64 KiB");
     let mut out = Vec::with_capacity(4 + packet.len());

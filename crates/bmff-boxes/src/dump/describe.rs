@@ -329,6 +329,18 @@ pub(crate) fn describe<'a>(b: &RawBox<'a>, opts: DumpOptions) -> Result<Describe
                 let _ = write!(s, " default_flags={:#x}", rd.u32()?);
             }
         }
+        b"prft" => {
+            let (v, flags) = rd.full()?;
+            let track = rd.u32()?;
+            let ntp = rd.u64()?;
+            let _ = write!(
+                s,
+                "v{v} flags={flags:#x} reference_track_ID={track} ntp={ntp:#x} unix_ns={} \
+                 media_time={}",
+                crate::Prft::unix_nanos_from_ntp(ntp),
+                rd.uv(v)?
+            );
+        }
         b"tfdt" => {
             let (v, _) = rd.full()?;
             let _ = write!(s, "v{v} base_media_decode_time={}", rd.uv(v)?);

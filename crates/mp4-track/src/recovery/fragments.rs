@@ -171,6 +171,11 @@ impl Recovery {
     /// Ends the walk: everything from `end_of_kept` on is dropped (a torn fragment, a
     /// leftover final `moov`), and the plan is made.
     pub(super) fn conclude(&mut self, end_of_kept: u64) -> Result<(), RecoveryError> {
+        // A fragment dropped from its moof on also loses the prft before it.
+        let end_of_kept = match self.prft {
+            Some((p, _)) if p + super::PRFT_LEN == end_of_kept => p,
+            _ => end_of_kept,
+        };
         debug_assert_eq!(end_of_kept, self.layout.end);
         self.phase = Phase::Done;
         self.want = Want::Nothing;
@@ -365,10 +370,20 @@ impl Recovery {
             t.last_dts = s.last_dts[ti];
             t.end_dts = s.end_dts[ti];
         }
+        let prft = self
+            .prft
+            .take()
+            .filter(|&(p, _)| p + super::PRFT_LEN == offset);
+        if let Some((p, true)) = prft {
+            self.layout.moofs.push(p);
+        }
         if s.is_moof {
             self.layout.moofs.push(offset);
         }
-        self.layout.first_moof.get_or_insert((offset, s.moof_len));
+        let start = prft.map_or(offset, |(p, _)| p);
+        self.layout
+            .first_moof
+            .get_or_insert((start, offset - start + s.moof_len));
         self.layout.end = s.mdat_end;
         self.last_sequence = Some(s.sequence_number);
         self.fragments += 1;

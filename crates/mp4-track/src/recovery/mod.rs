@@ -181,6 +181,18 @@ pub struct Recovery {
     damage: Option<Damage>,
     checked_bytes: u64,
     unchecked_samples: u64,
+    /// The `prft` just read (offset; true while still typed `prft`), which belongs to
+    /// the fragment whose `moof` follows it.
+    prft: Option<(u64, bool)>,
+}
+
+/// Length of a version 1 `prft` box, the only kind this crate writes.
+const PRFT_LEN: u64 = 32;
+
+/// True for a `prft` this crate wrote, or one that a finalization hid (`free` of the same
+/// length; a `moof` is always longer) or caught in a torn type rewrite.
+fn is_prft(h: &Head) -> bool {
+    h.size == PRFT_LEN && mix_of(&h.fourcc, b"prft", b"free")
 }
 
 impl Recovery {
@@ -202,6 +214,7 @@ impl Recovery {
             damage: None,
             checked_bytes: 0,
             unchecked_samples: 0,
+            prft: None,
         };
         if let Err(e) = r.next_header(0) {
             r.fail(e);
@@ -363,6 +376,11 @@ impl Recovery {
                 };
                 self.phase = Phase::Fragments;
                 match &h.fourcc {
+                    // A fragment's prft, before its moof.
+                    f if is_prft(&h) => {
+                        self.prft = Some((h.offset, f != b"free"));
+                        self.next_header(h.end())
+                    }
                     // A moof, hidden or not (or caught in a torn type rewrite).
                     f if mix_of(f, b"moof", b"free") => self.payload(h),
                     b"moov" if h.end() == self.file_len => {
@@ -408,6 +426,7 @@ impl Recovery {
             Phase::AfterDamage(fragment_offset) => {
                 self.phase = Phase::AfterDamage(fragment_offset);
                 match head {
+                    Ok(h) if is_prft(&h) => self.next_header(h.end()),
                     // Another fragment dropped (a moof, or one a finalization hid).
                     Ok(h) if mix_of(&h.fourcc, b"moof", b"free") => {
                         if let Some(d) = &mut self.damage {

@@ -242,6 +242,8 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
             b"mdat" if i > 0 && &top[i - 1].fourcc == b"moof" => continue,
             // Former moofs (turned into free) may precede an mdat while finalizing.
             b"mdat" if i > 0 && &top[i - 1].fourcc == b"free" => continue,
+            // A fragment's producer reference time, before its moof.
+            b"prft" if top.get(i + 1).is_some_and(|m| &m.fourcc == b"moof") => continue,
             b"ftyp" | b"free" | b"moov" => continue,
             other => return Err(format!("unexpected {:?}", String::from_utf8_lossy(other))),
         }

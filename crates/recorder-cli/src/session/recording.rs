@@ -307,6 +307,9 @@ impl Recording {
                 Ok(Ok(Some(frame))) => frame,
             };
             streaming.received(frame.data().len());
+            while let Some(sr) = source.take_sender_report() {
+                self.router.sender_report(&sr, SystemTime::now());
+            }
             self.loss.warn(source.loss(), Instant::now);
             if let Err(e) = self.on_frame(frame).await {
                 return SessionEnd::Failed(Failure::fatal(e));

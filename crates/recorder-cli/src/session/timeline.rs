@@ -140,6 +140,15 @@ impl Timeline {
         }
     }
 
+    /// Nanoseconds from zero to `pts` of a clock of `clock_hz` (rounded down; negative
+    /// before zero), once zero is known: where an RTCP sender report's RTP time falls.
+    pub fn media_ns(&self, pts: i64, clock_hz: u32) -> Option<i128> {
+        let (zero_pts, zero_hz) = self.zero?;
+        let (hz, zero_hz) = (i128::from(clock_hz.max(1)), i128::from(zero_hz));
+        let num = (i128::from(pts) * zero_hz - i128::from(zero_pts) * hz) * 1_000_000_000;
+        Some(num.div_euclid(hz * zero_hz))
+    }
+
     /// True once the primary track has reached the limit.
     pub fn primary_done(&self) -> bool {
         self.tracks.iter().any(|t| t.primary && t.reached_end)
@@ -161,6 +170,19 @@ mod tests {
             time,
             cts_offset: 0,
         }
+    }
+
+    #[test]
+    fn media_ns_from_zero_in_any_clock() {
+        let mut tl = Timeline::new(None);
+        let v = tl.add_track(90_000, true);
+        assert_eq!(tl.media_ns(0, 90_000), None);
+        tl.place(v, 180_000);
+        assert_eq!(tl.media_ns(270_000, 90_000), Some(1_000_000_000));
+        assert_eq!(tl.media_ns(90_000, 90_000), Some(-1_000_000_000));
+        // 2.5 s of a 48 kHz clock is 0.5 s after a zero at 2 s of the 90 kHz one.
+        assert_eq!(tl.media_ns(120_000, 48_000), Some(500_000_000));
+        assert_eq!(tl.media_ns(180_001, 90_000), Some(11_111));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::track::{Kind, Placed, Track};
 use super::{Action, FileId};
 use crate::output::events::{EndReason, FileSummary, TrackSummary};
 use crate::session::time::MediaTime;
+use crate::session::wallclock;
 
 /// Seconds between 1904-01-01 and 1970-01-01 (ISO BMFF times count from 1904).
 const SECS_1904_TO_1970: u64 = 2_082_844_800;
@@ -151,6 +152,10 @@ impl OpenFile {
         let [v, a] = tracks;
         let video = file_track(v)?;
         let audio = file_track(a)?;
+        // Decode time 0 is `lead` before the first presentation, at `now`: each fragment's
+        // `prft` names its first presentation from there.
+        let lead_ns = i128::from(lead) * 1_000_000_000 / i128::from(zero.clock_hz.max(1));
+        muxer.set_wall_clock_origin(wallclock::ns(now) - lead_ns);
         let init = muxer.start()?;
         actions.push_back(Action::Open {
             file: id,

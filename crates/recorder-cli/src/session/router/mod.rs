@@ -24,6 +24,8 @@
 //!   overlap); decode times within a file start at 0 at its first video sample (its
 //!   composition offset is the file's lead, added to every track).
 
+#[cfg(test)]
+mod clock_tests;
 mod file;
 #[cfg(test)]
 mod jump_tests;
@@ -48,7 +50,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::bail;
 use bytes::Bytes;
 use mp4_track::{Fragment, FragmentedMuxer};
-use rtsp_ingest::{AudioInfo, Frame, VideoInfo};
+use rtsp_ingest::{AudioInfo, Frame, ReportStream, SenderReport, VideoInfo};
 
 pub use self::file::START_PREFIX;
 use self::file::{Layout, OpenFile};
@@ -359,6 +361,22 @@ impl Router {
         self.release_audio(false)
     }
 
+    /// Takes the camera's RTCP sender report, received at wall-clock `now`: the wall-clock
+    /// times of the next files follow the camera's clock while its reports agree with the
+    /// local one (see [`wallclock`]). Only the primary stream's (video, else audio) count.
+    pub fn sender_report(&mut self, sr: &SenderReport, now: SystemTime) {
+        let track = match sr.stream {
+            ReportStream::Video => self.video.as_ref(),
+            ReportStream::Audio => self.audio.as_ref().filter(|_| self.video.is_none()),
+        };
+        let Some(clock_hz) = track.map(Track::clock_hz) else {
+            return;
+        };
+        if let Some(media_ns) = self.timeline.media_ns(sr.rtp_timestamp, clock_hz) {
+            wallclock::log(self.clock.sender_report(media_ns, sr.unix_nanos(), now));
+        }
+    }
+
     /// A stream's timestamps jumped: the next video keyframe (audio only: the next
     /// frame) starts a new file.
     pub fn mark_discontinuity(&mut self) {
@@ -515,14 +533,14 @@ impl Router {
             // The first sample opens the file: a video one's offset is the file's lead.
             let id = FileId(self.next_file);
             self.next_file += 1;
-            // Its wall-clock start: the session's media timeline, slewed toward the local
-            // clock (see `wallclock`).
+            // Its wall-clock start: the session's media timeline, slewed toward the
+            // camera's clock or the local one (see `wallclock`).
             let media_ns = i128::from(p.pts.ticks) * 1_000_000_000 / i128::from(p.pts.clock_hz);
             let placed = self.clock.place(media_ns, self.now);
             if placed.jumped {
                 tracing::warn!(
-                    "the camera's or the local clock jumped (by more than {} s): the files' \
-                     wall-clock times follow the local clock from here",
+                    "the files' wall-clock times jump here (the camera's or the local clock \
+                     moved by more than {} s): a new span",
                     wallclock::JUMP.as_secs()
                 );
             }
