@@ -444,28 +444,6 @@ impl Router {
         self.actions.pop_front()
     }
 
-    /// How long `fragment` (of a file of this router) lasts: its longest track's
-    /// duration. Tracks are numbered from 1 in file order: video, then audio.
-    pub fn fragment_length(&self, fragment: &Fragment) -> Duration {
-        let clocks: Vec<u32> = [self.video.as_ref(), self.audio.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(Track::clock_hz)
-            .collect();
-        fragment
-            .tracks
-            .iter()
-            .filter_map(|t| {
-                let hz = *clocks.get(t.track.0.get() as usize - 1)?;
-                let nanos = u128::from(t.duration) * 1_000_000_000 / u128::from(hz.max(1));
-                Some(Duration::from_nanos(
-                    u64::try_from(nanos).unwrap_or(u64::MAX),
-                ))
-            })
-            .max()
-            .unwrap_or_default()
-    }
-
     /// What was written so far (pushed to a file's muxer).
     pub fn written(&self) -> Counts {
         self.written

@@ -1,6 +1,6 @@
 //! The router's inputs about its output rather than its frames: the disk filled up or
 //! came back, a fragment could not be queued (a stalled disk), and the bounds on a
-//! file's size and duration.
+//! file's size and duration; and how long a fragment it wrote lasts.
 
 use super::*;
 
@@ -105,5 +105,27 @@ impl Router {
         } else if self.cut_by_max_duration {
             tracing::warn!("file reached max_file_duration; continuing in a new file");
         }
+    }
+
+    /// How long `fragment` (of a file of this router) lasts: its longest track's
+    /// duration. Tracks are numbered from 1 in file order: video, then audio.
+    pub fn fragment_length(&self, fragment: &Fragment) -> Duration {
+        let clocks: Vec<u32> = [self.video.as_ref(), self.audio.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(Track::clock_hz)
+            .collect();
+        fragment
+            .tracks
+            .iter()
+            .filter_map(|t| {
+                let hz = *clocks.get(t.track.0.get() as usize - 1)?;
+                let nanos = u128::from(t.duration) * 1_000_000_000 / u128::from(hz.max(1));
+                Some(Duration::from_nanos(
+                    u64::try_from(nanos).unwrap_or(u64::MAX),
+                ))
+            })
+            .max()
+            .unwrap_or_default()
     }
 }
