@@ -1,4 +1,5 @@
-//! RTP packetization: H.264 per RFC 6184 (single NAL unit packets and FU-A), AAC per
+//! RTP packetization: H.264 per RFC 6184 (single NAL unit packets and FU-A), H.265 per
+//! RFC 7798 (single NAL unit packets and FUs), AAC per
 //! RFC 3640 (AAC-hbr, one access unit per packet), RTP headers (RFC 3550 §5.1) and RTSP
 //! interleaved framing (RFC 2326 §10.12).
 
@@ -51,6 +52,49 @@ pub(crate) fn packetize_h264(nals: &[Bytes], max_payload: usize) -> Vec<VideoPay
             let header = (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type;
             let mut data = Vec::with_capacity(part.len() + 2);
             data.extend_from_slice(&[indicator, header]);
+            data.extend_from_slice(part);
+            out.push(VideoPayload {
+                data: Bytes::from(data),
+                marker: false,
+                piece: match (start, end) {
+                    (true, _) => Piece::FuStart,
+                    (false, true) => Piece::FuEnd,
+                    (false, false) => Piece::FuMiddle,
+                },
+            });
+        }
+    }
+    if let Some(last) = out.last_mut() {
+        last.marker = true;
+    }
+    out
+}
+
+/// Packetizes one H.265 access unit as [`packetize_h264`] does H.264: NAL units up to
+/// [`MAX_PAYLOAD`] bytes alone, larger ones as fragmentation units (RFC 7798 §4.4.3: a
+/// payload header of type 49 carrying the NAL's layer and temporal ids, then an FU header
+/// with the start and end bits and the NAL type).
+pub(crate) fn packetize_h265(nals: &[Bytes], max_payload: usize) -> Vec<VideoPayload> {
+    let mut out = Vec::new();
+    for nal in nals {
+        if nal.len() <= max_payload {
+            out.push(VideoPayload {
+                data: nal.clone(),
+                marker: false,
+                piece: Piece::Single,
+            });
+            continue;
+        }
+        let header = [(nal[0] & 0x81) | (49 << 1), nal[1]];
+        let nal_type = (nal[0] >> 1) & 0x3F;
+        let body = &nal[2..];
+        let chunk = max_payload - 3;
+        let count = body.len().div_ceil(chunk);
+        for (i, part) in body.chunks(chunk).enumerate() {
+            let (start, end) = (i == 0, i + 1 == count);
+            let fu = (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type;
+            let mut data = Vec::with_capacity(part.len() + 3);
+            data.extend_from_slice(&[header[0], header[1], fu]);
             data.extend_from_slice(part);
             out.push(VideoPayload {
                 data: Bytes::from(data),
