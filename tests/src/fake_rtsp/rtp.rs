@@ -196,6 +196,34 @@ mod tests {
     }
 
     #[test]
+    fn h265_nals_go_whole_or_in_fragmentation_units() {
+        // VPS (type 32: 0x40 0x01), then an IDR_N_LP slice (type 20: 0x28 0x01) of 2 + 17
+        // bytes split at 10-byte payloads: 7 body bytes per unit.
+        let vps = Bytes::from_static(&[0x40, 0x01, 0x0C]);
+        let idr: Vec<u8> = [0x28, 0x01].into_iter().chain(1..=17).collect();
+        let payloads = packetize_h265(&[vps.clone(), Bytes::from(idr.clone())], 10);
+        let pieces: Vec<Piece> = payloads.iter().map(|p| p.piece).collect();
+        assert_eq!(
+            pieces,
+            [Piece::Single, Piece::FuStart, Piece::FuMiddle, Piece::FuEnd]
+        );
+        assert_eq!(payloads[0].data, vps);
+        // Payload header type 49 (0x62) with the NAL's layer id and TID (0x01); FU header
+        // S/E and type 20.
+        assert_eq!(&payloads[1].data[..4], &[0x62, 0x01, 0x80 | 20, 1]);
+        assert_eq!(&payloads[2].data[..4], &[0x62, 0x01, 20, 8]);
+        assert_eq!(&payloads[3].data[..], &[0x62, 0x01, 0x40 | 20, 15, 16, 17]);
+        assert!(payloads[3].marker && !payloads[2].marker);
+        // Reassembled: the NAL header from the FU type, then the bodies.
+        let mut nal = vec![(payloads[1].data[0] & 0x81) | ((payloads[1].data[2] & 0x3F) << 1)];
+        nal.push(payloads[1].data[1]);
+        for p in &payloads[1..] {
+            nal.extend_from_slice(&p.data[3..]);
+        }
+        assert_eq!(nal, idr);
+    }
+
+    #[test]
     fn aac_payload_has_one_au_header() {
         // AU-headers-length 16 bits; AU-header size 300 (0b1_0010_1100) << 3, index 0.
         let frame = vec![7u8; 300];
