@@ -69,6 +69,8 @@ fn wait_for(path: &Path, child: &mut std::process::Child, log: &Path) {
 
 #[test]
 fn kill_9_in_the_middle_of_a_finalization_is_repaired_with_every_fragment() {
+    // Built before the server starts, whose lifetime is bounded.
+    recorder();
     let script = Script::normal()
         .expect("ffmpeg makes the clip")
         .with_end(End::Close)

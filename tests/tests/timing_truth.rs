@@ -256,8 +256,7 @@ fn read_times(path: &Path) -> FileTimes {
 }
 
 /// The wall-clock start the recorder writes in a file's `udta` (`recorder: first sample
-/// at RFC3339`), which sorts files in recording order (their names need not: a segment
-/// takes the first free `out-N.mp4` while the previous one is still being finished).
+/// at RFC3339`), which sorts files in recording order.
 fn start_tag(path: &Path) -> String {
     let data = std::fs::read(path).expect("read the file");
     let moov = read::boxes(&data)
@@ -274,7 +273,10 @@ fn start_tag(path: &Path) -> String {
         .expect("the start tag")
 }
 
-/// The recording's files (`out.mp4`, `out-N.mp4`), in recording order.
+/// The recording's files (`out.mp4`, `out-N.mp4`) in recording order. Not the order of
+/// their names: each file's writer thread takes the first free name when it starts, and
+/// when files open a few milliseconds apart (a burst of media, as here) a later file's
+/// thread can get there first.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .expect("list dir")
@@ -296,6 +298,8 @@ fn check(
     format: &str,
     segment_s: Option<i64>,
 ) {
+    // Built before the server starts, whose lifetime is bounded.
+    tests::harness::recorder();
     let clip: Arc<H264Clip> = H264Clip::testsrc_bframes(codec).expect("ffmpeg makes the clip");
     let frames = clip.access_units.len();
     let script = Script::from_clip(clip.clone())
@@ -329,7 +333,8 @@ fn check(
             ..Invocation::default()
         },
     );
-    r.check_common();
+    // The server ends the session after the clip: exit 3 with --max-retries 0.
+    r.assert_failed_with(3, &["the server ended the session"]);
     assert_eq!(
         server.video_frames_sent(),
         frames,
