@@ -415,7 +415,7 @@ fn h264_bframes_audio_37ms_early_in_1s_segments_fmp4() {
 }
 
 #[test]
-fn h264_initial_timestamp_modes_keep_or_drop_the_offset() {
+fn h264_require_and_permissive_keep_the_rtp_info_offset() {
     check(
         "h264-require",
         VideoCodec::H264,
@@ -432,6 +432,10 @@ fn h264_initial_timestamp_modes_keep_or_drop_the_offset() {
         "fmp4",
         None,
     );
+}
+
+#[test]
+fn h264_ignore_starts_each_stream_at_its_first_packet() {
     check(
         "h264-ignore-late",
         VideoCodec::H264,
