@@ -12,6 +12,7 @@ parameter sets in-band before every IDR):
   /mjpeg     Motion JPEG (jpegenc, 4:2:0)
   /h264      H.264 alone
   /h264b     H.264 with B-frames (x264enc bframes=2, main profile) + AAC 48 kHz stereo
+  /h265b     H.265 with B-frames (x265enc bframes=2, closed GOPs) + AAC 48 kHz stereo
   /h264loss1 /h264 with 1% of its RTP packets dropped at random (identity after the
              payloader: the sequence numbers of the dropped packets are skipped)
   /h264loss5 the same with 5% dropped
@@ -115,6 +116,18 @@ def h265_branch(pay: str) -> str:
     )
 
 
+def h265b_branch(pay: str) -> str:
+    """Two B-frames between references, sent in decode order. No tune=zerolatency (it
+    disables B-frames); a fixed pattern (b-adapt=0) in closed GOPs (open-gop=0: every
+    keyframe an IDR, no leading pictures that reference the previous GOP); one frame
+    thread and one pool, for the same reason as /h264b's threads=1."""
+    return (
+        f"{VIDEO_RAW} ! x265enc speed-preset=ultrafast key-int-max={GOP} bitrate=1500 "
+        f'option-string="min-keyint={GOP}:bframes=2:b-adapt=0:open-gop=0:frame-threads=1:pools=1" ! '
+        f"rtph265pay name={pay} pt=96 config-interval=-1"
+    )
+
+
 def mjpeg_branch(pay: str) -> str:
     return f"{VIDEO_RAW} ! jpegenc quality=75 ! rtpjpegpay name={pay} pt=26"
 
@@ -125,6 +138,7 @@ MOUNTS = {
     "/mjpeg": lambda: f"( {mjpeg_branch('pay0')} )",
     "/h264": lambda: f"( {h264_branch('pay0')} )",
     "/h264b": lambda: f"( {h264b_branch('pay0')} {aac_branch('pay1')} )",
+    "/h265b": lambda: f"( {h265b_branch('pay0')} {aac_branch('pay1')} )",
     "/h264loss1": lambda: f"( {lossy(h264_branch('vpay'), 0.01)} )",
     "/h264loss5": lambda: f"( {lossy(h264_branch('vpay'), 0.05)} )",
     "/h264pcmu": lambda: f"( {small_h264_branch('pay0')} {g711_branch('pay1', 'mulawenc', 'rtppcmupay', 0)} )",

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 pub use auth::Auth;
 pub use media::{
     AacClip, AccessUnit, H264Clip, TESTSRC_FPS, TESTSRC_HEIGHT, TESTSRC_SECONDS, TESTSRC_WIDTH,
-    nal_type,
+    VideoCodec, h265_nal_type, nal_type,
 };
 
 use connection::Connection;
@@ -189,6 +189,7 @@ pub enum Fault {
 pub struct Script {
     video: Arc<H264Clip>,
     audio: Option<Arc<AacClip>>,
+    audio_offset_ms: i32,
     frames: usize,
     pacing: Pacing,
     auth: Option<Auth>,
@@ -214,6 +215,7 @@ impl Script {
         Self {
             video,
             audio: None,
+            audio_offset_ms: 0,
             frames,
             pacing: Pacing::Burst,
             auth: None,
@@ -237,6 +239,15 @@ impl Script {
     pub fn with_audio(mut self) -> io::Result<Self> {
         self.audio = Some(AacClip::sine()?);
         Ok(self)
+    }
+
+    /// Starts the audio `ms` milliseconds after the video (before it when negative): the
+    /// audio's RTP timestamps and send times are shifted by that much, while `RTP-Info`
+    /// still names the same instant (the first video frame's) for both streams. Audio due
+    /// before the first video frame is sent first.
+    pub fn with_audio_offset_ms(mut self, ms: i32) -> Self {
+        self.audio_offset_ms = ms;
+        self
     }
 
     /// How many video frames to send; the clip repeats (with increasing timestamps) when

@@ -38,7 +38,8 @@ commands:
   test                      fmt, clippy, tests, docs, tidy and verify (what CI runs)
   verify [--with-ffmpeg] [CASE...]
                             record the test streams (concurrently) and check the MP4 files;
-                            cases: h264aac h265aac mjpeg h264 h264b (B-frames) (10 s each),
+                            cases: h264aac h265aac mjpeg h264 h264b h265b (B-frames)
+                            (10 s each),
                             fmp4 (fragmented),
                             kill9 (SIGKILL, then repair), segments (35 s in 10 s files)
                             (default: all); --with-ffmpeg records the first five with ffmpeg

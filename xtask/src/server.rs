@@ -20,6 +20,7 @@ pub const MOUNTS: &[(&str, &str)] = &[
     ("/mjpeg", "Motion JPEG"),
     ("/h264", "H.264 alone"),
     ("/h264b", "H.264 with B-frames + AAC 48 kHz stereo"),
+    ("/h265b", "H.265 with B-frames + AAC 48 kHz stereo"),
     ("/h264loss1", "H.264 alone, 1% of the RTP packets dropped"),
     ("/h264loss5", "H.264 alone, 5% of the RTP packets dropped"),
     (

@@ -135,6 +135,30 @@ pub fn check_bytes(data: &[u8]) -> Result<StrictSummary> {
     })
 }
 
+/// Number of entries in the `ctts` of a progressive file's video track (0 without a
+/// `ctts`), read by mp4-atom: a stream with B-frames must have one.
+pub fn video_ctts_entries(path: &Path) -> Result<usize> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut buf = &data[..];
+    while !buf.is_empty() {
+        if let Any::Moov(moov) = Any::decode(&mut buf).context("mp4-atom (strict)")? {
+            let video = moov
+                .trak
+                .iter()
+                .find(|t| t.mdia.hdlr.handler == b"vide".into())
+                .context("no video track")?;
+            return Ok(video
+                .mdia
+                .minf
+                .stbl
+                .ctts
+                .as_ref()
+                .map_or(0, |c| c.entries.len()));
+        }
+    }
+    bail!("no moov box")
+}
+
 fn inside(mdats: &[(u64, u64)], start: u64, len: u64) -> bool {
     mdats
         .iter()

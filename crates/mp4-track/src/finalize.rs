@@ -36,9 +36,11 @@ pub enum FinalizeStep {
 ///    them. **Sync.**
 /// 2. Turn `moof n`, ..., `moof 2` into `free` by rewriting their 4-byte type, the last
 ///    first, each followed by the `prft` just before it, if any (a `prft` is a top-level
-///    box readers skip, with or without a `moof` after it). At each point the file is a
-///    valid fragmented file holding a prefix of its fragments, at least the first.
-///    **Sync.**
+///    box readers skip, with or without a `moof` after it). These writes may reach the
+///    disk in any order before the sync, so the file is a valid fragmented file holding
+///    a subset of its fragments, always the first (written in order, a prefix; a player
+///    shows the hidden ones as a gap until the commit or a repair). A sync per rewrite
+///    would keep it a prefix at the cost of one flush per fragment. **Sync.**
 /// 3. Commit: rewrite the reserved box's 4-byte size from `R` to 8. In one write the
 ///    file becomes `[ftyp][free 8][moov][free …][mdat 1][free][mdat 2]...`: the final
 ///    `moov` appears, and the `free` written in step 1 hides the init `moov` and
@@ -49,8 +51,10 @@ pub enum FinalizeStep {
 /// warning), step 2 is the same, and the commit (3) rewrites the reserved box's size to
 /// `R + I + len(moof 1)`, hiding the init `moov` and `moof 1` in one write.
 ///
-/// So every state a crash can leave is a valid fragmented file with a non-empty prefix of
-/// its fragments (ffmpeg plays it), or the finished progressive file. Before the commit,
+/// So every state a crash can leave is a valid fragmented file with a non-empty subset of
+/// its fragments (ffmpeg plays it), or the finished progressive file
+/// (`tests/crash_order.rs` checks every landing of the writes between two syncs, whole or
+/// torn at 512-byte sectors). Before the commit,
 /// every `moof` payload is intact (only types change), so [`Recovery`](crate::Recovery)
 /// rebuilds the same final `moov` from the fragments and finishes the job; its plans are
 /// idempotent. The commit is a 4-byte write at offset `F` (36 for this crate's `ftyp`),

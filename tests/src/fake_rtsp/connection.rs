@@ -12,7 +12,7 @@ use super::plan::{Channels, Final, Plan, build_plan};
 use super::request::{Request, take_request};
 use super::{
     AUDIO_PT, AUDIO_SSRC, Fault, GARBAGE, POLL, Pacing, SESSION_ID, Script, Shared, UnusableSdp,
-    VIDEO_PT, VIDEO_SSRC,
+    VIDEO_PT, VIDEO_SSRC, VideoCodec,
 };
 
 /// Where a connection is in its exchange.
@@ -337,14 +337,25 @@ impl Connection {
         }
         let b64 = base64::engine::general_purpose::STANDARD;
         let clip = &self.script.video;
-        sdp.push_str(&format!(
-            "m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{VIDEO_PT} H264/90000\r\n\
+        if let Some(vps) = clip.vps.as_ref().filter(|_| clip.codec == VideoCodec::H265) {
+            sdp.push_str(&format!(
+                "m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{VIDEO_PT} H265/90000\r\n\
+                 a=fmtp:{VIDEO_PT} sprop-vps={};sprop-sps={};sprop-pps={}\r\n\
+                 a=control:trackID=0\r\n",
+                b64.encode(vps),
+                b64.encode(&clip.sps),
+                b64.encode(&clip.pps),
+            ));
+        } else {
+            sdp.push_str(&format!(
+                "m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{VIDEO_PT} H264/90000\r\n\
              a=fmtp:{VIDEO_PT} packetization-mode=1;profile-level-id={};\
              sprop-parameter-sets={},{}\r\na=control:trackID=0\r\n",
-            clip.profile_level_id(),
-            b64.encode(&clip.sps),
-            b64.encode(&clip.pps),
-        ));
+                clip.profile_level_id(),
+                b64.encode(&clip.sps),
+                b64.encode(&clip.pps),
+            ));
+        }
         if let Some(a) = &self.script.audio {
             let config: String = a.config.iter().map(|b| format!("{b:02X}")).collect();
             sdp.push_str(&format!(

@@ -1,5 +1,5 @@
-//! Test media made by ffmpeg at test time: an H.264 elementary stream split into access
-//! units, and AAC frames taken out of ADTS.
+//! Test media made by ffmpeg at test time: an H.264 (or H.265) elementary stream split into
+//! access units with their presentation order, and AAC frames taken out of ADTS.
 
 use std::io;
 use std::process::{Command, Stdio};
@@ -21,25 +21,44 @@ pub const TESTSRC_HEIGHT: u16 = 240;
 
 const INSTALL_HINT: &str = "ffmpeg is required: apt-get install -y ffmpeg";
 
-/// One H.264 access unit (one picture): its NAL units without start codes.
+/// One access unit (one picture): its NAL units without start codes.
 #[derive(Clone, Debug)]
 pub struct AccessUnit {
-    /// The NAL units in decoding order, each starting with its one-byte header.
+    /// The NAL units in decoding order, each starting with its header.
     pub nals: Vec<Bytes>,
+    /// Where the picture is presented, in frames from the clip's first picture (its index
+    /// in decode order without B-frames).
+    pub pts: u32,
+    /// True for an IDR picture (a keyframe).
+    pub idr: bool,
 }
 
 impl AccessUnit {
     /// True when the picture is an IDR picture (a keyframe).
     pub fn is_idr(&self) -> bool {
-        self.nals.iter().any(|n| nal_type(n) == 5)
+        self.idr
     }
 }
 
-/// A constant-frame-rate H.264 stream without B-frames, as access units.
+/// The codec of a clip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// H.264 (RFC 6184 packetization).
+    H264,
+    /// H.265 (RFC 7798 packetization); parameter sets in-band before every IDR.
+    H265,
+}
+
+/// A constant-frame-rate H.264 stream (or, from [`H264Clip::testsrc_bframes`], H.264 or
+/// H.265 with B-frames), as access units in decode order.
 pub struct H264Clip {
-    /// The sequence parameter set (NAL type 7), header byte included.
+    /// The codec.
+    pub codec: VideoCodec,
+    /// The video parameter set (H.265 only), header included.
+    pub vps: Option<Bytes>,
+    /// The sequence parameter set (H.264 NAL type 7), header included.
     pub sps: Bytes,
-    /// The picture parameter set (NAL type 8), header byte included.
+    /// The picture parameter set (H.264 NAL type 8), header included.
     pub pps: Bytes,
     /// The pictures in order; the first is an IDR picture.
     pub access_units: Vec<AccessUnit>,
@@ -90,8 +109,11 @@ impl H264Clip {
                 _ => false,
             };
             if starts_new {
+                let nals = std::mem::take(&mut current);
                 access_units.push(AccessUnit {
-                    nals: std::mem::take(&mut current),
+                    idr: nals.iter().any(|n| nal_type(n) == 5),
+                    pts: access_units.len() as u32,
+                    nals,
                 });
                 current_has_slice = false;
             }
@@ -104,7 +126,11 @@ impl H264Clip {
             current.push(nal);
         }
         if current_has_slice {
-            access_units.push(AccessUnit { nals: current });
+            access_units.push(AccessUnit {
+                idr: current.iter().any(|n| nal_type(n) == 5),
+                pts: access_units.len() as u32,
+                nals: current,
+            });
         }
         let (Some(sps), Some(pps)) = (sps, pps) else {
             return Err(io::Error::other("h264 stream has no sps or pps"));
@@ -113,11 +139,38 @@ impl H264Clip {
             return Err(io::Error::other("h264 stream does not start with an idr"));
         }
         Ok(H264Clip {
+            codec: VideoCodec::H264,
+            vps: None,
             sps,
             pps,
             access_units,
             fps,
         })
+    }
+
+    /// Three seconds of ffmpeg's `testsrc` (320x240, 30 fps, an IDR every 30 frames) with
+    /// two B-frames between references in a fixed pattern (no adaptive placement, no
+    /// pyramid, closed GOPs), by libx264 or libx265: decode order I0 P3 B1 B2 P6 B4 B5 ...
+    /// Each access unit's presentation index comes from the encoder's own timestamps
+    /// (ffprobe of a Matroska copy). Made once per codec and process.
+    pub fn testsrc_bframes(codec: VideoCodec) -> io::Result<Arc<H264Clip>> {
+        static CLIPS: [OnceLock<Result<Arc<H264Clip>, String>>; 2] =
+            [OnceLock::new(), OnceLock::new()];
+        CLIPS[codec as usize]
+            .get_or_init(|| make_bframes(codec).map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(io::Error::other)
+    }
+
+    /// The least reorder depth that decodes the clip's order: the most pictures decoded
+    /// before one and presented after it (1 for [`testsrc_bframes`](Self::testsrc_bframes),
+    /// what the encoders then state in the SPS; 0 without B-frames).
+    pub fn reorder_depth(&self) -> u32 {
+        let aus = &self.access_units;
+        (0..aus.len())
+            .map(|j| aus[..j].iter().filter(|a| a.pts > aus[j].pts).count() as u32)
+            .max()
+            .unwrap_or(0)
     }
 
     /// `profile-level-id` for the SDP: the three bytes after the SPS's NAL header, in hex.
@@ -139,6 +192,151 @@ impl std::fmt::Debug for H264Clip {
             .field("fps", &self.fps)
             .finish_non_exhaustive()
     }
+}
+
+/// The H.265 NAL unit type (bits 1-6 of the first header byte).
+pub fn h265_nal_type(nal: &[u8]) -> u8 {
+    nal.first().map_or(0, |b| (b >> 1) & 0x3F)
+}
+
+/// Encodes [`H264Clip::testsrc_bframes`]'s clip into a Matroska file (whose packets carry
+/// the encoder's timestamps), reads each packet's presentation time with ffprobe and its
+/// bytes as Annex B with ffmpeg, one access unit per packet.
+fn make_bframes(codec: VideoCodec) -> io::Result<H264Clip> {
+    let size = format!("testsrc=size={TESTSRC_WIDTH}x{TESTSRC_HEIGHT}:rate={TESTSRC_FPS}");
+    let secs = TESTSRC_SECONDS.to_string();
+    let dir = std::env::temp_dir().join(format!("fake-rtsp-bframes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mkv = dir.join(format!("{codec:?}.mkv"));
+    let mkv_str = mkv.to_str().expect("utf-8 temp path");
+    let (encoder, params, bsf, format) = match codec {
+        VideoCodec::H264 => (
+            "libx264",
+            ["-x264-params", "b-pyramid=none:open-gop=0"],
+            "h264_mp4toannexb",
+            "h264",
+        ),
+        VideoCodec::H265 => (
+            "libx265",
+            [
+                "-x265-params",
+                "bframes=2:b-adapt=0:b-pyramid=0:open-gop=0:scenecut=0:repeat-headers=1:log-level=error",
+            ],
+            "hevc_mp4toannexb",
+            "hevc",
+        ),
+    };
+    #[rustfmt::skip]
+    let encode = [
+        "-nostdin", "-v", "error", "-y",
+        "-f", "lavfi", "-i", &size, "-t", &secs,
+        "-c:v", encoder, "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
+        "-bf", "2", "-b_strategy", "0", params[0], params[1],
+        "-f", "matroska", mkv_str,
+    ];
+    ffmpeg(&encode)?;
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=pts",
+            "-of",
+            "csv=p=0",
+            mkv_str,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot run ffprobe ({e}); {INSTALL_HINT}"),
+            )
+        })?;
+    // Matroska's millisecond timestamps, rounded to frames.
+    let pts: Vec<u32> = String::from_utf8_lossy(&probe.stdout)
+        .lines()
+        .map(|l| {
+            let ms: u64 = l
+                .trim()
+                .parse()
+                .map_err(|_| io::Error::other(format!("pts {l:?}")))?;
+            Ok(((ms * u64::from(TESTSRC_FPS) + 500) / 1000) as u32)
+        })
+        .collect::<io::Result<_>>()?;
+    #[rustfmt::skip]
+    let annex_b = ["-nostdin", "-v", "error", "-i", mkv_str, "-c", "copy", "-bsf:v", bsf, "-f", format, "-"];
+    let stream = ffmpeg(&annex_b)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut clip = match codec {
+        VideoCodec::H264 => H264Clip::from_annex_b(&stream, TESTSRC_FPS)?,
+        VideoCodec::H265 => h265_from_annex_b(&stream, TESTSRC_FPS)?,
+    };
+    if clip.access_units.len() != pts.len() {
+        return Err(io::Error::other(format!(
+            "{} access units but {} packets",
+            clip.access_units.len(),
+            pts.len()
+        )));
+    }
+    for (au, p) in clip.access_units.iter_mut().zip(pts) {
+        au.pts = p;
+    }
+    Ok(clip)
+}
+
+/// Splits an H.265 Annex B stream into access units: a new one starts at a VPS, SPS, PPS,
+/// access unit delimiter or prefix SEI after a picture's slices, or at a slice whose
+/// `first_slice_segment_in_pic_flag` is set. IDR pictures are NAL types 19 and 20.
+fn h265_from_annex_b(stream: &[u8], fps: u32) -> io::Result<H264Clip> {
+    let (mut vps, mut sps, mut pps) = (None, None, None);
+    let mut access_units: Vec<AccessUnit> = Vec::new();
+    let mut current: Vec<Bytes> = Vec::new();
+    let mut current_has_slice = false;
+    let push = |nals: Vec<Bytes>, access_units: &mut Vec<AccessUnit>| {
+        access_units.push(AccessUnit {
+            idr: nals.iter().any(|n| matches!(h265_nal_type(n), 19 | 20)),
+            pts: access_units.len() as u32,
+            nals,
+        });
+    };
+    for nal in split_annex_b(stream) {
+        let t = h265_nal_type(&nal);
+        let starts_new = match t {
+            0..=31 => current_has_slice && nal.get(2).is_some_and(|b| b & 0x80 != 0),
+            32..=35 | 39 => current_has_slice,
+            _ => false,
+        };
+        if starts_new {
+            push(std::mem::take(&mut current), &mut access_units);
+            current_has_slice = false;
+        }
+        match t {
+            32 if vps.is_none() => vps = Some(nal.clone()),
+            33 if sps.is_none() => sps = Some(nal.clone()),
+            34 if pps.is_none() => pps = Some(nal.clone()),
+            0..=31 => current_has_slice = true,
+            _ => {}
+        }
+        current.push(nal);
+    }
+    if current_has_slice {
+        push(current, &mut access_units);
+    }
+    let (Some(vps), Some(sps), Some(pps)) = (vps, sps, pps) else {
+        return Err(io::Error::other("h265 stream has no vps, sps or pps"));
+    };
+    if !access_units.first().is_some_and(AccessUnit::is_idr) {
+        return Err(io::Error::other("h265 stream does not start with an idr"));
+    }
+    Ok(H264Clip {
+        codec: VideoCodec::H265,
+        vps: Some(vps),
+        sps,
+        pps,
+        access_units,
+        fps,
+    })
 }
 
 /// The NAL unit type (low five bits of the header byte).

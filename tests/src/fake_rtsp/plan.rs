@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::rtp::{self, Piece, VideoPayload};
 use super::{
     AUDIO_PT, AUDIO_SEQ_BASE, AUDIO_SSRC, AUDIO_TS_BASE, AacClip, BadPayload, End, Fault, Script,
-    VIDEO_PT, VIDEO_SEQ_BASE, VIDEO_SSRC, VIDEO_TS_BASE, nal_type,
+    VIDEO_PT, VIDEO_SEQ_BASE, VIDEO_SSRC, VIDEO_TS_BASE, VideoCodec, nal_type,
 };
 
 /// One step of the media schedule.
@@ -88,8 +88,10 @@ pub(super) fn build_plan(script: &Script, channels: Channels, play_wall: SystemT
     };
     let audio = script.audio.as_ref().zip(channels.audio);
     let mut audio_index = 0usize;
+    let offset_ms = script.audio_offset_ms;
     let audio_secs = |j: usize, a: &AacClip| {
         j as f64 * f64::from(AacClip::FRAME_SAMPLES) / f64::from(a.sample_rate_hz)
+            + f64::from(offset_ms) / 1000.0
     };
 
     for i in 0..frames {
@@ -98,6 +100,7 @@ pub(super) fn build_plan(script: &Script, channels: Channels, play_wall: SystemT
         if let Some((a, channel)) = audio {
             while audio_secs(audio_index, a) < frame_secs {
                 let mut ts = i64::from(AUDIO_TS_BASE)
+                    + i64::from(offset_ms) * i64::from(a.sample_rate_hz) / 1000
                     + audio_index as i64 * i64::from(AacClip::FRAME_SAMPLES);
                 if audio_secs(audio_index, a) >= jump_frame as f64 / fps {
                     ts += jump_90k * i64::from(a.sample_rate_hz) / 90_000;
@@ -107,7 +110,7 @@ pub(super) fn build_plan(script: &Script, channels: Channels, play_wall: SystemT
                     rtp::rtp_packet(AUDIO_PT, true, audio_seq, ts as u32, AUDIO_SSRC, &payload);
                 audio_seq = audio_seq.wrapping_add(1);
                 steps.push(Step {
-                    at: Duration::from_secs_f64(audio_secs(audio_index, a)),
+                    at: Duration::from_secs_f64(audio_secs(audio_index, a).max(0.0)),
                     bytes: rtp::interleaved(channel, &packet),
                     ends_video_frame: false,
                     damaged: false,
@@ -120,13 +123,22 @@ pub(super) fn build_plan(script: &Script, channels: Channels, play_wall: SystemT
         };
         let au = &clip.access_units[i % clip.access_units.len()];
         let mut nals = Vec::with_capacity(au.nals.len() + 2);
-        if au.is_idr() && !au.nals.iter().any(|n| nal_type(n) == 7) {
+        if clip.codec == VideoCodec::H264
+            && au.is_idr()
+            && !au.nals.iter().any(|n| nal_type(n) == 7)
+        {
             nals.push(clip.sps.clone());
             nals.push(clip.pps.clone());
         }
         nals.extend(au.nals.iter().cloned());
-        let mut payloads = rtp::packetize_h264(&nals, rtp::MAX_PAYLOAD);
-        let mut ts = i64::from(VIDEO_TS_BASE) + i as i64 * frame_90k;
+        let mut payloads = match clip.codec {
+            VideoCodec::H264 => rtp::packetize_h264(&nals, rtp::MAX_PAYLOAD),
+            VideoCodec::H265 => rtp::packetize_h265(&nals, rtp::MAX_PAYLOAD),
+        };
+        // Presentation time: the clip's order, repeated with increasing times.
+        let shown =
+            (i / clip.access_units.len() * clip.access_units.len()) as i64 + i64::from(au.pts);
+        let mut ts = i64::from(VIDEO_TS_BASE) + shown * frame_90k;
         if i >= jump_frame {
             ts += jump_90k;
         }

@@ -1,4 +1,5 @@
-//! RTP packetization: H.264 per RFC 6184 (single NAL unit packets and FU-A), AAC per
+//! RTP packetization: H.264 per RFC 6184 (single NAL unit packets and FU-A), H.265 per
+//! RFC 7798 (single NAL unit packets and FUs), AAC per
 //! RFC 3640 (AAC-hbr, one access unit per packet), RTP headers (RFC 3550 §5.1) and RTSP
 //! interleaved framing (RFC 2326 §10.12).
 
@@ -51,6 +52,49 @@ pub(crate) fn packetize_h264(nals: &[Bytes], max_payload: usize) -> Vec<VideoPay
             let header = (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type;
             let mut data = Vec::with_capacity(part.len() + 2);
             data.extend_from_slice(&[indicator, header]);
+            data.extend_from_slice(part);
+            out.push(VideoPayload {
+                data: Bytes::from(data),
+                marker: false,
+                piece: match (start, end) {
+                    (true, _) => Piece::FuStart,
+                    (false, true) => Piece::FuEnd,
+                    (false, false) => Piece::FuMiddle,
+                },
+            });
+        }
+    }
+    if let Some(last) = out.last_mut() {
+        last.marker = true;
+    }
+    out
+}
+
+/// Packetizes one H.265 access unit as [`packetize_h264`] does H.264: NAL units up to
+/// [`MAX_PAYLOAD`] bytes alone, larger ones as fragmentation units (RFC 7798 §4.4.3: a
+/// payload header of type 49 carrying the NAL's layer and temporal ids, then an FU header
+/// with the start and end bits and the NAL type).
+pub(crate) fn packetize_h265(nals: &[Bytes], max_payload: usize) -> Vec<VideoPayload> {
+    let mut out = Vec::new();
+    for nal in nals {
+        if nal.len() <= max_payload {
+            out.push(VideoPayload {
+                data: nal.clone(),
+                marker: false,
+                piece: Piece::Single,
+            });
+            continue;
+        }
+        let header = [(nal[0] & 0x81) | (49 << 1), nal[1]];
+        let nal_type = (nal[0] >> 1) & 0x3F;
+        let body = &nal[2..];
+        let chunk = max_payload - 3;
+        let count = body.len().div_ceil(chunk);
+        for (i, part) in body.chunks(chunk).enumerate() {
+            let (start, end) = (i == 0, i + 1 == count);
+            let fu = (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type;
+            let mut data = Vec::with_capacity(part.len() + 3);
+            data.extend_from_slice(&[header[0], header[1], fu]);
             data.extend_from_slice(part);
             out.push(VideoPayload {
                 data: Bytes::from(data),
@@ -161,6 +205,34 @@ mod tests {
             nal,
             std::iter::once(0x65).chain(1..=25).collect::<Vec<u8>>()
         );
+    }
+
+    #[test]
+    fn h265_nals_go_whole_or_in_fragmentation_units() {
+        // VPS (type 32: 0x40 0x01), then an IDR_N_LP slice (type 20: 0x28 0x01) of 2 + 17
+        // bytes split at 10-byte payloads: 7 body bytes per unit.
+        let vps = Bytes::from_static(&[0x40, 0x01, 0x0C]);
+        let idr: Vec<u8> = [0x28, 0x01].into_iter().chain(1..=17).collect();
+        let payloads = packetize_h265(&[vps.clone(), Bytes::from(idr.clone())], 10);
+        let pieces: Vec<Piece> = payloads.iter().map(|p| p.piece).collect();
+        assert_eq!(
+            pieces,
+            [Piece::Single, Piece::FuStart, Piece::FuMiddle, Piece::FuEnd]
+        );
+        assert_eq!(payloads[0].data, vps);
+        // Payload header type 49 (0x62) with the NAL's layer id and TID (0x01); FU header
+        // S/E and type 20.
+        assert_eq!(&payloads[1].data[..4], &[0x62, 0x01, 0x80 | 20, 1]);
+        assert_eq!(&payloads[2].data[..4], &[0x62, 0x01, 20, 8]);
+        assert_eq!(&payloads[3].data[..], &[0x62, 0x01, 0x40 | 20, 15, 16, 17]);
+        assert!(payloads[3].marker && !payloads[2].marker);
+        // Reassembled: the NAL header from the FU type, then the bodies.
+        let mut nal = vec![(payloads[1].data[0] & 0x81) | ((payloads[1].data[2] & 0x3F) << 1)];
+        nal.push(payloads[1].data[1]);
+        for p in &payloads[1..] {
+            nal.extend_from_slice(&p.data[3..]);
+        }
+        assert_eq!(nal, idr);
     }
 
     #[test]

@@ -101,6 +101,14 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         mount: "/h264b",
         check: Check::BFrames(expect.clone()),
     });
+    let Check::Standard(h265) = all[1].check.clone() else {
+        unreachable!("the second case is standard")
+    };
+    all.push(Case {
+        name: "h265b",
+        mount: "/h265b",
+        check: Check::BFrames(h265),
+    });
     all.push(Case {
         name: "fmp4",
         mount: "/h264aac",

@@ -7,9 +7,10 @@
 //! - `h264aac`, `h265aac`, `mjpeg`, `h264`: 10 s each, default format: ffprobe figures
 //!   (exactly 300 video frames, all that the recorder reports), a clean `ffmpeg -xerror`
 //!   decode, mp4-atom strict, and the `moov` before the media;
-//! - `h264b`: 10 s of /h264b (x264 with two B-frames, sent in decode order): the standard
-//!   checks, plus the file really holds reordered frames (some packets' pts != dts), its
-//!   video starts at 0, and its sorted pts are every frame once, 1/30 s apart;
+//! - `h264b`, `h265b`: 10 s of /h264b (/h265b: x264 (x265) with two B-frames, sent in
+//!   decode order): the standard checks, plus the file really holds reordered frames (some
+//!   packets' pts != dts, a `ctts` in the video track), its video starts at 0, and its
+//!   sorted pts are every frame once, 1/30 s apart;
 //! - `fmp4`: 10 s of /h264aac with `--format fmp4`: a fragmented file (`moof`s) holding
 //!   exactly the frames the recorder reports;
 //! - `kill9`: /h264aac killed with SIGKILL 8.5 s into the file: the `.partial` plays and

@@ -84,7 +84,12 @@ pub(super) fn check_reordering(file: &Path) -> Result<String> {
         ],
         file,
     )?;
-    checks::reordering(start_s, &packets)
+    let ctts = strict::video_ctts_entries(file).context("ctts check")?;
+    ensure!(ctts > 0, "reordered video without a ctts");
+    Ok(format!(
+        "{}; ctts {ctts} entries",
+        checks::reordering(start_s, &packets)?
+    ))
 }
 
 /// `--format fmp4`: a fragmented file with every frame the recorder reports.

@@ -167,6 +167,18 @@ fn kids<'a>(b: &RawBox<'a>) -> Vec<RawBox<'a>> {
 /// Parses the whole file strictly as one of the two layouts; also checks that every
 /// sample lies inside an `mdat` payload.
 pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
+    parse_with(f, false).map(|(parsed, _)| parsed)
+}
+
+/// Like [`parse_file`], but the visible fragments may be any subset of the file's
+/// (a finalization whose type rewrites landed in any order hides some): their sequence
+/// numbers only increase, and decode times continue across consecutive numbers only.
+/// Returns the sequence number of each visible fragment too.
+pub fn parse_visible(f: &SimFile) -> Result<(Parsed, Vec<u32>), String> {
+    parse_with(f, true)
+}
+
+fn parse_with(f: &SimFile, hidden_allowed: bool) -> Result<(Parsed, Vec<u32>), String> {
     let top = top_level(f)?;
     if top.first().map(|b| &b.fourcc) != Some(b"ftyp") {
         return Err("no ftyp first".into());
@@ -205,10 +217,11 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
                 }
             }
         }
-        return Ok(Parsed::Progressive {
+        let parsed = Parsed::Progressive {
             movie,
             moov_offset: moov_top.offset,
-        });
+        };
+        return Ok((parsed, Vec::new()));
     };
     // trex defaults: (duration, size, flags) per track id.
     let trex: Vec<(u32, u32, u32, u32)> = kids(mvex)
@@ -234,6 +247,7 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
         return Err("moof before the moov".into());
     }
     let mut fragments = Vec::new();
+    let mut numbers = Vec::new();
     let mut next_seq = 1;
     let mut ends: Vec<Option<u64>> = vec![None; tracks];
     for (i, b) in top.iter().enumerate() {
@@ -260,11 +274,16 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
         r.full();
         let seq = r.u32();
         // Visible fragments are a prefix whose numbers go 1, 2, ... (later ones may be
-        // hidden by a finalization in progress).
-        if seq != next_seq {
+        // hidden by a finalization in progress), or with `hidden_allowed` any subset.
+        let follows = seq == next_seq;
+        if !(follows || (hidden_allowed && seq > next_seq)) {
             return Err(format!("sequence {seq}, expected {next_seq}"));
         }
-        next_seq += 1;
+        if !follows {
+            ends.iter_mut().for_each(|e| *e = None);
+        }
+        next_seq = seq + 1;
+        numbers.push(seq);
         let mut per_track = vec![Vec::new(); tracks];
         for traf in mk.iter().filter(|k| &k.fourcc == b"traf") {
             let tk = kids(traf);
@@ -345,7 +364,7 @@ pub fn parse_file(f: &SimFile) -> Result<Parsed, String> {
         }
         fragments.push(per_track);
     }
-    Ok(Parsed::Fragmented { tracks, fragments })
+    Ok((Parsed::Fragmented { tracks, fragments }, numbers))
 }
 
 /// Per-track samples of a fragmented parse, concatenated over fragments.

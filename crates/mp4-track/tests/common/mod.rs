@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fragments;
+pub mod muxed;
 
 use bmff_boxes::read::{self, RawBox};
 use mp4_track::Finished;

@@ -13,7 +13,7 @@ use mp4_track::{Finalize, FinalizeStep, Fragment, Recovered};
 
 use crate::output::error::{Kept, WriteAction, WriteError, WriteErrorKind};
 use crate::output::events::{EndReason, FileSummary};
-use crate::output::finalize_io::apply_step;
+use crate::output::finalize_io::{apply_step, pause_point};
 use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::{partial_path, rename_partial, sync_dir};
 use crate::output::repair::recover;
@@ -236,6 +236,7 @@ impl PartialFile {
     /// the file is cut back to its valid length.
     pub fn finalize(&self, plan: &Finalize) -> Result<(), Failed> {
         for (i, step) in plan.steps.iter().enumerate() {
+            pause_point(&self.partial, i);
             if let Err(error) = apply_step(&self.file, step) {
                 let first_write = !plan.steps[..i]
                     .iter()

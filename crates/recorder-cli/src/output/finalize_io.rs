@@ -24,3 +24,38 @@ pub fn apply_step(file: &File, step: &FinalizeStep) -> std::io::Result<()> {
         FinalizeStep::SetLen(len) => file.set_len(*len),
     }
 }
+
+/// Test-only pause point (debug builds only; release builds compile it out):
+/// `RECORDER_TEST_PAUSE_FINALIZE=after-step-N` makes the finalization of a recorded file
+/// stop after its first `N` plan steps, create `NAME.partial.paused` beside the file, and
+/// sleep 60 s before going on, so that a test can `kill -9` the recorder exactly in the
+/// middle of a finalization (`tests/tests/kill_mid_finalize.rs`).
+pub const PAUSE_FINALIZE_VAR: &str = "RECORDER_TEST_PAUSE_FINALIZE";
+
+/// Runs the [`PAUSE_FINALIZE_VAR`] pause point after `steps_done` steps of the plan
+/// finalizing `partial`.
+pub fn pause_point(partial: &std::path::Path, steps_done: usize) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::OnceLock;
+        static AFTER: OnceLock<Option<usize>> = OnceLock::new();
+        let after = AFTER.get_or_init(|| {
+            std::env::var(PAUSE_FINALIZE_VAR)
+                .ok()?
+                .strip_prefix("after-step-")?
+                .parse()
+                .ok()
+        });
+        if *after == Some(steps_done) {
+            let mut marker = partial.as_os_str().to_owned();
+            marker.push(".paused");
+            tracing::debug!("{PAUSE_FINALIZE_VAR}: paused after step {steps_done}");
+            if let Err(e) = std::fs::write(&marker, b"") {
+                tracing::warn!("{PAUSE_FINALIZE_VAR}: cannot create the marker: {e}");
+            }
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (partial, steps_done, PAUSE_FINALIZE_VAR);
+}
