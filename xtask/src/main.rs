@@ -16,6 +16,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod chromium;
 mod ci;
 mod crash;
 mod deps;
@@ -53,7 +54,8 @@ commands:
                             stalls, slow reads, half-open) for M minutes (default 2); RSS,
                             fds and CPU every 10 s; every file must play
   tidy                      check the architecture invariants
-  deps                      make sure ffmpeg and GStreamer's RTSP server are installed
+  deps                      make sure ffmpeg, GStreamer's RTSP server and chromium are
+                            installed
   bench [--seconds S] [--cameras 1,8,32] [--rounds R]
                             record N cameras (default 60 s; N = 1, 8, 32) with one
                             `recorder run`, N ffmpeg and N gst-launch-1.0 processes in turn,
@@ -128,7 +130,8 @@ fn run() -> Result<()> {
             no_args(command, rest)?;
             deps::ensure()?;
             println!(
-                "deps: ffmpeg, ffprobe, gst-launch-1.0, GstRtspServer and /usr/bin/time are installed"
+                "deps: ffmpeg, ffprobe, gst-launch-1.0, GstRtspServer, /usr/bin/time and chromium are \
+                 installed"
             );
             Ok(())
         }
