@@ -12,6 +12,8 @@
 //! cargo xtask deps                 install/check ffmpeg and GStreamer (apt-get as root)
 //! cargo xtask bench [--seconds S] [--cameras 1,8,32] [--rounds R]
 //!                                  CPU, memory and frames against ffmpeg and GStreamer
+//! cargo xtask bench g711 [--seconds S] [--cameras 32] [--rounds R]
+//!                                  CPU and bytes per minute of each --audio-format
 //! ```
 #![allow(clippy::print_stdout)]
 
@@ -61,6 +63,11 @@ commands:
                             `recorder run`, N ffmpeg and N gst-launch-1.0 processes in turn,
                             R rounds (default 1) in rotating order; report medians of CPU,
                             peak RSS and frames to target/bench/report.md
+  bench g711 [--seconds S] [--cameras 32] [--rounds R]
+                            record N cameras of /h264pcmu (G.711 + 320x180 H.264;
+                            default N = 32, 60 s) with one `recorder run` per
+                            --audio-format (flac, g711, pcm); report CPU per stream-minute
+                            and audio bytes per minute to target/bench/g711.md
 ";
 
 fn main() -> ExitCode {
@@ -106,6 +113,12 @@ fn run() -> Result<()> {
             };
             deps::ensure()?;
             verify::demo(seconds)
+        }
+        "bench" if rest.first().is_some_and(|a| a == "g711") => {
+            let options =
+                bench::BenchOptions::parse_over(bench::g711::default_options(), &rest[1..])?;
+            deps::ensure()?;
+            bench::g711::bench_g711(&options)
         }
         "bench" => {
             let options = bench::BenchOptions::parse(rest)?;

@@ -180,6 +180,30 @@ impl Drop for Timed {
     }
 }
 
+/// Runs `program args...` under `/usr/bin/time` (output to `log`) until it exits, killing
+/// it after `limit`; returns its figures and whether it exited 0.
+pub(super) fn run_timed(
+    program: &str,
+    args: &[String],
+    time_file: &Path,
+    log: &Path,
+    limit: Duration,
+) -> Result<(Usage, bool)> {
+    let mut timed = Timed::spawn(program, args, time_file, log)?;
+    let started = Instant::now();
+    while !timed.poll()? {
+        if started.elapsed() > limit {
+            drop(timed);
+            bail!(
+                "{program} still running after {limit:?} (killed); its log:\n{}",
+                tail(log, 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok((timed.usage()?, timed.status.is_some_and(|s| s.success())))
+}
+
 /// A scratch directory removed when dropped.
 #[derive(Debug)]
 pub(super) struct TempDir(pub(super) PathBuf);

@@ -230,15 +230,20 @@ impl Page {
             .call(Some(&self.session), method, params)
     }
 
-    /// Loads `url` and waits until the document has loaded (`readyState` complete).
+    /// Loads `url` (written as the browser shows it in `location.href`) and waits until
+    /// that document has loaded (`readyState` complete; not the one it replaces).
     pub fn navigate(&mut self, url: &str) -> Result<()> {
         let nav = self.call("Page.navigate", json!({ "url": url }))?;
         if let Some(error) = nav["errorText"].as_str() {
             bail!("cannot load {url}: {error}");
         }
+        let loaded = format!(
+            "document.readyState === 'complete' && location.href === {}",
+            json!(url)
+        );
         let started = Instant::now();
         loop {
-            if self.evaluate("document.readyState")? == json!("complete") {
+            if self.evaluate(&loaded)? == json!(true) {
                 return Ok(());
             }
             ensure!(
