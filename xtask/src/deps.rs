@@ -1,5 +1,5 @@
 //! `cargo xtask deps`: the system packages the checks need (ffmpeg, GStreamer's RTSP server,
-//! and `/usr/bin/time` for `cargo xtask bench`).
+//! Chromium for the playback checks, and `/usr/bin/time` for `cargo xtask bench`).
 
 use std::process::{Command, Stdio};
 
@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use crate::util::{on_path, run};
 
 /// Debian 12 packages that provide ffmpeg/ffprobe, GStreamer with the encoders the test
-/// server uses, GstRtspServer for Python, and GNU time (the bench's CPU and RSS figures).
+/// server uses, GstRtspServer for Python, GNU time (the bench's CPU and RSS figures), and
+/// Chromium (headless playback in `cargo xtask verify`).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "ffmpeg",
     "gstreamer1.0-tools",
@@ -21,6 +22,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "gir1.2-gst-rtsp-server-1.0",
     "python3-gi",
     "time",
+    "chromium",
 ];
 
 /// Debian's interpreter, which has `gi` (the first `python3` on `PATH` may not).
@@ -55,8 +57,10 @@ fn missing_tools() -> Vec<String> {
     if !gi_ok {
         missing.push(format!("{PYTHON} with gi and GstRtspServer"));
     }
-    if !std::path::Path::new("/usr/bin/time").is_file() {
-        missing.push("/usr/bin/time".to_string());
+    for file in ["/usr/bin/time", crate::chromium::CHROMIUM] {
+        if !std::path::Path::new(file).is_file() {
+            missing.push(file.to_string());
+        }
     }
     missing
 }

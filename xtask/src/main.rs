@@ -12,10 +12,13 @@
 //! cargo xtask deps                 install/check ffmpeg and GStreamer (apt-get as root)
 //! cargo xtask bench [--seconds S] [--cameras 1,8,32] [--rounds R]
 //!                                  CPU, memory and frames against ffmpeg and GStreamer
+//! cargo xtask bench g711 [--seconds S] [--cameras 32] [--rounds R]
+//!                                  CPU and bytes per minute of each --audio-format
 //! ```
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod chromium;
 mod ci;
 mod crash;
 mod deps;
@@ -54,12 +57,18 @@ commands:
                             stalls, slow reads, half-open) for M minutes (default 2); RSS,
                             fds and CPU every 10 s; every file must play
   tidy                      check the architecture invariants
-  deps                      make sure ffmpeg and GStreamer's RTSP server are installed
+  deps                      make sure ffmpeg, GStreamer's RTSP server and chromium are
+                            installed
   bench [--seconds S] [--cameras 1,8,32] [--rounds R]
                             record N cameras (default 60 s; N = 1, 8, 32) with one
                             `recorder run`, N ffmpeg and N gst-launch-1.0 processes in turn,
                             R rounds (default 1) in rotating order; report medians of CPU,
                             peak RSS and frames to target/bench/report.md
+  bench g711 [--seconds S] [--cameras 32] [--rounds R]
+                            record N cameras of /h264pcmu (G.711 + 320x180 H.264;
+                            default N = 32, 60 s) with one `recorder run` per
+                            --audio-format (flac, g711, pcm); report CPU per stream-minute
+                            and audio bytes per minute to target/bench/g711.md
 ";
 
 fn main() -> ExitCode {
@@ -106,6 +115,12 @@ fn run() -> Result<()> {
             deps::ensure()?;
             verify::demo(seconds)
         }
+        "bench" if rest.first().is_some_and(|a| a == "g711") => {
+            let options =
+                bench::BenchOptions::parse_over(bench::g711::default_options(), &rest[1..])?;
+            deps::ensure()?;
+            bench::g711::bench_g711(&options)
+        }
         "bench" => {
             let options = bench::BenchOptions::parse(rest)?;
             deps::ensure()?;
@@ -129,7 +144,8 @@ fn run() -> Result<()> {
             no_args(command, rest)?;
             deps::ensure()?;
             println!(
-                "deps: ffmpeg, ffprobe, gst-launch-1.0, GstRtspServer and /usr/bin/time are installed"
+                "deps: ffmpeg, ffprobe, gst-launch-1.0, GstRtspServer, /usr/bin/time and chromium are \
+                 installed"
             );
             Ok(())
         }

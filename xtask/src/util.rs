@@ -1,5 +1,6 @@
 //! Small process helpers shared by the xtask commands.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -92,6 +93,16 @@ impl ChildGuard {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// The child's exit status if it has exited (and is now reaped), without waiting.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        let child = self.child.as_mut().context("child already reaped")?;
+        let status = child.try_wait().context("cannot wait for child")?;
+        if status.is_some() {
+            self.child = None;
+        }
+        Ok(status)
+    }
+
     /// Waits up to `timeout` for the child to exit; kills it when the time is up.
     /// Returns `None` on timeout.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
@@ -159,5 +170,56 @@ impl Rng {
     /// Uniform in `[lo, hi)` milliseconds (`lo` < `hi`).
     pub fn millis(&mut self, lo: u64, hi: u64) -> std::time::Duration {
         std::time::Duration::from_millis(lo + self.below(hi - lo))
+    }
+}
+
+/// The parent pid from the text of `/proc/PID/stat` (the field after the state, which
+/// follows the command name in parentheses; the name may itself hold `)`).
+fn parse_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every descendant of `pid`, found by scanning `/proc`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ppid) = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .as_deref()
+                .and_then(parse_ppid)
+            {
+                children.entry(ppid).or_default().push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            out.push(c);
+            todo.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ppid_with_odd_command_names() {
+        assert_eq!(parse_ppid("1234 (ffmpeg) S 77 1234 1234 0 -1"), Some(77));
+        assert_eq!(parse_ppid("1234 (a) b) (c) R 5 1 1"), Some(5));
+        assert_eq!(parse_ppid("garbage"), None);
     }
 }

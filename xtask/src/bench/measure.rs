@@ -1,7 +1,6 @@
 //! Measuring one run: the recorders' processes under `/usr/bin/time`, their figures, and
 //! the frames their files hold.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::{FPS, Tool};
-use crate::util::{display, output, tail};
+use crate::util::{descendants, display, output, tail};
 /// The `/usr/bin/time` format: wall seconds, user seconds, system seconds, peak RSS (KiB).
 const TIME_FORMAT: &str = "%e %U %S %M";
 pub(super) const TIME: &str = "/usr/bin/time";
@@ -109,45 +108,6 @@ impl Measurement {
     }
 }
 
-/// The parent pid from the text of `/proc/PID/stat` (the field after the state, which
-/// follows the command name in parentheses; the name may itself hold `)`).
-fn parse_ppid(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Every descendant of `pid`, found by scanning `/proc`.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(p) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = std::fs::read_to_string(entry.path().join("stat"))
-                .ok()
-                .as_deref()
-                .and_then(parse_ppid)
-            {
-                children.entry(ppid).or_default().push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut todo = vec![pid];
-    while let Some(p) = todo.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
-            out.push(c);
-            todo.push(c);
-        }
-    }
-    out
-}
-
 /// A process under `/usr/bin/time`; on drop, it and its descendants are killed by pid.
 #[derive(Debug)]
 struct Timed {
@@ -218,6 +178,30 @@ impl Drop for Timed {
     fn drop(&mut self) {
         self.kill_tree();
     }
+}
+
+/// Runs `program args...` under `/usr/bin/time` (output to `log`) until it exits, killing
+/// it after `limit`; returns its figures and whether it exited 0.
+pub(super) fn run_timed(
+    program: &str,
+    args: &[String],
+    time_file: &Path,
+    log: &Path,
+    limit: Duration,
+) -> Result<(Usage, bool)> {
+    let mut timed = Timed::spawn(program, args, time_file, log)?;
+    let started = Instant::now();
+    while !timed.poll()? {
+        if started.elapsed() > limit {
+            drop(timed);
+            bail!(
+                "{program} still running after {limit:?} (killed); its log:\n{}",
+                tail(log, 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok((timed.usage()?, timed.status.is_some_and(|s| s.success())))
 }
 
 /// A scratch directory removed when dropped.
@@ -495,12 +479,5 @@ mod tests {
         assert!(parse_time("1.0 2.0 3.0\n").is_err());
         assert!(parse_time("1.0 x 3.0 4\n").is_err());
         assert!(parse_time("1.0 2.0 3.0 4.5\n").is_err());
-    }
-
-    #[test]
-    fn parses_ppid_with_odd_command_names() {
-        assert_eq!(parse_ppid("1234 (ffmpeg) S 77 1234 1234 0 -1"), Some(77));
-        assert_eq!(parse_ppid("1234 (a) b) (c) R 5 1 1"), Some(5));
-        assert_eq!(parse_ppid("garbage"), None);
     }
 }

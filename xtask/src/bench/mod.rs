@@ -8,6 +8,9 @@
 //! With `--rounds R`, every N is measured R times: in each round the three recorders run
 //! one after another, in an order that rotates from round to round so that none always
 //! goes first, and the report shows the median over the rounds with the range beside it.
+//!
+//! `cargo xtask bench g711` ([`g711`]) measures the `--audio-format`s of G.711 instead.
+pub mod g711;
 mod machine;
 mod measure;
 mod report;
@@ -51,7 +54,12 @@ impl Default for BenchOptions {
 impl BenchOptions {
     /// Parses `[--seconds S] [--cameras 1,8,32] [--rounds R]`.
     pub fn parse(args: &[String]) -> Result<Self> {
-        let mut options = Self::default();
+        Self::parse_over(Self::default(), args)
+    }
+
+    /// Parses the same flags over other defaults.
+    pub fn parse_over(defaults: Self, args: &[String]) -> Result<Self> {
+        let mut options = defaults;
         let mut args = args.iter();
         while let Some(flag) = args.next() {
             let value = args

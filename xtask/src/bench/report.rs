@@ -15,7 +15,7 @@ fn ratio(ours: f64, peer: f64) -> String {
 
 /// The middle value, or the mean of the two middle values for an even count; `None` for
 /// no values.
-fn median(values: &[f64]) -> Option<f64> {
+pub(super) fn median(values: &[f64]) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;

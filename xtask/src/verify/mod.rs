@@ -43,9 +43,12 @@
 //!   (L16 16 kHz stereo), white noise, stored as FLAC by default: the standard checks with
 //!   `flac` audio of the stream's rate and channels, audio ending within one 40 ms sample
 //!   of the video, and the decoded audio bit-identical to ffmpeg's own decode of the same
-//!   RTSP URL captured over a longer interval (found by its first 2000 samples);
+//!   RTSP URL captured over a longer interval (found by its first 2000 samples); in
+//!   headless Chromium the file plays in a `<video>`, and a `--format fmp4` recording made
+//!   beside it plays through Media Source Extensions (`verify/browser.rs`);
 //! - `fmp4pcmu`, `kill9pcmu`, `segpcmu`: the `fmp4`, `kill9` and `segments` checks on
 //!   /h264pcmu (FLAC audio in 40 ms samples: at the switches within one sample).
+mod browser;
 mod cases;
 mod catalog;
 mod checks;

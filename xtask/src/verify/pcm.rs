@@ -1,6 +1,8 @@
 //! The G.711 and L16 cases: a default (FLAC) recording that passes the standard checks,
-//! whose audio ends with the video's (within one 40 ms sample), and whose decoded audio is
-//! bit-identical to what ffmpeg decodes from the same RTSP URL over the same interval.
+//! whose audio ends with the video's (within one 40 ms sample), whose decoded audio is
+//! bit-identical to what ffmpeg decodes from the same RTSP URL over the same interval, and
+//! which plays in headless Chromium, as does a `--format fmp4` recording made beside it
+//! through Media Source Extensions (see [`super::browser`]).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -8,12 +10,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 
+use super::browser::check_playback;
 use super::checks;
 use super::recording::run_standard;
-use super::tools::{Recorder, ffprobe_json};
+use super::tools::{Recorder, ffprobe_json, spawn_record};
 use super::{DURATION_S, MS};
 use crate::probe::Expect;
-use crate::util::ChildGuard;
+use crate::util::{ChildGuard, tail};
 
 /// Length of one stored sample (`audio-pcm`'s block), in seconds.
 const PCM_SAMPLE_S: f64 = 0.040;
@@ -48,7 +51,26 @@ pub(super) fn run_pcm(
     let mut capturing = ChildGuard::new(ffmpeg.spawn().context("cannot start the ffmpeg capture")?);
     // ffmpeg plays before the recorder asks: its capture covers the recording.
     std::thread::sleep(Duration::from_secs(2));
+    // The fragmented recording for MSE, from a pipeline of its own (distinct URL).
+    let fragmented = file.with_extension("mse.mp4");
+    let frag_log = log.with_extension("mse.log");
+    let mut frag_rec = spawn_record(
+        recorder,
+        &format!("{url}&mse=1"),
+        &fragmented,
+        DURATION_S,
+        &["--format", "fmp4"],
+        &frag_log,
+    )?;
     let line = run_standard(recorder, url, expect, file, log)?;
+    let frag_status = frag_rec
+        .wait_timeout(Duration::from_secs(40))?
+        .context("the --format fmp4 recording did not end")?;
+    ensure!(
+        frag_status.success() && fragmented.is_file(),
+        "the --format fmp4 recording failed ({frag_status}); its output:\n{}",
+        tail(&frag_log, 20)
+    );
     let status = capturing
         .wait_timeout(Duration::from_secs(30))?
         .context("the ffmpeg capture did not end")?;
@@ -88,9 +110,27 @@ pub(super) fn run_pcm(
     };
     let (ours, theirs) = (read(&decoded)?, read(&capture)?);
     let at = checks::pcm_match(&ours, &theirs).context("bit-identity with ffmpeg's capture")?;
+
+    let frag_show = ffprobe_json(&["-show_format"], &fragmented)?;
+    let frag_s = frag_show["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse::<f64>().ok())
+        .context("ffprobe gives the fmp4 recording no duration")?;
+    let name = file
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .context("a file name that is not UTF-8")?;
+    let played = check_playback(
+        name,
+        file,
+        &fragmented,
+        (expect.width, expect.height),
+        frag_s,
+    )
+    .context("headless Chromium")?;
     Ok(format!(
         "{line}; audio ends {:+.1} ms after the video; {} decoded samples bit-identical to \
-         ffmpeg's capture of the stream (from its sample {at})",
+         ffmpeg's capture of the stream (from its sample {at}); {played}",
         end_delta * 1000.0,
         ours.len()
     ))
