@@ -38,7 +38,9 @@ const MIN_SAMPLES: usize = 6;
 /// One camera's media, to check.
 #[derive(Clone, Copy, Debug)]
 pub struct Coverage {
-    /// Time the proxy forwarded RTP media, up to the recorder's SIGTERM (seconds).
+    /// Video the proxy forwarded up to the recorder's SIGTERM, in media time (the
+    /// steps of its RTP timestamps, seconds): a server that cannot keep up in real time
+    /// sends less media than wall time, so wall time is only reported.
     pub flowed: f64,
     /// Durations of the camera's files (seconds).
     pub kept: f64,
@@ -55,8 +57,8 @@ impl Coverage {
     /// nothing), and the media the recorder then misses while the proxy lets media
     /// through is the frames before the next session's first keyframe, at most one
     /// keyframe interval, which is one fragment here. The first session waits for its
-    /// keyframe too. The time with nothing flowing (stalls, half-open connections until
-    /// the stall timeout, reconnect delays) is not in `flowed`.
+    /// keyframe too. Media not forwarded (held in a stall past the stall timeout, after
+    /// a half-open or reset point, during reconnect delays) is not in `flowed`.
     pub fn allowed(&self) -> f64 {
         f64::from(self.faults + 1) * FRAGMENT.as_secs_f64() + SLACK.as_secs_f64()
     }

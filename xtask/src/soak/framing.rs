@@ -2,13 +2,21 @@
 //! messages (headers, then `Content-Length` bytes of body) and interleaved binary
 //! packets (`$`, channel, 16-bit length, payload; RFC 2326 10.12). The proxy uses it to
 //! count the RTP media it lets through (payloads on even channels: RTCP takes the odd
-//! ones) and to find a point strictly inside an RTP packet where a reset cuts a frame.
+//! ones), to measure it in media time (the RTP timestamps of the video, whose payload
+//! types the SDP of the DESCRIBE response maps to a 90 kHz clock) and to find a point
+//! strictly inside an RTP packet where a reset cuts a frame.
 
 /// The size of an RTP header without CSRCs or extensions: a reset cuts after it.
 const RTP_HEADER: usize = 12;
 
 /// Longest RTSP header block followed; past it the stream is taken for unparseable.
 const MAX_HEADERS: usize = 64 * 1024;
+
+/// The RTP clock rate of video.
+pub const VIDEO_CLOCK: u32 = 90_000;
+
+/// A timestamp step of this many clock periods or more is a jump, not media.
+const MAX_STEP_SECS: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq)]
 enum State {
@@ -17,7 +25,13 @@ enum State {
     /// Inside an interleaved header: the bytes seen so far (`$` first).
     Header([u8; 4], usize),
     /// Inside an interleaved packet's payload.
-    Packet { channel: u8, len: usize, pos: usize },
+    Packet {
+        channel: u8,
+        len: usize,
+        pos: usize,
+        /// The first bytes of the payload (an RTP packet's header up to its timestamp).
+        head: [u8; 8],
+    },
     /// Inside an RTSP message's headers (the bytes so far).
     Text(Vec<u8>),
     /// Inside an RTSP message's body: bytes left.
@@ -27,16 +41,29 @@ enum State {
     Lost,
 }
 
-/// Where the stream is.
+/// Where the stream is, and the video's media time so far.
 #[derive(Clone, Debug)]
 pub struct Framing {
     state: State,
+    /// The bodies of RTSP messages (the SDP), up to [`MAX_HEADERS`] bytes.
+    body: Vec<u8>,
+    /// Payload types with a 90 kHz clock in an SDP seen so far.
+    video: [bool; 128],
+    /// The largest timestamp seen of each payload type.
+    last: [Option<u32>; 128],
+    /// Video media time passed over, in 90 kHz ticks: the sum of the forward steps of
+    /// each video payload type's timestamps, steps of [`MAX_STEP_SECS`] or more left out.
+    pub video_ticks: u64,
 }
 
 impl Default for Framing {
     fn default() -> Self {
         Self {
             state: State::Start,
+            body: Vec::new(),
+            video: [false; 128],
+            last: [None; 128],
+            video_ticks: 0,
         }
     }
 }
@@ -82,11 +109,17 @@ impl Framing {
                                 channel: h[1],
                                 len,
                                 pos: 0,
+                                head: [0; 8],
                             }
                         };
                     }
                 }
-                State::Packet { channel, len, pos } => {
+                State::Packet {
+                    channel,
+                    len,
+                    pos,
+                    head,
+                } => {
                     let rtp = *channel % 2 == 0;
                     if cut && rtp && *len > RTP_HEADER + 1 {
                         // The middle of the payload after the header, or here if past it.
@@ -94,7 +127,10 @@ impl Framing {
                         if target < *len && target - *pos <= bytes.len() - i {
                             let take = target - *pos;
                             media += take;
+                            let first = *pos;
                             *pos = target;
+                            let head = copy_head(head, first, &bytes[i..i + take]);
+                            self.timestamp(rtp, first, target, head);
                             return (media, Some(i + take));
                         }
                     }
@@ -102,11 +138,15 @@ impl Framing {
                     if rtp {
                         media += take;
                     }
+                    let first = *pos;
                     *pos += take;
+                    let head = copy_head(head, first, &bytes[i..i + take]);
+                    let (end, done) = (*pos, *pos == *len);
                     i += take;
-                    if *pos == *len {
+                    if done {
                         self.state = State::Start;
                     }
+                    self.timestamp(rtp, first, end, head);
                 }
                 State::Text(t) => {
                     t.push(bytes[i]);
@@ -125,9 +165,13 @@ impl Framing {
                 State::Body(left) => {
                     let take = (*left).min(bytes.len() - i);
                     *left -= take;
+                    if self.body.len() < MAX_HEADERS {
+                        self.body.extend_from_slice(&bytes[i..i + take]);
+                    }
                     i += take;
                     if *left == 0 {
                         self.state = State::Start;
+                        self.rtpmaps();
                     }
                 }
                 State::Lost => {
@@ -138,6 +182,60 @@ impl Framing {
         }
         (media, None)
     }
+
+    /// When the bytes `first..end` of an RTP packet completed its first 8 (`head`),
+    /// counts its timestamp's step if its payload type is video.
+    fn timestamp(&mut self, rtp: bool, first: usize, end: usize, head: [u8; 8]) {
+        if !rtp || first >= 8 || end < 8 {
+            return;
+        }
+        let pt = usize::from(head[1] & 0x7f);
+        if !self.video[pt] {
+            return;
+        }
+        let ts = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        match self.last[pt] {
+            None => self.last[pt] = Some(ts),
+            Some(last) => {
+                // Wrapping, as RTP timestamps do; backwards (reordering) is no step.
+                let step = ts.wrapping_sub(last);
+                if step < u32::MAX / 2 {
+                    if step < MAX_STEP_SECS * VIDEO_CLOCK {
+                        self.video_ticks += u64::from(step);
+                    }
+                    self.last[pt] = Some(ts);
+                }
+            }
+        }
+    }
+
+    /// Notes the payload types an SDP body maps to a 90 kHz clock
+    /// (`a=rtpmap:96 H264/90000`) as video.
+    fn rtpmaps(&mut self) {
+        for line in String::from_utf8_lossy(&self.body).lines() {
+            let Some(map) = line.trim().strip_prefix("a=rtpmap:") else {
+                continue;
+            };
+            let Some((pt, codec)) = map.split_once(' ') else {
+                continue;
+            };
+            let clock = codec.split('/').nth(1).and_then(|c| c.trim().parse().ok());
+            if let (Ok(pt), Some(VIDEO_CLOCK)) = (pt.parse::<usize>(), clock)
+                && pt < 128
+            {
+                self.video[pt] = true;
+            }
+        }
+        self.body.clear();
+    }
+}
+
+/// `head` with the bytes of `bytes` that are the payload's bytes `first..8` filled in.
+fn copy_head(head: &mut [u8; 8], first: usize, bytes: &[u8]) -> [u8; 8] {
+    for (k, b) in bytes.iter().enumerate().take(8usize.saturating_sub(first)) {
+        head[first + k] = *b;
+    }
+    *head
 }
 
 /// The `Content-Length` of an RTSP header block (0 when absent).
@@ -215,6 +313,45 @@ mod tests {
         let k = f.cut(rest).1.unwrap();
         assert_eq!(rest[k - 1], 9);
         assert_eq!(rest.len() - k, 40 - (12 + 14));
+    }
+
+    /// An RTP packet of payload type `pt` and timestamp `ts`, 20 bytes of payload.
+    fn rtp(channel: u8, pt: u8, ts: u32) -> Vec<u8> {
+        let mut p = vec![0x80, pt, 0, 1];
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        p.extend_from_slice(&[5; 20]);
+        interleaved(channel, &p)
+    }
+
+    #[test]
+    fn measures_the_video_in_media_time() {
+        let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+                   m=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/48000/2\r\n";
+        let mut s = format!(
+            "RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes();
+        let start = u32::MAX - 1000;
+        // 3000 ticks, a packet again at the same instant, 3000 more across the wrap, a
+        // step back (no media), then a 10 s jump (left out) and 1500 ticks after it.
+        for ts in [0, 3000, 3000, 6000, 5000, 6000 + 900_000, 6000 + 901_500] {
+            s.extend(rtp(0, 96, start.wrapping_add(ts)));
+            s.extend(rtp(2, 97, ts * 7));
+        }
+        for chunk in [1, 5, 13, s.len()] {
+            let mut f = Framing::default();
+            for c in s.chunks(chunk) {
+                f.feed(c);
+            }
+            assert_eq!(f.video_ticks, 7500, "chunks of {chunk}");
+        }
+        // Without an SDP nothing is video.
+        let mut f = Framing::default();
+        f.feed(&rtp(0, 96, 0));
+        f.feed(&rtp(0, 96, 3000));
+        assert_eq!(f.video_ticks, 0);
     }
 
     #[test]

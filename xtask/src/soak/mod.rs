@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 
 use self::checks::Sample;
+use self::framing::VIDEO_CLOCK;
 use self::proxy::{Fault, Proxy};
 use crate::server::RtspServer;
 use crate::util::{ChildGuard, tail};
@@ -256,6 +257,11 @@ pub fn soak(o: &SoakOptions) -> Result<()> {
     let ran = started.elapsed();
     let term = Instant::now();
     let cpu_ticks = sample(pid).map_or(0, |s| s.cpu_ticks);
+    // The video let through up to the SIGTERM, in media time.
+    let let_through: Vec<f64> = proxies
+        .iter()
+        .map(|p| p.video_ticks.load(Ordering::Relaxed) as f64 / f64::from(VIDEO_CLOCK))
+        .collect();
     crate::util::run(Command::new("kill").args(["-TERM", &pid.to_string()]))?;
     let status = child
         .wait_timeout(Duration::from_secs(20))?
@@ -286,18 +292,19 @@ pub fn soak(o: &SoakOptions) -> Result<()> {
     }
     for cam in 0..o.cameras as usize {
         let c = checks::Coverage {
-            flowed: flowed[cam],
+            flowed: let_through[cam],
             kept: checked.kept[cam],
             faults: faults[cam],
             ran: ran.as_secs_f64(),
         };
         println!(
-            "cam{cam}{}: {} file(s), {:.1} s kept of {:.1} s the proxy let through ({:.1} s \
-             run, {} fault(s), at most {:.1} s missing)",
+            "cam{cam}{}: {} file(s), {:.1} s kept of {:.1} s of video the proxy let through \
+             ({:.1} s of {:.1} s run with media flowing, {} fault(s), at most {:.1} s missing)",
             if lossy(cam as u32) { " (1% loss)" } else { "" },
             checked.files[cam],
             c.kept,
             c.flowed,
+            flowed[cam],
             c.ran,
             c.faults,
             c.allowed()

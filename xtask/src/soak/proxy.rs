@@ -134,6 +134,9 @@ pub struct Proxy {
     pub resets: Arc<AtomicU64>,
     /// When media flowed.
     pub flow: Arc<Flow>,
+    /// Video forwarded, in media time: 90 kHz ticks of RTP timestamps
+    /// ([`Framing::video_ticks`] over the connections).
+    pub video_ticks: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -148,14 +151,16 @@ impl Proxy {
             forwarded: Arc::default(),
             resets: Arc::default(),
             flow: Arc::default(),
+            video_ticks: Arc::default(),
             stop: Arc::default(),
         };
         let (conns, stop) = (Arc::clone(&p.conns), Arc::clone(&p.stop));
-        let (forwarded, resets, flow) = (
-            Arc::clone(&p.forwarded),
-            Arc::clone(&p.resets),
-            Arc::clone(&p.flow),
-        );
+        let counters = Counters {
+            forwarded: Arc::clone(&p.forwarded),
+            resets: Arc::clone(&p.resets),
+            flow: Arc::clone(&p.flow),
+            video_ticks: Arc::clone(&p.video_ticks),
+        };
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
@@ -183,12 +188,8 @@ impl Proxy {
                 }
                 let up = Arc::clone(&conn);
                 thread::spawn(move || pump_up(&up));
-                let (forwarded, resets, flow) = (
-                    Arc::clone(&forwarded),
-                    Arc::clone(&resets),
-                    Arc::clone(&flow),
-                );
-                thread::spawn(move || pump_down(&conn, &forwarded, &resets, &flow));
+                let counters = counters.clone();
+                thread::spawn(move || pump_down(&conn, &counters));
             }
         });
         Ok(p)
@@ -276,9 +277,23 @@ fn pump_up(conn: &Conn) {
     conn.finish();
 }
 
-/// Server to client, as the gate allows, counting what is forwarded and noting media in
-/// `flow`.
-fn pump_down(conn: &Conn, forwarded: &AtomicU64, resets: &AtomicU64, flow: &Flow) {
+/// A proxy's counters, shared by its connections.
+#[derive(Clone)]
+struct Counters {
+    forwarded: Arc<AtomicU64>,
+    resets: Arc<AtomicU64>,
+    flow: Arc<Flow>,
+    video_ticks: Arc<AtomicU64>,
+}
+
+/// Server to client, as the gate allows, counting what is forwarded.
+fn pump_down(conn: &Conn, counters: &Counters) {
+    let Counters {
+        forwarded,
+        resets,
+        flow,
+        video_ticks,
+    } = counters;
     let mut framing = Framing::default();
     let mut buf = vec![0u8; 16 * 1024];
     'read: while let Some(n) = read(&conn.server, &mut buf, conn) {
@@ -303,6 +318,7 @@ fn pump_down(conn: &Conn, forwarded: &AtomicU64, resets: &AtomicU64, flow: &Flow
             };
             let mut chunk = if slow { (n - sent).min(1024) } else { n - sent };
             let bytes = &buf[sent..sent + chunk];
+            let ticks = framing.video_ticks;
             let (media, cut) = if reset {
                 let (media, cut) = framing.cut(bytes);
                 if let Some(k) = cut {
@@ -321,6 +337,7 @@ fn pump_down(conn: &Conn, forwarded: &AtomicU64, resets: &AtomicU64, flow: &Flow
             if media > 0 {
                 flow.note(Instant::now());
             }
+            video_ticks.fetch_add(framing.video_ticks - ticks, Ordering::Relaxed);
             if cut {
                 resets.fetch_add(1, Ordering::Relaxed);
                 conn.reset();
