@@ -164,13 +164,14 @@ pub fn spawn_checker(
             files: vec![0; lossy.len()],
             bad: Vec::new(),
         };
-        let mut seen = HashSet::new();
+        let mut bad = HashSet::new();
         loop {
             let last = stop.load(Ordering::Relaxed);
             for (cam, &lossy) in lossy.iter().enumerate() {
                 let dir = root.join(format!("cam{cam}"));
                 for f in finished(&dir)? {
-                    if !seen.insert(f.clone()) {
+                    // Only bad files stay; a good one's name may come again.
+                    if bad.contains(&f) {
                         continue;
                     }
                     c.files[cam] += 1;
@@ -179,7 +180,10 @@ pub fn spawn_checker(
                             c.kept[cam] += d;
                             std::fs::remove_file(&f)?;
                         }
-                        Err(e) => c.bad.push(format!("{}: {e:#}", f.display())),
+                        Err(e) => {
+                            c.bad.push(format!("{}: {e:#}", f.display()));
+                            bad.insert(f);
+                        }
                     }
                 }
             }
