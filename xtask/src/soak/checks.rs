@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 
 /// The recorder's fragment duration in the soak (its `fragment_duration`), which is also
 /// the mounts' keyframe interval (30 frames at 30 fps).
@@ -42,7 +42,7 @@ pub struct Coverage {
     /// steps of its RTP timestamps, seconds): a server that cannot keep up in real time
     /// sends less media than wall time, so wall time is only reported.
     pub flowed: f64,
-    /// Durations of the camera's files (seconds).
+    /// Durations of the video of the camera's files (seconds).
     pub kept: f64,
     /// Faults injected into the camera's proxy.
     pub faults: u32,
@@ -151,7 +151,7 @@ pub struct Checked {
 
 /// Checks every finished file (`.mp4`) under `root/camN/` every 5 s until `stop`, then
 /// once more: `recorder verify` and a full decode (`ffmpeg -xerror` unless the camera is
-/// `lossy`); a good file's duration is counted and the file removed.
+/// `lossy`); a good file's video duration is counted and the file removed.
 pub fn spawn_checker(
     recorder: PathBuf,
     root: PathBuf,
@@ -175,7 +175,9 @@ pub fn spawn_checker(
                         continue;
                     }
                     c.files[cam] += 1;
-                    match crate::crash::check_decode(&recorder, &f, !lossy) {
+                    let checked = crate::crash::check_decode(&recorder, &f, !lossy)
+                        .and_then(|_| video_seconds(&f));
+                    match checked {
                         Ok(d) => {
                             c.kept[cam] += d;
                             std::fs::remove_file(&f)?;
@@ -198,6 +200,23 @@ pub fn spawn_checker(
             }
         }
     })
+}
+
+/// The duration of the first video track of `file`. Video, as the proxy counts video: a
+/// server that falls behind real time sends its audio ahead of its video, and a file cut
+/// after 60 s of video can then hold twice as much audio.
+fn video_seconds(file: &Path) -> Result<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=duration", "-of", "csv=p=0"])
+        .arg(file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run ffprobe")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("ffprobe gave no video duration: {text:?}"))
 }
 
 /// The finished files in `dir`, sorted; fails on anything but `.mp4` and `.partial`.
