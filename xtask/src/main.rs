@@ -53,9 +53,12 @@ commands:
                             trials, seed 1), around segment switches too; repair, then check
                             every file (recorder verify, ffmpeg -xerror) and the media lost
   soak [--cameras N] [--minutes M] [--seed S]
-                            N cameras (default 4) through fault-injecting proxies (cuts,
-                            stalls, slow reads, half-open) for M minutes (default 2); RSS,
-                            fds and CPU every 10 s; every file must play
+                            N cameras (default 4; every fourth on the 1% loss mount)
+                            through fault-injecting proxies (cuts, stalls, slow reads,
+                            half-open, resets mid-packet) for M minutes (default 2); RSS,
+                            fds and CPU every 10 s; fails unless every file plays, the
+                            media kept covers what the proxies let through (minus one
+                            fragment per fault) and RSS and fds stay flat after warm-up
   tidy                      check the architecture invariants
   deps                      make sure ffmpeg, GStreamer's RTSP server and chromium are
                             installed
