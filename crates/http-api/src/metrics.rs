@@ -16,6 +16,8 @@ use prometheus_client::registry::Registry;
 
 use crate::source::Recorder;
 
+pub use prometheus_client::metrics::histogram::Histogram as LatencyHistogram;
+
 /// A camera label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CameraLabel {

@@ -240,6 +240,7 @@ impl Recording {
             .receive(source, shutdown, stall_timeout, deadline, batched)
             .await;
         self.loss.finish(source.loss());
+        self.status.end_session_lost(source.loss().packets());
         end
     }
 
@@ -304,6 +305,7 @@ impl Recording {
             };
             streaming.received(frame.data().len());
             self.loss.warn(source.loss(), Instant::now);
+            self.status.set_session_lost(source.loss().packets());
             if let Err(e) = self.on_frame(frame).await {
                 return SessionEnd::Failed(Failure::fatal(e));
             }
@@ -404,6 +406,7 @@ impl Recording {
                         events: self.events.clone(),
                         start_wall,
                         reclaim: self.reclaim.clone(),
+                        timers: self.status.timers(),
                     };
                     let writer = SegmentWriter::spawn(
                         path,
