@@ -10,8 +10,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine as _;
 use password_hash::rand_core::OsRng;
 
-use crate::config::User;
-
 /// Hashes `password` with Argon2id and a random salt, as a PHC string
 /// (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 pub fn hash_password(password: &str) -> Result<String, password_hash::Error> {
@@ -65,21 +63,17 @@ impl std::fmt::Debug for Users {
 }
 
 impl Users {
-    /// The users of `[http] users` (checked by [`Config::check`](crate::Config::check)).
-    pub fn new(users: &[User]) -> Users {
+    /// The users of `[http] users` as (name, PHC hash) pairs (checked by
+    /// [`Config::check`](crate::Config::check)).
+    pub fn new(users: impl IntoIterator<Item = (String, String)>) -> Users {
+        let users: Vec<(String, String)> = users.into_iter().collect();
         let decoy = users.first().map_or_else(String::new, |_| {
             let mut random = [0u8; 16];
             password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
             let random = base64::engine::general_purpose::STANDARD.encode(random);
             hash_password(&random).unwrap_or_default()
         });
-        Users {
-            users: users
-                .iter()
-                .map(|u| (u.name.clone(), u.password_hash.clone()))
-                .collect(),
-            decoy,
-        }
+        Users { users, decoy }
     }
 
     /// True when no user is configured: every request is let in.
@@ -141,16 +135,13 @@ mod tests {
         let hash = hash_password("p@ss word").unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert_eq!(parse_hash(&hash), Ok(()));
-        let users = Users::new(&[User {
-            name: "ana".to_owned(),
-            password_hash: hash,
-        }]);
+        let users = Users::new([("ana".to_owned(), hash)]);
         assert!(users.check(Some(&basic("ana", "p@ss word"))));
         assert!(!users.check(Some(&basic("ana", "p@ss wore"))));
         assert!(!users.check(Some(&basic("bob", "p@ss word"))));
         assert!(!users.check(None));
         assert!(!users.check(Some(b"Basic")));
-        assert!(Users::new(&[]).check(None));
+        assert!(Users::new([]).check(None));
         assert!(!format!("{users:?}").contains("argon2"));
     }
 

@@ -179,7 +179,12 @@ impl Server {
             catalog: Arc::new(CatalogReader::new(api.catalog)),
             recorder: api.recorder,
             metrics: api.metrics,
-            users: Arc::new(Users::new(&api.config.users)),
+            users: Arc::new(Users::new(
+                api.config
+                    .users
+                    .iter()
+                    .map(|u| (u.name.clone(), u.password_hash.clone())),
+            )),
         };
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new()
