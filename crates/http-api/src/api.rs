@@ -27,6 +27,10 @@ pub(crate) struct AppState {
     pub recorder: Arc<dyn Recorder>,
     pub metrics: Arc<Metrics>,
     pub users: Arc<Users>,
+    /// One permit per export being served.
+    pub exports: Arc<tokio::sync::Semaphore>,
+    /// `[http] max_exports`.
+    pub max_exports: usize,
 }
 
 /// An error answered as `{"error": "..."}` with its status.
@@ -55,7 +59,7 @@ impl CatalogReader {
     }
 
     /// Runs `f` on the connection, on a blocking thread.
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Catalog) -> Result<T, catalog::Error> + Send + 'static,
     ) -> Result<T, ApiError> {

@@ -43,7 +43,9 @@
 mod api;
 pub mod auth;
 pub mod config;
+mod export;
 pub mod metrics;
+pub mod range;
 mod source;
 
 use std::net::SocketAddr;
@@ -122,6 +124,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/cameras", get(api::cameras))
         .route("/api/cameras/{name}/recordings", get(api::recordings))
+        .route("/api/cameras/{name}/export.mp4", get(export::export_mp4))
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -179,6 +182,8 @@ impl Server {
             catalog: Arc::new(CatalogReader::new(api.catalog)),
             recorder: api.recorder,
             metrics: api.metrics,
+            exports: Arc::new(tokio::sync::Semaphore::new(api.config.max_exports)),
+            max_exports: api.config.max_exports,
             users: Arc::new(Users::new(
                 api.config
                     .users
