@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     pub exports: Arc<tokio::sync::Semaphore>,
     /// `[http] max_exports`.
     pub max_exports: usize,
+    /// Recent HLS plans.
+    pub plans: Arc<crate::plans::Plans>,
 }
 
 /// An error answered as `{"error": "..."}` with its status.

@@ -8,6 +8,7 @@
 //! and `If-Range`. Each source file is held under a shared `flock` for the response's
 //! life, which retention's `try_lock` respects.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::Arc;
@@ -33,8 +34,8 @@ pub const CHUNK_BYTES: u64 = 256 * 1024;
 /// The query of an export.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ExportQuery {
-    start: Option<String>,
-    end: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
 }
 
 /// The source files of an export, opened and locked.
@@ -46,7 +47,7 @@ struct Opened {
 }
 
 /// Reads the `moov` of `file` (top-level boxes walked with `pread`).
-fn read_movie(file: &File, len: u64) -> Result<bmff_boxes::read::Movie, String> {
+pub(crate) fn read_movie(file: &File, len: u64) -> Result<bmff_boxes::read::Movie, String> {
     let mut offset = 0u64;
     while offset < len {
         let mut head = [0u8; 16];
@@ -146,11 +147,11 @@ fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, Ap
 /// Sends `body`'s bytes in chunks of at most [`CHUNK_BYTES`], reading source parts from
 /// `files`; stops when the receiver is gone. Holds the files (and their locks) and the
 /// export's permit until done.
-fn stream(
-    files: Vec<File>,
-    body: Body,
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    permit: OwnedSemaphorePermit,
+pub(crate) fn stream(
+    files: &HashMap<usize, File>,
+    body: &Body,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    permit: Option<OwnedSemaphorePermit>,
 ) {
     let _permit = permit;
     for part in body.parts() {
@@ -174,7 +175,10 @@ fn stream(
                 while done < *len {
                     let n = (*len - done).min(CHUNK_BYTES);
                     let mut buf = vec![0u8; n as usize];
-                    let read = files[*source].read_exact_at(&mut buf, offset + done);
+                    let read = match files.get(source) {
+                        Some(f) => f.read_exact_at(&mut buf, offset + done),
+                        None => Err(std::io::Error::other("a source file is not open")),
+                    };
                     let failed = read.is_err();
                     if tx.blocking_send(read.map(|()| Bytes::from(buf))).is_err() || failed {
                         return;
@@ -318,15 +322,24 @@ pub(crate) async fn export_mp4(
     if method == Method::HEAD {
         return Ok(response.body(HttpBody::empty()).expect("a valid response"));
     }
+    let files = opened.files.into_iter().enumerate().collect();
+    Ok(response
+        .body(streamed(files, body, Some(permit)))
+        .expect("a valid response"))
+}
+
+/// A response body streaming `body` from `files` on a blocking thread.
+pub(crate) fn streamed(
+    files: HashMap<usize, File>,
+    body: Body,
+    permit: Option<OwnedSemaphorePermit>,
+) -> HttpBody {
     let (tx, rx) = mpsc::channel(4);
-    let files = opened.files;
-    tokio::task::spawn_blocking(move || stream(files, body, tx, permit));
+    tokio::task::spawn_blocking(move || stream(&files, &body, &tx, permit));
     let chunks = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
-    Ok(response
-        .body(HttpBody::from_stream(chunks))
-        .expect("a valid response"))
+    HttpBody::from_stream(chunks)
 }
 
 #[cfg(test)]

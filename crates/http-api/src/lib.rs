@@ -44,7 +44,9 @@ mod api;
 pub mod auth;
 pub mod config;
 mod export;
+mod hls;
 pub mod metrics;
+pub mod plans;
 pub mod range;
 mod source;
 
@@ -125,6 +127,15 @@ fn router(state: AppState) -> Router {
         .route("/api/cameras", get(api::cameras))
         .route("/api/cameras/{name}/recordings", get(api::recordings))
         .route("/api/cameras/{name}/export.mp4", get(export::export_mp4))
+        .route("/api/cameras/{name}/vod.m3u8", get(hls::playlist))
+        .route(
+            "/api/cameras/{name}/vod/init/{file}",
+            get(hls::init_segment),
+        )
+        .route(
+            "/api/cameras/{name}/vod/seg/{file}",
+            get(hls::media_segment),
+        )
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -184,6 +195,7 @@ impl Server {
             metrics: api.metrics,
             exports: Arc::new(tokio::sync::Semaphore::new(api.config.max_exports)),
             max_exports: api.config.max_exports,
+            plans: Arc::default(),
             users: Arc::new(Users::new(
                 api.config
                     .users

@@ -299,3 +299,62 @@ fn exports_beyond_the_cap_get_503() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_vod_playlist_and_its_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = setup(dir.path(), 500);
+    let server = start(&catalog, 4);
+    let addr = server.local_addr();
+    let q = "start=2026-11-30T08:00:00Z&end=2026-11-30T08:00:04Z";
+    let r = request(
+        addr,
+        "GET",
+        &format!("/api/cameras/front/vod.m3u8?{q}"),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/vnd.apple.mpegurl")
+    );
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    assert!(text.contains("#EXT-X-VERSION:7"), "{text}");
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+    assert!(text.trim_end().ends_with("#EXT-X-ENDLIST"), "{text}");
+    assert!(
+        text.contains(&format!("#EXT-X-MAP:URI=\"vod/init/0.mp4?{q}\"")),
+        "{text}"
+    );
+    let segments: Vec<&str> = text.lines().filter(|l| l.starts_with("vod/seg/")).collect();
+    // Two 2 s files, never cut across: at least one segment each.
+    assert!(segments.len() >= 2, "{text}");
+    let init = request(
+        addr,
+        "GET",
+        &format!("/api/cameras/front/vod/init/0.mp4?{q}"),
+        &[],
+    );
+    assert_eq!(init.status, 200);
+    assert_eq!(&init.body[4..8], b"ftyp");
+    let mut media = 0;
+    for s in &segments {
+        let r = request(addr, "GET", &format!("/api/cameras/front/{s}"), &[]);
+        assert_eq!(r.status, 200, "{s}");
+        assert_eq!(r.header("content-length"), Some(r.body.len().to_string()));
+        assert!(r.body.windows(4).any(|w| w == b"moof"), "{s}");
+        media += r.body.len();
+    }
+    // Every sample of both files (120 x 500 bytes) is in some segment.
+    assert!(media >= 120 * 500, "{media}");
+    let past = request(
+        addr,
+        "GET",
+        &format!("/api/cameras/front/vod/seg/{}.m4s?{q}", segments.len()),
+        &[],
+    );
+    assert_eq!(past.status, 404);
+    let other = request(addr, "GET", &format!("/api/cameras/side/vod.m3u8?{q}"), &[]);
+    assert_eq!(other.status, 404);
+}
