@@ -30,6 +30,7 @@ pub struct Catalog {
 pub struct OpenOptions {
     quick_check: bool,
     busy_timeout: Duration,
+    read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -37,6 +38,7 @@ impl Default for OpenOptions {
         OpenOptions {
             quick_check: true,
             busy_timeout: Duration::from_secs(5),
+            read_only: false,
         }
     }
 }
@@ -62,14 +64,25 @@ impl OpenOptions {
         self
     }
 
+    /// Whether the connection only reads (a reader beside the process that writes, such
+    /// as an HTTP server): the catalog must exist and be valid, nothing is created or
+    /// changed, and every write fails. Default: off.
+    pub fn read_only(mut self, on: bool) -> OpenOptions {
+        self.read_only = on;
+        self
+    }
+
     /// Opens the catalog at `path`, creating the file and its schema if missing (not its
-    /// directory). A file that is not a valid catalog is [`Error::Corrupt`].
+    /// directory; not [read-only](OpenOptions::read_only)). A file that is not a valid
+    /// catalog is [`Error::Corrupt`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Catalog, Error> {
         let path = path.as_ref();
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        let access = if self.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+        let flags = access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Open {
             path: path.to_owned(),
             source,
@@ -81,7 +94,7 @@ impl OpenOptions {
         conn.busy_timeout(self.busy_timeout)
             .map_err(|e| schema::map_err(path, e))?;
         conn.set_prepared_statement_cache_capacity(32);
-        schema::prepare(&mut conn, path, self.quick_check)?;
+        schema::prepare(&mut conn, path, self.quick_check, self.read_only)?;
         Ok(Catalog {
             conn,
             path: path.to_owned(),

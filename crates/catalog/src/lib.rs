@@ -17,6 +17,7 @@
 //!   [`plan_retention`](Catalog::plan_retention), [`plan_free`](Catalog::plan_free).
 //! - [`spans()`], [`gaps`], [`timeline`]: runs of files without a gap, from plain values.
 //! - [`retention::plan`], [`retention::plan_free`]: which files go, from plain values.
+//! - [`listing`]: a camera's spans, gaps and files over a range, and their JSON shape.
 //! - [`WallTime`]: nanoseconds since the Unix epoch, with RFC 3339 text.
 //!
 //! # Example
@@ -73,6 +74,7 @@
 
 mod catalog;
 mod error;
+pub mod listing;
 mod planning;
 mod query;
 mod record;

@@ -141,15 +141,25 @@ pub(crate) fn map_err(path: &Path, source: rusqlite::Error) -> Error {
 /// Sets the connection up (WAL, `synchronous=NORMAL`, busy timeout), optionally runs
 /// `PRAGMA quick_check`, then creates the schema in an empty database or checks it in an
 /// existing one.
-pub(crate) fn prepare(conn: &mut Connection, path: &Path, quick_check: bool) -> Result<(), Error> {
+pub(crate) fn prepare(
+    conn: &mut Connection,
+    path: &Path,
+    quick_check: bool,
+    read_only: bool,
+) -> Result<(), Error> {
     let err = |e| map_err(path, e);
     // The first statement reads the header: garbage fails here with "not a database".
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(err)?;
+    let mode: String = if read_only {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get(0))
+    } else {
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+    }
+    .map_err(err)?;
     tracing::debug!(path = %path.display(), journal_mode = %mode, "catalog opened");
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(err)?;
+    if !read_only {
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+    }
     if quick_check {
         let result: String = conn
             .pragma_query_value(None, "quick_check", |row| row.get(0))
@@ -161,7 +171,7 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path, quick_check: bool) -> 
             });
         }
     }
-    if is_empty(conn).map_err(err)? {
+    if is_empty(conn).map_err(err)? && !read_only {
         // Another process may be creating it too: decide under the write lock.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
                     Command::Index(args) => cmd::index::run(&args),
                     Command::List(args) => cmd::list::run(&args),
                     Command::Prune(args) => cmd::prune::run(&args),
+                    Command::HashPassword => cmd::hash_password::run(),
                 }
             })
         });

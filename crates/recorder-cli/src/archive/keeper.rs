@@ -5,8 +5,8 @@
 //! written later.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use catalog::retention::Reason;
@@ -30,6 +30,10 @@ pub struct Archive {
     catalog: Mutex<Catalog>,
     /// The settings it was opened with.
     pub settings: ArchiveSettings,
+    /// Where retention's deletions are counted (`recorder run` with HTTP).
+    metrics: OnceLock<Arc<http_api::Metrics>>,
+    /// Finished files not yet written to the catalog, and since when the oldest waits.
+    lag: Mutex<(u64, Option<Instant>)>,
 }
 
 /// What [`Archive::reconcile`] changed.
@@ -98,7 +102,24 @@ impl Archive {
         Ok(Arc::new(Self {
             catalog: Mutex::new(catalog),
             settings,
+            metrics: OnceLock::new(),
+            lag: Mutex::new((0, None)),
         }))
+    }
+
+    /// Counts retention's deletions in `metrics` from now on.
+    pub fn set_metrics(&self, metrics: Arc<http_api::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// Finished files not yet written to the catalog, and how long the oldest has
+    /// waited.
+    pub fn lag(&self) -> http_api::CatalogLag {
+        let lag = *self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        http_api::CatalogLag {
+            pending_files: lag.0,
+            oldest: lag.1.map(|since| since.elapsed()),
+        }
     }
 
     /// The catalog, locked.
@@ -276,6 +297,10 @@ impl Archive {
                         "retention: deleted {} ({camera}, {size_bytes} bytes): {reason}",
                         path.display()
                     );
+                    if let (Deleted::Yes, Some(m)) = (&d, self.metrics.get()) {
+                        m.retention_deletions.inc();
+                        m.retention_freed_bytes.inc_by(size_bytes);
+                    }
                     if let Err(e) = self.catalog().remove(&path) {
                         tracing::warn!("catalog: cannot drop {}: {e}", path.display());
                     }
@@ -434,7 +459,15 @@ fn flush(archive: &Archive, pending: &mut Vec<FileRecord>) {
     if pending.is_empty() {
         return;
     }
-    match archive.catalog().upsert_many(pending) {
+    let result = archive.catalog().upsert_many(pending);
+    {
+        let mut lag = archive.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        *lag = match &result {
+            Ok(()) => (0, None),
+            Err(_) => (pending.len() as u64, lag.1.or_else(|| Some(Instant::now()))),
+        };
+    }
+    match result {
         Ok(()) => pending.clear(),
         Err(e) => {
             tracing::warn!(

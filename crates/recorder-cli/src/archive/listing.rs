@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use catalog::{Catalog, FileRecord, Span, WallTime};
-use serde_json::{Value, json};
+use catalog::listing::ListingJson;
+use catalog::{Catalog, WallTime};
 
 /// A time given on the command line: RFC 3339, or a duration ago (`2h`, `30m`).
 pub fn parse_time(text: &str, now: WallTime) -> Result<WallTime, String> {
@@ -17,16 +17,7 @@ pub fn parse_time(text: &str, now: WallTime) -> Result<WallTime, String> {
         .map_err(|_| format!("invalid time {text:?}: expected RFC 3339 (2026-11-30T08:00:00Z) or a duration ago (2h)"))
 }
 
-/// One camera's part of the listing.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CameraListing {
-    /// The camera.
-    pub name: String,
-    /// Its spans in the range, oldest first.
-    pub spans: Vec<Span>,
-    /// Its files in the range, oldest first.
-    pub files: Vec<FileRecord>,
-}
+pub use catalog::listing::CameraListing;
 
 /// The listing of `cameras` (every camera of the catalog with `None`) over [from, to).
 pub fn list(
@@ -40,20 +31,9 @@ pub fn list(
         None => catalog.cameras()?.into_iter().map(|c| c.name).collect(),
     };
     names
-        .into_iter()
-        .map(|name| {
-            let files = catalog.files(Some(&name), from, to)?;
-            Ok(CameraListing {
-                spans: catalog::spans(&files),
-                name,
-                files,
-            })
-        })
+        .iter()
+        .map(|name| CameraListing::query(catalog, name, from, to))
         .collect()
-}
-
-fn seconds(ns: i64) -> f64 {
-    ns as f64 / 1e9
 }
 
 fn hms(ns: i64) -> String {
@@ -111,57 +91,12 @@ pub fn text(listing: &[CameraListing], files: bool) -> String {
     out
 }
 
-fn file_json(f: &FileRecord) -> Value {
-    json!({
-        "path": f.path.display().to_string(),
-        "start": f.start.to_rfc3339(),
-        "end": f.end.to_rfc3339(),
-        "media_duration_s": f.media_duration_ms as f64 / 1000.0,
-        "size_bytes": f.size_bytes,
-        "video": f.video.as_ref().map(|v| json!({
-            "codec": v.codec, "width": v.width, "height": v.height, "samples": v.samples,
-        })),
-        "audio": f.audio.as_ref().map(|a| json!({"codec": a.codec, "samples": a.samples})),
-        "end_reason": f.end_reason.as_str(),
-    })
-}
-
-/// The listing as JSON: `{"cameras": [{"name", "spans": [...], "gaps": [...], "files"?}]}`.
-pub fn json(listing: &[CameraListing], files: bool) -> Value {
-    let cameras: Vec<Value> = listing
-        .iter()
-        .map(|c| {
-            let spans: Vec<Value> = c
-                .spans
-                .iter()
-                .map(|s| {
-                    json!({
-                        "start": s.start.to_rfc3339(),
-                        "end": s.end.to_rfc3339(),
-                        "duration_s": seconds(s.end.nanos_since(s.start)),
-                        "files": s.files,
-                        "bytes": s.bytes,
-                    })
-                })
-                .collect();
-            let gaps: Vec<Value> = catalog::gaps(&c.spans)
-                .iter()
-                .map(|g| {
-                    json!({
-                        "start": g.start.to_rfc3339(),
-                        "end": g.end.to_rfc3339(),
-                        "duration_s": seconds(g.nanos()),
-                    })
-                })
-                .collect();
-            let mut v = json!({"name": c.name, "spans": spans, "gaps": gaps});
-            if files {
-                v["files"] = Value::Array(c.files.iter().map(file_json).collect());
-            }
-            v
-        })
-        .collect();
-    json!({ "cameras": cameras })
+/// The listing as JSON (`catalog::listing`'s shape, shared with the HTTP API):
+/// `{"cameras": [{"name", "spans": [...], "gaps": [...], "files"?}]}`.
+pub fn json(listing: &[CameraListing], files: bool) -> ListingJson {
+    ListingJson {
+        cameras: listing.iter().map(|c| c.to_json(files)).collect(),
+    }
 }
 
 #[cfg(test)]

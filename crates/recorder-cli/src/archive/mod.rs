@@ -6,6 +6,7 @@
 //! templates and events, `mp4` to read files); `cmd` and `ui` use it.
 
 pub mod disk;
+pub mod http;
 pub mod keeper;
 pub mod listing;
 pub mod settings;

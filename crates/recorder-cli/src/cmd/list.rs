@@ -33,7 +33,10 @@ pub fn run(args: &ListArgs) -> anyhow::Result<()> {
     let archive = Archive::open(settings, false)?;
     let found = listing::list(&archive.catalog(), Some(&cameras), from, to)?;
     let out = if args.json {
-        format!("{:#}\n", listing::json(&found, args.files))
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&listing::json(&found, args.files))?
+        )
     } else {
         listing::text(&found, args.files)
     };

@@ -1,4 +1,5 @@
 //! The subcommands, one file each: the top layer, which may use every layer below.
+pub mod hash_password;
 pub mod index;
 pub mod inspect;
 pub mod list;

@@ -10,6 +10,7 @@ use tracing::Instrument;
 use crate::camera::{install_signal_handlers, run_camera};
 use catalog::retention::MinFree;
 
+use crate::archive::http::Serving;
 use crate::archive::keeper::{Archive, Keeper};
 use crate::archive::settings::{ArchiveSettings, shown};
 use crate::options::args::RunArgs;
@@ -17,6 +18,7 @@ use crate::output::events::FileEvents;
 use crate::output::space::Reclaimer;
 use crate::output::target::Output;
 use crate::session::status::StatusBoard;
+use crate::ui::exit::Usage;
 use crate::ui::status::{Display, LiveTerminal};
 
 /// Runs `recorder run`: ends when every camera has ended (or on a signal, once every
@@ -26,6 +28,19 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     let config = crate::options::file::load(&args.config, args.duration)?;
     let settings = ArchiveSettings::new(config.catalog.clone(), config.min_free, &config.cameras)?;
     let cameras = config.cameras;
+    // `--http ADDR` enables the server, or moves it.
+    let http = match (config.http, args.http) {
+        (None, None) => None,
+        (c, addr) => {
+            let mut c = c.unwrap_or_default();
+            c.listen = addr.unwrap_or(c.listen);
+            Some(c)
+        }
+    };
+    if let Some(c) = &http {
+        c.check()
+            .map_err(|e| Usage(format!("config {}: {e}", args.config.display())))?;
+    }
     if args.check {
         let text: Vec<String> = cameras
             .iter()
@@ -35,10 +50,15 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
         #[allow(clippy::print_stdout)]
         {
             println!(
-                "# {}: {} camera(s), valid\n# catalog: {}\n# min_free: {min_free}\n\n{}",
+                "# {}: {} camera(s), valid\n# catalog: {}\n# min_free: {min_free}\n# http: \
+                 {}\n\n{}",
                 args.config.display(),
                 cameras.len(),
                 shown(&settings.catalog),
+                http.as_ref().map_or_else(
+                    || "off".to_owned(),
+                    |c| format!("{} ({} user(s))", c.listen, c.users.len())
+                ),
                 text.join("\n")
             );
         }
@@ -77,6 +97,16 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     let events = FileEvents::new();
     let display = Display::spawn(Arc::clone(&board), live, events.subscribe());
     let keeper = Keeper::spawn(Arc::clone(&archive), events.subscribe());
+    let serving = match http {
+        Some(c) => Some(Serving::start(
+            c,
+            &cameras,
+            &board,
+            &archive,
+            events.subscribe(),
+        )?),
+        None => None,
+    };
     // With retention configured, a full disk deletes the oldest recordings at once.
     let reclaim = archive
         .retention_configured()
@@ -123,6 +153,9 @@ pub async fn run(args: RunArgs, live: Option<Arc<LiveTerminal>>) -> anyhow::Resu
     // and ends.
     drop(events);
     keeper.stop().await;
+    if let Some(s) = serving {
+        s.stop().await;
+    }
     let outcome = outcome(count, failed);
     if outcome.is_ok() {
         tracing::info!("all {count} camera(s) done");

@@ -68,6 +68,9 @@ pub enum Command {
     /// Apply a `run` configuration's retention now (retain_for, retain_size, min_free),
     /// printing what is deleted.
     Prune(PruneArgs),
+    /// Read a password from standard input (its first line) and print its Argon2id hash,
+    /// for `[http] users = [{ name = "...", password_hash = "..." }]`.
+    HashPassword,
 }
 
 /// A subcommand that works on one MP4 file.
@@ -196,6 +199,11 @@ pub struct RunArgs {
     /// recorded and no camera is contacted.
     #[arg(long)]
     pub check: bool,
+
+    /// Serve the HTTP API on ADDR (`127.0.0.1:8080`), as `[http] listen` does (and over
+    /// it); a non-loopback address needs `[http] users`.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
 }
 
 #[cfg(test)]

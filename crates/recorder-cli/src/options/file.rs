@@ -2,6 +2,11 @@
 //! anything starts.
 //!
 //! ```toml
+//! [http]                          # optional: serve the HTTP API (see http_api::Config)
+//! listen = "127.0.0.1:8080"       # not loopback: users required
+//! users = [{ name = "ana", password_hash = "$argon2id$..." }]  # recorder hash-password
+//! max_exports = 4
+//!
 //! [defaults]                      # optional: any key below but name and url
 //! segment_duration = "10m"
 //!
@@ -36,7 +41,7 @@ use crate::options::de::{self, KeyError, from_table};
 use crate::output::template::Template;
 use crate::ui::exit::Usage;
 
-/// The file: `catalog`, `[storage]`, `[defaults]` and the `[[camera]]` tables.
+/// The file: `catalog`, `[storage]`, `[http]`, `[defaults]` and the `[[camera]]` tables.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -46,6 +51,9 @@ struct ConfigFile {
     /// Settings of the output file systems.
     #[serde(default)]
     storage: Option<Table>,
+    /// The HTTP API (`http_api::Config`, defined there once).
+    #[serde(default)]
+    http: Option<Table>,
     /// Options for every camera.
     #[serde(default)]
     defaults: Option<Table>,
@@ -64,8 +72,9 @@ struct Storage {
     min_free: Option<MinFree>,
 }
 
-/// The keys of a configuration that are about the whole run: `catalog` and `[storage]`.
-type RunWide = (Option<PathBuf>, Storage);
+/// The keys of a configuration that are about the whole run: `catalog`, `[storage]` and
+/// `[http]`.
+type RunWide = (Option<PathBuf>, Storage, Option<http_api::Config>);
 
 /// A `recorder run` configuration: the cameras, and what the whole run shares.
 #[derive(Clone, Debug)]
@@ -76,6 +85,8 @@ pub struct RunConfig {
     pub catalog: Option<PathBuf>,
     /// `[storage] min_free`.
     pub min_free: Option<MinFree>,
+    /// `[http]`, when present (checked as a whole when the server starts).
+    pub http: Option<http_api::Config>,
 }
 
 /// The keys of a camera that are not options.
@@ -130,7 +141,11 @@ fn parse_all(text: &str, file: &str) -> anyhow::Result<(Vec<Entry>, RunWide)> {
     })?;
     let storage: Storage = from_table(top.storage.unwrap_or_default())
         .map_err(|e| table_error(file, "[storage]", e))?;
-    let run = (top.catalog, storage);
+    let http: Option<http_api::Config> = top
+        .http
+        .map(|t| from_table(t).map_err(|e| table_error(file, "[http]", e)))
+        .transpose()?;
+    let run = (top.catalog, storage, http);
     let defaults: CameraOptions = from_table(top.defaults.unwrap_or_default())
         .map_err(|e| table_error(file, "[defaults]", e))?;
     let cameras = top
@@ -229,7 +244,7 @@ pub fn load(path: &Path, limit: Option<Duration>) -> anyhow::Result<RunConfig> {
     let file = path.display().to_string();
     let load = || -> anyhow::Result<RunConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow!("config {file}: {e}"))?;
-        let (entries, (catalog, storage)) = parse_all(&text, &file)?;
+        let (entries, (catalog, storage, http)) = parse_all(&text, &file)?;
         let cameras = entries
             .into_iter()
             .map(|e| e.resolve(&file, limit))
@@ -239,6 +254,7 @@ pub fn load(path: &Path, limit: Option<Duration>) -> anyhow::Result<RunConfig> {
             cameras,
             catalog,
             min_free: storage.min_free,
+            http,
         })
     };
     load().map_err(|e| Usage(format!("{e:#}")).into())

@@ -6,6 +6,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -139,6 +140,16 @@ impl<T> Doing<T> for io::Result<T> {
     }
 }
 
+/// Latency histograms of a camera's fragment writes and syncs, in seconds (handles to
+/// shared metrics, cheap to clone).
+#[derive(Clone, Debug)]
+pub struct FragmentTimers {
+    /// The vectored write of one fragment.
+    pub write: http_api::metrics::LatencyHistogram,
+    /// Its `fsync`.
+    pub sync: http_api::metrics::LatencyHistogram,
+}
+
 /// The `.partial` being written.
 pub struct PartialFile {
     /// The open file.
@@ -153,6 +164,8 @@ pub struct PartialFile {
     pub len: u64,
     /// Complete fragments written.
     pub fragments: u64,
+    /// Where each fragment's write and sync times go (`recorder run` with HTTP).
+    pub timers: Option<FragmentTimers>,
 }
 
 /// Test hook: `RECORDER_TEST_STALL_SYNC=TEXT:SECONDS` makes the first data sync after the
@@ -213,9 +226,18 @@ impl PartialFile {
     }
 
     pub fn append_unchecked(&mut self, f: &Fragment) -> Result<(), Failed> {
+        let started = self.timers.as_ref().map(|_| Instant::now());
         write_vectored_all(&mut self.file, &f.header, &f.data).doing(WriteAction::Write)?;
+        let written = self.timers.as_ref().map(|_| Instant::now());
+        if let (Some(t), Some(started), Some(written)) = (&self.timers, started, written) {
+            t.write
+                .observe(written.duration_since(started).as_secs_f64());
+        }
         if self.sync == SyncPolicy::Fragment {
             self.sync_data()?;
+            if let (Some(t), Some(written)) = (&self.timers, written) {
+                t.sync.observe(written.elapsed().as_secs_f64());
+            }
         }
         self.len = f.end_offset();
         self.fragments += 1;
@@ -537,6 +559,7 @@ mod tests {
         let partial = dir.join("x.mp4.partial");
         std::fs::write(&partial, b"").unwrap();
         let mut out = PartialFile {
+            timers: None,
             file: OpenOptions::new().write(true).open("/dev/full").unwrap(),
             partial: partial.clone(),
             sync: SyncPolicy::None,

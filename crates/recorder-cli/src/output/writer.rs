@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::output::error::{Kept, WriteAction, WriteError};
 use crate::output::events::{FileEvent, FileEvents, FileSummary, FinishedFile};
-use crate::output::file::{Failed, PartialFile, create_partial, describe};
+use crate::output::file::{Failed, FragmentTimers, PartialFile, create_partial, describe};
 use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::rename_partial;
 use crate::output::space::Reclaimer;
@@ -97,6 +97,8 @@ pub struct FileContext {
     pub start_wall: SystemTime,
     /// Asked for space when the disk is full, before the file is given up.
     pub reclaim: Option<Reclaimer>,
+    /// Where the fragments' write and sync latencies go, if anywhere.
+    pub timers: Option<FragmentTimers>,
 }
 
 impl FileContext {
@@ -364,6 +366,7 @@ fn run(
         format,
         len: 0,
         fragments: 0,
+        timers: ctx.timers.clone(),
     };
     if let Err(f) = out.write_start(&start) {
         return Err(out.fail(f));

@@ -244,6 +244,7 @@ impl Recording {
             .receive(source, shutdown, stall_timeout, deadline, batched)
             .await;
         self.loss.finish(source.loss());
+        self.status.end_session_lost(source.loss().packets());
         end
     }
 
@@ -311,6 +312,7 @@ impl Recording {
                 self.router.sender_report(&sr, SystemTime::now());
             }
             self.loss.warn(source.loss(), Instant::now);
+            self.status.set_session_lost(source.loss().packets());
             if let Err(e) = self.on_frame(frame).await {
                 return SessionEnd::Failed(Failure::fatal(e));
             }
@@ -413,6 +415,7 @@ impl Recording {
                         events: self.events.clone(),
                         start_wall,
                         reclaim: self.reclaim.clone(),
+                        timers: self.status.timers(),
                     };
                     let writer = SegmentWriter::spawn(
                         path,

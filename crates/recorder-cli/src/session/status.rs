@@ -8,10 +8,11 @@
 use crate::session::live::LiveEdge;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::output::events::FileEvent;
+use crate::output::file::FragmentTimers;
 
 /// What a camera is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +67,10 @@ pub struct CameraStatus {
     reconnects: AtomicU32,
     dropped_no_space: AtomicU64,
     dropped_fragments: AtomicU64,
+    /// RTP packets lost in the sessions that ended, and in the current one.
+    lost_before: AtomicU64,
+    lost_session: AtomicU64,
+    timers: OnceLock<FragmentTimers>,
     slow: Mutex<Slow>,
     live: LiveEdge,
 }
@@ -82,6 +87,9 @@ impl CameraStatus {
             dropped_no_space: AtomicU64::new(0),
             dropped_fragments: AtomicU64::new(0),
             live: LiveEdge::default(),
+            lost_before: AtomicU64::new(0),
+            lost_session: AtomicU64::new(0),
+            timers: OnceLock::new(),
             slow: Mutex::new(Slow {
                 state: State::Connecting,
                 since: Instant::now(),
@@ -139,6 +147,27 @@ impl CameraStatus {
         self.dropped_fragments.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The RTP packets the current session has lost so far.
+    pub fn set_session_lost(&self, packets: u64) {
+        self.lost_session.store(packets, Ordering::Relaxed);
+    }
+
+    /// The session ended having lost `packets` RTP packets in all.
+    pub fn end_session_lost(&self, packets: u64) {
+        self.lost_before.fetch_add(packets, Ordering::Relaxed);
+        self.lost_session.store(0, Ordering::Relaxed);
+    }
+
+    /// Gives the camera's files latency histograms (once; later calls are ignored).
+    pub fn set_timers(&self, timers: FragmentTimers) {
+        let _ = self.timers.set(timers);
+    }
+
+    /// The latency histograms its files report to, if any.
+    pub fn timers(&self) -> Option<FragmentTimers> {
+        self.timers.get().cloned()
+    }
+
     /// The file now being written.
     pub fn set_file(&self, path: &Path) {
         let mut slow = self.slow();
@@ -168,6 +197,8 @@ impl CameraStatus {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             dropped_no_space: self.dropped_no_space.load(Ordering::Relaxed),
             dropped_fragments: self.dropped_fragments.load(Ordering::Relaxed),
+            packets_lost: self.lost_before.load(Ordering::Relaxed)
+                + self.lost_session.load(Ordering::Relaxed),
             file: slow.file.clone(),
             last_error: slow.last_error.clone(),
         }
@@ -250,6 +281,8 @@ pub struct Snapshot {
     pub dropped_no_space: u64,
     /// Fragments dropped since the start because the disk stalled.
     pub dropped_fragments: u64,
+    /// RTP packets lost since the start.
+    pub packets_lost: u64,
     /// The file being written.
     pub file: Option<PathBuf>,
     /// The last error's first line.
@@ -269,6 +302,9 @@ mod tests {
         a.add_reconnect();
         a.add_dropped_no_space(7);
         a.add_dropped_fragment();
+        a.set_session_lost(4);
+        a.end_session_lost(5);
+        a.set_session_lost(2);
         a.set_state(State::Recording);
         a.set_file(Path::new("x.mp4"));
         a.set_error(&anyhow::anyhow!("line one\nline two").context("outer"));
@@ -281,6 +317,10 @@ mod tests {
         );
         assert_eq!(s.dropped_no_space, 7);
         assert_eq!(s.dropped_fragments, 1);
+        assert_eq!(
+            s.packets_lost, 7,
+            "5 in the first session, 2 so far in this one"
+        );
         assert_eq!(s.file.as_deref(), Some(Path::new("x.mp4")));
         assert_eq!(s.last_error.as_deref(), Some("outer: line one"));
         assert_eq!(snaps[1].name, "b");

@@ -331,6 +331,7 @@ mod tests {
             reconnects: 0,
             dropped_no_space: 0,
             dropped_fragments: 0,
+            packets_lost: 0,
             file: None,
             last_error: None,
         }

@@ -1,0 +1,226 @@
+//! `GET /api/cameras/{name}/vod.m3u8?start=T&end=T`: an HLS VOD playlist (RFC 8216 v7) of
+//! fMP4 segments planned by `mp4_export::hls`, with its init segments at
+//! `vod/init/{i}.mp4` and media segments at `vod/seg/{i}.m4s`, each with the same
+//! `start` and `end` so that every request stands alone. A plan (the files' movies) is
+//! kept for [`PLAN_TTL`](crate::plans::PLAN_TTL) so that a player's segment requests do not read every `moov`
+//! again.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use catalog::WallTime;
+use mp4_export::{ExportError, Part, SourceFile, hls};
+
+use crate::api::{ApiError, AppState, known_camera, parse_time};
+use crate::export::{ExportQuery, read_movie, streamed};
+use crate::plans::Planned;
+
+/// Target length of a segment.
+const TARGET_SEGMENT_NS: i64 = 4_000_000_000;
+
+fn no_media() -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "no recorded media in the range".to_owned(),
+    )
+}
+
+fn export_error(e: ExportError) -> ApiError {
+    match e {
+        ExportError::NoMedia { .. } => no_media(),
+        other => {
+            tracing::warn!("http: hls: {other}");
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the recordings cannot be segmented".to_owned(),
+            )
+        }
+    }
+}
+
+/// The plan of `name`'s [`start`, `end`) (cached).
+async fn planned(
+    state: &AppState,
+    name: &str,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<(Arc<Planned>, WallTime, WallTime), ApiError> {
+    known_camera(&state.cameras, name)?;
+    let Query(q) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let missing = |key: &str| ApiError(StatusCode::BAD_REQUEST, format!("{key}: missing"));
+    let start = parse_time("start", q.start.as_deref())?.ok_or_else(|| missing("start"))?;
+    let end = parse_time("end", q.end.as_deref())?.ok_or_else(|| missing("end"))?;
+    if end <= start {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "end must be after start".to_owned(),
+        ));
+    }
+    let key = (name.to_owned(), start.as_nanos(), end.as_nanos());
+    if let Some(p) = state.plans.get(&key) {
+        return Ok((p, start, end));
+    }
+    let camera = name.to_owned();
+    let records = state
+        .catalog
+        .with(move |c| c.files(Some(&camera), Some(start), Some(end)))
+        .await?;
+    if records.is_empty() {
+        return Err(no_media());
+    }
+    let (start_ns, end_ns) = (start.as_nanos(), end.as_nanos());
+    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, ApiError> {
+        let mut sources = Vec::with_capacity(records.len());
+        for r in &records {
+            let movie = File::open(&r.path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    let len = f.metadata().map_err(|e| e.to_string())?.len();
+                    read_movie(&f, len)
+                })
+                .map_err(|e| {
+                    tracing::warn!("http: hls: {}: {e}", r.path.display());
+                    ApiError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "a recording cannot be read".to_owned(),
+                    )
+                })?;
+            sources.push(SourceFile {
+                movie,
+                wall_start_ns: r.start.as_nanos(),
+            });
+        }
+        let plan =
+            hls::plan(&sources, start_ns, end_ns, TARGET_SEGMENT_NS).map_err(export_error)?;
+        Ok(Planned {
+            records,
+            sources,
+            plan,
+        })
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let planned = Arc::new(planned);
+    state.plans.insert(key, Arc::clone(&planned));
+    Ok((planned, start, end))
+}
+
+/// The query part of every URL of a plan.
+fn range_query(start: WallTime, end: WallTime) -> String {
+    format!("start={}&end={}", start.to_rfc3339(), end.to_rfc3339())
+}
+
+/// `GET /api/cameras/{name}/vod.m3u8?start=T&end=T`.
+pub(crate) async fn playlist(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, start, end) = planned(&state, &name, query).await?;
+    let q = range_query(start, end);
+    let text = p.plan.playlist(
+        |i| format!("vod/init/{i}.mp4?{q}"),
+        |i| format!("vod/seg/{i}.m4s?{q}"),
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/vnd.apple.mpegurl")],
+        text,
+    )
+        .into_response())
+}
+
+/// A segment index of a URL (`3.mp4`, `3.m4s`).
+fn index(file: &str, extension: &str) -> Result<usize, ApiError> {
+    file.strip_suffix(extension)
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such segment".to_owned()))
+}
+
+/// `GET /api/cameras/{name}/vod/init/{i}.mp4?start=T&end=T`.
+pub(crate) async fn init_segment(
+    State(state): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, _, _) = planned(&state, &name, query).await?;
+    let i = index(&file, ".mp4")?;
+    if i >= p.plan.init_count() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no such segment".to_owned(),
+        ));
+    }
+    let bytes = p.plan.init_segment(&p.sources, i).map_err(export_error)?;
+    Ok(([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response())
+}
+
+/// `GET /api/cameras/{name}/vod/seg/{i}.m4s?start=T&end=T`.
+pub(crate) async fn media_segment(
+    State(state): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, _, _) = planned(&state, &name, query).await?;
+    let i = index(&file, ".m4s")?;
+    if i >= p.plan.segments().len() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no such segment".to_owned(),
+        ));
+    }
+    let body = p.plan.media_segment(&p.sources, i).map_err(export_error)?;
+    let needed: Vec<usize> = body
+        .parts()
+        .iter()
+        .filter_map(|part| match part {
+            Part::Source { source, .. } => Some(*source),
+            Part::Bytes(_) => None,
+        })
+        .collect();
+    let paths: Vec<(usize, std::path::PathBuf)> = needed
+        .into_iter()
+        .map(|s| (s, p.records[s].path.clone()))
+        .collect();
+    let files = tokio::task::spawn_blocking(move || -> std::io::Result<HashMap<usize, File>> {
+        let mut files = HashMap::new();
+        for (s, path) in paths {
+            if let std::collections::hash_map::Entry::Vacant(v) = files.entry(s) {
+                let f = File::open(path)?;
+                f.lock_shared()?;
+                v.insert(f);
+            }
+        }
+        Ok(files)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| {
+        tracing::warn!("http: hls: {e}");
+        ApiError(StatusCode::GONE, "the recording is gone".to_owned())
+    })?;
+    let len = body.len();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "video/iso.segment")
+        .header(header::CONTENT_LENGTH, len)
+        .body(streamed(files, body, None))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(index("3.m4s", ".m4s").unwrap(), 3);
+        assert_eq!(index("3.mp4", ".m4s").unwrap_err().0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            index("../3.m4s", ".m4s").unwrap_err().0,
+            StatusCode::NOT_FOUND
+        );
+    }
+}

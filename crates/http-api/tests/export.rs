@@ -1,0 +1,360 @@
+//! `export.mp4` in process: two recorded files made with `mp4-track`, a catalog in a
+//! temporary directory, and requests over plain TCP.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use catalog::{Catalog, EndReason, FileRecord, VideoTrack, WallTime};
+use http_api::{Api, CameraLive, CatalogLag, Config, FreeSpace, Metrics, Recorder, Server};
+use mp4_track::{Mp4Muxer, MuxerOptions, SampleInfo, TrackConfig, TrackKind};
+
+struct Idle;
+
+impl Recorder for Idle {
+    fn cameras(&self) -> Vec<CameraLive> {
+        Vec::new()
+    }
+    fn free_space(&self) -> Vec<FreeSpace> {
+        Vec::new()
+    }
+    fn catalog_lag(&self) -> CatalogLag {
+        CatalogLag::default()
+    }
+}
+
+const S: i64 = 1_000_000_000;
+/// 2026-11-30T08:00:00Z.
+const T0: i64 = 1_796_025_600 * S;
+
+/// A 2 s file of 30 fps video (a keyframe every second), `sample_bytes` per sample.
+fn recording(path: &Path, sample_bytes: u32) {
+    let mut mux = Mp4Muxer::new(MuxerOptions::default());
+    let v = mux
+        .add_track(TrackConfig {
+            kind: TrackKind::Video {
+                width: 320,
+                height: 240,
+            },
+            timescale_hz: 90_000,
+            sample_entry: Bytes::from_static(b"\0\0\0\x08avc1"),
+            default_sample_duration: NonZeroU32::new(3000),
+        })
+        .unwrap();
+    let mut file = mux.start().unwrap().to_vec();
+    for i in 0..60u32 {
+        let sample = SampleInfo {
+            dts: u64::from(i) * 3000,
+            cts_offset: 0,
+            size: sample_bytes,
+            is_sync: i % 30 == 0,
+        };
+        mux.push(v, sample).unwrap();
+        file.resize(file.len() + sample_bytes as usize, i as u8);
+    }
+    let done = mux.finish().unwrap();
+    file.extend_from_slice(&done.tail);
+    for p in &done.patches {
+        file[p.offset as usize..][..p.bytes.len()].copy_from_slice(&p.bytes);
+    }
+    std::fs::write(path, file).unwrap();
+}
+
+/// Two touching files of `front` from T0 (0..2 s and 2..4 s) in `dir`, and the catalog.
+fn setup(dir: &Path, sample_bytes: u32) -> PathBuf {
+    let mut c = Catalog::open(dir.join("catalog.db")).unwrap();
+    for i in 0..2i64 {
+        let path = dir.join(format!("{i}.mp4"));
+        recording(&path, sample_bytes);
+        c.upsert(&FileRecord {
+            camera: "front".to_owned(),
+            size_bytes: std::fs::metadata(&path).unwrap().len(),
+            path,
+            start: WallTime(T0 + 2 * i * S),
+            end: WallTime(T0 + 2 * (i + 1) * S),
+            media_duration_ms: 2000,
+            video: Some(VideoTrack {
+                codec: "avc1".to_owned(),
+                width: 320,
+                height: 240,
+                samples: 60,
+            }),
+            audio: None,
+            end_reason: EndReason::Continued,
+        })
+        .unwrap();
+    }
+    dir.join("catalog.db")
+}
+
+fn start(catalog: &Path, max_exports: usize) -> Server {
+    let recorder: Arc<dyn Recorder> = Arc::new(Idle);
+    Server::start(Api {
+        config: Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_exports,
+            ..Config::default()
+        },
+        cameras: vec!["front".to_owned()],
+        catalog: catalog.to_owned(),
+        metrics: Metrics::new(Arc::clone(&recorder)),
+        recorder,
+    })
+    .unwrap()
+}
+
+struct Response {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &[String]) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw[split + 4..].to_vec();
+    let r = Response { status, head, body };
+    assert!(
+        r.header("transfer-encoding").is_none(),
+        "an export has a length: {}",
+        r.head
+    );
+    r
+}
+
+const RANGE: &str =
+    "/api/cameras/front/export.mp4?start=2026-11-30T08:00:00.5Z&end=2026-11-30T08:00:03.5Z";
+
+#[test]
+fn ranges_heads_and_conditions_give_the_bytes_of_the_whole_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = setup(dir.path(), 1000);
+    let server = start(&catalog, 4);
+    let addr = server.local_addr();
+    let full = request(addr, "GET", RANGE, &[]);
+    assert_eq!(full.status, 200, "{}", String::from_utf8_lossy(&full.body));
+    let len = full.body.len();
+    assert_eq!(full.header("content-length"), Some(len.to_string()));
+    assert_eq!(full.header("accept-ranges").as_deref(), Some("bytes"));
+    assert_eq!(full.header("content-type").as_deref(), Some("video/mp4"));
+    assert_eq!(&full.body[4..8], b"ftyp");
+    // Media of both files: at least the 3 s of samples the range needs after the
+    // keyframe at 0 s (3.5 s of 1000-byte samples, less the tail after 3.5 s).
+    assert!(len > 100 * 1000, "{len}");
+    assert_eq!(
+        full.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"front_2026-11-30T08_00_00.5Z_2026-11-30T08_00_03.5Z.mp4\"")
+    );
+    let etag = full.header("etag").unwrap();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+
+    let head = request(addr, "HEAD", RANGE, &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(len.to_string()));
+    assert!(head.body.is_empty());
+
+    for (range, a, b) in [
+        ("bytes=0-99".to_owned(), 0, 100),
+        (format!("bytes={}-", len - 10), len - 10, len),
+        ("bytes=-4096".to_owned(), len - 4096, len),
+        (format!("bytes=1000-{}", len + 5), 1000, len),
+    ] {
+        let r = request(addr, "GET", RANGE, &[format!("Range: {range}")]);
+        assert_eq!(r.status, 206, "{range}");
+        assert_eq!(r.body, full.body[a..b], "{range}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {a}-{}/{len}", b - 1))
+        );
+    }
+    let past = request(addr, "GET", RANGE, &[format!("Range: bytes={len}-")]);
+    assert_eq!(past.status, 416);
+    assert_eq!(past.header("content-range"), Some(format!("bytes */{len}")));
+
+    let same = request(addr, "GET", RANGE, &[format!("If-None-Match: {etag}")]);
+    assert_eq!(same.status, 304);
+    assert!(same.body.is_empty());
+    assert_eq!(same.header("etag"), Some(etag.clone()));
+    let other = request(addr, "GET", RANGE, &["If-None-Match: \"0\"".to_owned()]);
+    assert_eq!(other.status, 200);
+    // If-Range: the range only while the entity is the same.
+    let r = request(
+        addr,
+        "GET",
+        RANGE,
+        &["Range: bytes=0-9".to_owned(), format!("If-Range: {etag}")],
+    );
+    assert_eq!((r.status, r.body.len()), (206, 10));
+    let r = request(
+        addr,
+        "GET",
+        RANGE,
+        &["Range: bytes=0-9".to_owned(), "If-Range: \"0\"".to_owned()],
+    );
+    assert_eq!((r.status, r.body.len()), (200, len));
+    // Another range, another entity.
+    let shorter = request(
+        addr,
+        "GET",
+        "/api/cameras/front/export.mp4?start=2026-11-30T08:00:00.5Z&end=2026-11-30T08:00:01.5Z",
+        &[],
+    );
+    assert_eq!(shorter.status, 200);
+    assert_ne!(shorter.header("etag"), Some(etag));
+    assert!(shorter.body.len() < len);
+}
+
+#[test]
+fn no_media_bad_times_and_unknown_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = setup(dir.path(), 100);
+    let server = start(&catalog, 4);
+    let addr = server.local_addr();
+    let none = request(
+        addr,
+        "GET",
+        "/api/cameras/front/export.mp4?start=2026-11-30T09:00:00Z&end=2026-11-30T10:00:00Z",
+        &[],
+    );
+    assert_eq!(none.status, 404);
+    assert!(String::from_utf8_lossy(&none.body).contains("no recorded media"));
+    let bad = request(
+        addr,
+        "GET",
+        "/api/cameras/front/export.mp4?start=x&end=y",
+        &[],
+    );
+    assert_eq!(bad.status, 400);
+    let missing = request(addr, "GET", "/api/cameras/front/export.mp4", &[]);
+    assert_eq!(missing.status, 400);
+    let unknown = request(
+        addr,
+        "GET",
+        "/api/cameras/..%2Ffront/export.mp4?start=2026-11-30T08:00:00Z&end=2026-11-30T08:00:01Z",
+        &[],
+    );
+    assert_eq!(unknown.status, 404);
+}
+
+#[test]
+fn exports_beyond_the_cap_get_503() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 x 60 samples of 150 kB: far more than the socket buffers and the chunk queue.
+    let catalog = setup(dir.path(), 150_000);
+    let server = start(&catalog, 1);
+    let addr = server.local_addr();
+    // A client that asks and does not read holds its export.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    write!(slow, "GET {RANGE} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 12];
+    slow.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let r = request(addr, "GET", RANGE, &[]);
+    assert_eq!(r.status, 503);
+    let reason = String::from_utf8(r.body).unwrap();
+    assert!(
+        reason.contains("too many exports at once (at most 1)"),
+        "{reason}"
+    );
+    drop(slow);
+    // Once the slow client is gone, its export ends and the next one is served.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = request(addr, "HEAD", RANGE, &[]);
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the permit was never released"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_vod_playlist_and_its_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = setup(dir.path(), 500);
+    let server = start(&catalog, 4);
+    let addr = server.local_addr();
+    let q = "start=2026-11-30T08:00:00Z&end=2026-11-30T08:00:04Z";
+    let r = request(
+        addr,
+        "GET",
+        &format!("/api/cameras/front/vod.m3u8?{q}"),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/vnd.apple.mpegurl")
+    );
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    assert!(text.contains("#EXT-X-VERSION:7"), "{text}");
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+    assert!(text.trim_end().ends_with("#EXT-X-ENDLIST"), "{text}");
+    assert!(
+        text.contains(&format!("#EXT-X-MAP:URI=\"vod/init/0.mp4?{q}\"")),
+        "{text}"
+    );
+    let segments: Vec<&str> = text.lines().filter(|l| l.starts_with("vod/seg/")).collect();
+    // Two 2 s files, never cut across: at least one segment each.
+    assert!(segments.len() >= 2, "{text}");
+    let init = request(
+        addr,
+        "GET",
+        &format!("/api/cameras/front/vod/init/0.mp4?{q}"),
+        &[],
+    );
+    assert_eq!(init.status, 200);
+    assert_eq!(&init.body[4..8], b"ftyp");
+    let mut media = 0;
+    for s in &segments {
+        let r = request(addr, "GET", &format!("/api/cameras/front/{s}"), &[]);
+        assert_eq!(r.status, 200, "{s}");
+        assert_eq!(r.header("content-length"), Some(r.body.len().to_string()));
+        assert!(r.body.windows(4).any(|w| w == b"moof"), "{s}");
+        media += r.body.len();
+    }
+    // Every sample of both files (120 x 500 bytes) is in some segment.
+    assert!(media >= 120 * 500, "{media}");
+    let past = request(
+        addr,
+        "GET",
+        &format!("/api/cameras/front/vod/seg/{}.m4s?{q}", segments.len()),
+        &[],
+    );
+    assert_eq!(past.status, 404);
+    let other = request(addr, "GET", &format!("/api/cameras/side/vod.m3u8?{q}"), &[]);
+    assert_eq!(other.status, 404);
+}
