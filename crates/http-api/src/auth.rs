@@ -3,12 +3,25 @@
 //! Basic is used rather than bearer tokens because browsers send Basic credentials with
 //! every request of a page, `<video>` sources included. The password is compared by
 //! Argon2's verification of the stored hash; an unknown user name is verified against a
-//! hash of its own so that it takes as long as a wrong password.
+//! hash of its own so that it takes as long as a wrong password. A header that passed is
+//! remembered (as its SHA-256) for [`VERIFIED_FOR`], so a player fetching segment after
+//! segment pays one verification, not one per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use password_hash::rand_core::OsRng;
+use sha2::{Digest, Sha256};
+
+/// How long a verified `Authorization` header is taken without verifying it again.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(300);
+
+/// Verified headers remembered at most (beyond, the expired ones go, then all).
+const VERIFIED_MAX: usize = 256;
 
 /// Hashes `password` with Argon2id and a random salt, as a PHC string
 /// (`$argon2id$v=19$m=19456,t=2,p=1$...`).
@@ -52,6 +65,8 @@ pub struct Users {
     users: Vec<(String, String)>,
     /// Verified for unknown names (a hash of a random password).
     decoy: String,
+    /// SHA-256 of headers that passed, and when.
+    verified: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
 }
 
 impl std::fmt::Debug for Users {
@@ -73,7 +88,11 @@ impl Users {
             let random = base64::engine::general_purpose::STANDARD.encode(random);
             hash_password(&random).unwrap_or_default()
         });
-        Users { users, decoy }
+        Users {
+            users,
+            decoy,
+            verified: Arc::default(),
+        }
     }
 
     /// True when no user is configured: every request is let in.
@@ -85,10 +104,42 @@ impl Users {
     /// password. Slow on purpose (an Argon2 verification): call it off the async
     /// workers.
     pub fn check(&self, header: Option<&[u8]>) -> bool {
+        self.check_at(header, Instant::now())
+    }
+
+    fn check_at(&self, header: Option<&[u8]>, now: Instant) -> bool {
         if self.is_empty() {
             return true;
         }
-        let Some((name, password)) = header.and_then(parse_basic) else {
+        let Some(header) = header else {
+            return false;
+        };
+        let key: [u8; 32] = Sha256::digest(header).into();
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified
+            .get(&key)
+            .is_some_and(|&at| now.saturating_duration_since(at) < VERIFIED_FOR)
+        {
+            return true;
+        }
+        drop(verified);
+        if !self.verify(header) {
+            return false;
+        }
+        verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            verified.retain(|_, at| now.saturating_duration_since(*at) < VERIFIED_FOR);
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+        }
+        verified.insert(key, now);
+        true
+    }
+
+    /// The Argon2 verification of a header.
+    fn verify(&self, header: &[u8]) -> bool {
+        let Some((name, password)) = parse_basic(header) else {
             return false;
         };
         let (hash, known) = match self.users.iter().find(|(n, _)| *n == name) {
@@ -143,6 +194,33 @@ mod tests {
         assert!(!users.check(Some(b"Basic")));
         assert!(Users::new([]).check(None));
         assert!(!format!("{users:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn a_verified_header_is_remembered_for_a_while_and_only_it() {
+        let users = Users::new([("ana".to_owned(), hash_password("right").unwrap())]);
+        let t0 = Instant::now();
+        let right = basic("ana", "right");
+        assert!(users.check_at(Some(&right), t0));
+        assert!(!users.check_at(Some(&basic("ana", "wrong")), t0));
+        let cached = |at| {
+            users
+                .verified
+                .lock()
+                .unwrap()
+                .get(&<[u8; 32]>::from(Sha256::digest(&right)))
+                .is_some_and(|&v| at - v < VERIFIED_FOR)
+        };
+        assert!(cached(t0 + Duration::from_secs(299)));
+        assert!(!cached(t0 + VERIFIED_FOR));
+        assert_eq!(
+            users.verified.lock().unwrap().len(),
+            1,
+            "a failure is never remembered"
+        );
+        // Past the time, the header is verified again (and passes again).
+        assert!(users.check_at(Some(&right), t0 + VERIFIED_FOR + Duration::from_secs(1)));
+        assert!(cached(t0 + VERIFIED_FOR + Duration::from_secs(2)));
     }
 
     #[test]

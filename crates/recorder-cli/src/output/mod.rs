@@ -11,4 +11,5 @@ pub mod repair;
 pub mod space;
 pub mod target;
 pub mod template;
+pub mod turn;
 pub mod writer;

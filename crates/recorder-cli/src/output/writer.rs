@@ -42,6 +42,7 @@ use crate::output::file::{Failed, FragmentTimers, PartialFile, create_partial, d
 use crate::output::format::{OutputFormat, SegmentStats, SyncPolicy, Written};
 use crate::output::partial::rename_partial;
 use crate::output::space::Reclaimer;
+use crate::output::turn::Turn;
 
 /// Fragments in flight between the receive loop and a writer thread: about this many
 /// seconds of media with 1 s fragments. A fragment that finds the queue full is dropped.
@@ -87,7 +88,7 @@ pub enum Queued {
 }
 
 /// Whose file a writer writes, for its [`FileEvent`]s.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct FileContext {
     /// The camera's name.
     pub camera: Arc<str>,
@@ -99,6 +100,9 @@ pub struct FileContext {
     pub reclaim: Option<Reclaimer>,
     /// Where the fragments' write and sync latencies go, if anywhere.
     pub timers: Option<FragmentTimers>,
+    /// This file's turn to take a name, after the session's earlier files (`None`: at
+    /// once).
+    pub turn: Option<Turn>,
 }
 
 impl FileContext {
@@ -187,7 +191,7 @@ impl SegmentWriter {
         start: Bytes,
         sync: SyncPolicy,
         format: OutputFormat,
-        ctx: FileContext,
+        mut ctx: FileContext,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let queue = Arc::new(Queue::default());
@@ -197,7 +201,8 @@ impl SegmentWriter {
             .name("mp4-writer".to_owned())
             .spawn(move || {
                 let rx = Inbox { rx, queue: taken };
-                let result = run(&path, start, sync, format, rx, &ctx);
+                let turn = ctx.turn.take();
+                let result = run(&path, start, sync, format, rx, &ctx, turn);
                 ctx.publish_end(&path, &result);
                 // The receiver may be gone if the recording failed.
                 let _ = done_tx.send(result.map(|(written, _)| written));
@@ -350,8 +355,14 @@ fn run(
     format: OutputFormat,
     mut rx: Inbox,
     ctx: &FileContext,
+    turn: Option<Turn>,
 ) -> anyhow::Result<(Written, FileSummary)> {
-    let (file, partial) = create_partial(path)?;
+    if let Some(turn) = &turn {
+        turn.wait();
+    }
+    let created = create_partial(path);
+    drop(turn); // The next file of the session may take its name.
+    let (file, partial) = created?;
     tracing::info!("writing {}", partial.display());
     // `NAME.partial` -> `NAME`.
     ctx.events.publish(FileEvent::Opened {

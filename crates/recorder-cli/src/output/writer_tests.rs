@@ -15,6 +15,7 @@ fn context(events: &FileEvents) -> FileContext {
         start_wall: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
         reclaim: None,
         timers: None,
+        turn: None,
     }
 }
 

@@ -23,6 +23,7 @@ use crate::output::events::{EndReason, FileEvents};
 use crate::output::format::Written;
 use crate::output::space::{Reclaimer, available_for};
 use crate::output::target::Output;
+use crate::output::turn::Turns;
 use crate::output::writer::{
     CHANNEL_CAPACITY, Closing, FileContext, Queued, ROOM_WAIT, SegmentWriter,
 };
@@ -186,6 +187,8 @@ pub struct Recording {
     drops: DropLog,
     /// Which file feeds the camera's live edge.
     live: LiveFeed,
+    /// The order in which this session's files take their names.
+    turns: Turns,
 }
 
 /// The disk is full.
@@ -225,6 +228,7 @@ impl Recording {
             largest_write: 0,
             drops: DropLog::default(),
             live: LiveFeed::default(),
+            turns: Turns::default(),
         })
     }
 
@@ -416,6 +420,7 @@ impl Recording {
                         start_wall,
                         reclaim: self.reclaim.clone(),
                         timers: self.status.timers(),
+                        turn: Some(self.turns.take()),
                     };
                     let writer = SegmentWriter::spawn(
                         path,
