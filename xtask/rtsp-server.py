@@ -20,6 +20,7 @@ parameter sets in-band before every IDR):
              is unique)
   /h264pcma  H.264 at 320x180 + G.711 A-law 8 kHz mono
   /h264l16   H.264 at 320x180 + L16 16 kHz stereo
+  /h264aacsmall H.264 at 320x180 + AAC 48 kHz stereo (the HTTP API's case)
 
 Every factory is shared and uses the CLOCK_AND_OFFSET publish clock mode, so a
 client joining a running pipeline does not make the others' RTP timestamps jump.
@@ -144,6 +145,7 @@ MOUNTS = {
     "/h264pcmu": lambda: f"( {small_h264_branch('pay0')} {g711_branch('pay1', 'mulawenc', 'rtppcmupay', 0)} )",
     "/h264pcma": lambda: f"( {small_h264_branch('pay0')} {g711_branch('pay1', 'alawenc', 'rtppcmapay', 8)} )",
     "/h264l16": lambda: f"( {small_h264_branch('pay0')} {l16_branch('pay1')} )",
+    "/h264aacsmall": lambda: f"( {small_h264_branch('pay0')} {aac_branch('pay1')} )",
 }
 
 

@@ -35,6 +35,7 @@ pub const MOUNTS: &[(&str, &str)] = &[
         "/h264l16",
         "H.264 320x180 + L16 16 kHz stereo (white noise)",
     ),
+    ("/h264aacsmall", "H.264 320x180 + AAC 48 kHz stereo"),
 ];
 
 /// A running test server on 127.0.0.1; killed (by pid) when dropped.

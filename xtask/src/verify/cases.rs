@@ -41,6 +41,8 @@ pub(super) enum Check {
     MaxRetries,
     /// A mount that drops packets, recorded with this `--on-loss` policy.
     Loss(&'static str),
+    /// `recorder run --http`: the HTTP API's exports, Range/ETag, VOD playlist, metrics.
+    Http,
     /// G.711 or L16 audio: [`Check::Standard`], the audio's end, and its samples against
     /// ffmpeg's capture of the stream.
     Pcm(Expect),
@@ -145,6 +147,11 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         check: Check::Run,
     });
     all.push(Case {
+        name: "http",
+        mount: "/h264aacsmall",
+        check: Check::Http,
+    });
+    all.push(Case {
         name: "sigint2",
         mount: "/h264",
         check: Check::DoubleSignal,
@@ -246,6 +253,7 @@ pub(super) fn run_case(
         }
         (Check::Reconnect, Some(bin)) => run_reconnect(bin, dir, &log),
         (Check::Run, Some(bin)) => run_run(bin, base, dir, &log),
+        (Check::Http, Some(bin)) => super::http::run_http(bin, base, dir, &log),
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),

@@ -31,6 +31,12 @@
 //! - `run`: `recorder run` with a configuration of three cameras (/h264aac, /h265aac,
 //!   /mjpeg), stopped by SIGTERM after 8 s: it exits 0 within a few seconds, with each
 //!   camera's file finalized (moov first) and decoding cleanly;
+//! - `http`: `recorder run --http` recording /h264aacsmall in 2 s files, its API checked
+//!   with curl while it records (`verify/http.rs`): an export across three files (ffprobe
+//!   duration within a frame of the range, clean decode, strict, video and audio, first
+//!   frame by framemd5 the source's frame at `start`), Range/416/ETag/HEAD, the VOD
+//!   playlist read by ffmpeg with the recording's frame count, `/metrics` parsed strictly
+//!   with its finished files equal to the catalog's and the disk's, 404 and 400 replies;
 //! - `sigint2`: a second signal (SIGINT, then SIGTERM) exits at once with code 130, leaving a `.partial` that
 //!   `recorder repair` finishes;
 //! - `maxretries`: `--max-retries 0` against a refused port fails at once with one
@@ -52,6 +58,8 @@ mod browser;
 mod cases;
 mod catalog;
 mod checks;
+mod http;
+mod http_checks;
 mod lifecycle;
 mod loss;
 mod pcm;
