@@ -81,6 +81,8 @@ function drawTimeline() {
     t.className = "tick";
     t.style.left = `${(h / 24) * 100}%`;
     t.textContent = `${String(h).padStart(2, "0")}:00`;
+    if (h === 0) t.classList.add("first");
+    if (h === 24) t.classList.add("last");
     nodes.push(t);
   }
   const cursor = document.createElement("div");
