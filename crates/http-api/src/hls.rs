@@ -134,7 +134,7 @@ pub(crate) async fn playlist(
 }
 
 /// A segment index of a URL (`3.mp4`, `3.m4s`).
-fn index(file: &str, extension: &str) -> Result<usize, ApiError> {
+pub(crate) fn index(file: &str, extension: &str) -> Result<usize, ApiError> {
     file.strip_suffix(extension)
         .and_then(|i| i.parse().ok())
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no such segment".to_owned()))

@@ -5,6 +5,10 @@
 //!   implements) and its first and last recorded instants (from the catalog).
 //! - `GET /api/cameras/{name}/recordings?start=T&end=T[&files=1]`: spans, gaps and
 //!   files, in the shape of [`catalog::listing`] (what `recorder list --json` prints).
+//! - `GET /api/cameras/{name}/live.m3u8`: the camera's live edge as an HLS live
+//!   playlist, with `live/init/{i}.mp4` and `live/seg/{sequence}.m4s` (from the
+//!   [`Recorder::with_live`] edge; each request keeps it watched for [`WATCH_FOR`]).
+//! - `GET /`: the web page ([`page`]), with `/app.js` and `/app.css`.
 //! - `GET /metrics`: Prometheus (OpenMetrics) text ([`Metrics`]).
 //!
 //! Security: [`Config::check`] refuses a non-loopback address without users; with users,
@@ -45,7 +49,9 @@ pub mod auth;
 pub mod config;
 mod export;
 mod hls;
+mod live;
 pub mod metrics;
+pub mod page;
 pub mod plans;
 pub mod range;
 mod source;
@@ -66,6 +72,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use crate::config::{Config, User};
+pub use crate::live::{FIRST_FRAGMENT_WAIT, WATCH_FOR};
 pub use crate::metrics::Metrics;
 pub use crate::source::{CameraLive, CatalogLag, FreeSpace, Recorder};
 
@@ -136,6 +143,18 @@ fn router(state: AppState) -> Router {
             "/api/cameras/{name}/vod/seg/{file}",
             get(hls::media_segment),
         )
+        .route("/api/cameras/{name}/live.m3u8", get(live::playlist))
+        .route(
+            "/api/cameras/{name}/live/init/{file}",
+            get(live::init_segment),
+        )
+        .route(
+            "/api/cameras/{name}/live/seg/{file}",
+            get(live::media_segment),
+        )
+        .route("/", get(page::index))
+        .route("/app.js", get(page::app_js))
+        .route("/app.css", get(page::app_css))
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use mp4_export::live::Live;
+
 /// The recorder, as the HTTP API sees it. Every method is called on the server's own
 /// runtime and must return promptly (read counters, no I/O beyond a `statvfs`).
 pub trait Recorder: Send + Sync + 'static {
@@ -12,6 +14,14 @@ pub trait Recorder: Send + Sync + 'static {
     fn free_space(&self) -> Vec<FreeSpace>;
     /// How far the catalog is behind the finished files.
     fn catalog_lag(&self) -> CatalogLag;
+    /// Runs `f` on camera `name`'s live edge (its current file's init and last fragments,
+    /// see [`Live`]) and returns true, or returns false when the camera has none. `f`
+    /// only marks the edge watched or reads it (a playlist, an init, a segment), under
+    /// whatever lock guards it. A recorder without live edges keeps this default.
+    fn with_live(&self, name: &str, f: &mut dyn FnMut(&mut Live)) -> bool {
+        let _ = (name, f);
+        false
+    }
 }
 
 /// One camera's live figures.

@@ -14,7 +14,7 @@ use crate::chromium::{Browser, FileServer};
 use crate::util::project_root;
 
 /// Serializes the cases' browsers.
-static ONE_BROWSER: Mutex<()> = Mutex::new(());
+pub(super) static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 /// How far playback must get (s).
 const PLAY_PAST_S: f64 = 1.5;

@@ -11,6 +11,7 @@ use super::pcm::run_pcm;
 use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
 use super::tools::Recorder;
+use super::web::run_web;
 use crate::probe::{Expect, ExpectAudio};
 use crate::server::MOUNTS;
 
@@ -43,6 +44,8 @@ pub(super) enum Check {
     Loss(&'static str),
     /// `recorder run --http`: the HTTP API's exports, Range/ETag, VOD playlist, metrics.
     Http,
+    /// `recorder run` serving HTTP, and the web page in headless Chromium.
+    Web,
     /// G.711 or L16 audio: [`Check::Standard`], the audio's end, and its samples against
     /// ffmpeg's capture of the stream.
     Pcm(Expect),
@@ -212,6 +215,12 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
             }),
         });
     }
+    // The audio mounts' 320x180 video: less encoding beside the other cases.
+    all.push(Case {
+        name: "web",
+        mount: "/h264pcmu",
+        check: Check::Web,
+    });
     all.push(Case {
         name: "loss1",
         mount: "/h264loss1",
@@ -257,6 +266,7 @@ pub(super) fn run_case(
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),
+        (Check::Web, Some(bin)) => run_web(bin, url, dir, &log),
         (Check::Pcm(expect), _) => run_pcm(recorder, url, expect, &file, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }

@@ -54,6 +54,12 @@
 //!   beside it plays through Media Source Extensions (`verify/browser.rs`);
 //! - `fmp4pcmu`, `kill9pcmu`, `segpcmu`: the `fmp4`, `kill9` and `segments` checks on
 //!   /h264pcmu (FLAC audio in 40 ms samples: at the switches within one sample).
+//! - `web`: `recorder run` with `[http]` recording /h264pcmu (320x180) in 2 s files, then
+//!   the web page in headless Chromium: the camera listed as recording, a span on the
+//!   timeline, a click on it playing the export at 320x180 past 1 s, a seek within it
+//!   landing within 0.5 s and playing on, the live view playing through MSE, and the live
+//!   playlist's media sequence growing (`verify/web.rs`; screenshot
+//!   `target/verify-artifacts/web.png`).
 mod browser;
 mod cases;
 mod catalog;
@@ -66,6 +72,7 @@ mod pcm;
 mod power;
 mod recording;
 mod tools;
+mod web;
 
 use std::time::{Duration, Instant};
 

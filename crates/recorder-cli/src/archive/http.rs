@@ -164,6 +164,14 @@ impl Recorder for Live {
     fn catalog_lag(&self) -> CatalogLag {
         self.archive.lag()
     }
+
+    fn with_live(&self, name: &str, f: &mut dyn FnMut(&mut mp4_export::live::Live)) -> bool {
+        let Some(camera) = self.board.by_name(name) else {
+            return false;
+        };
+        f(&mut camera.live().lock());
+        true
+    }
 }
 
 /// A camera's passwords, as resolved and as its URL spells them (percent-encoded), to

@@ -227,6 +227,11 @@ impl StatusBoard {
         Arc::clone(&self.cameras[i])
     }
 
+    /// The status of the camera called `name`, if one is.
+    pub fn by_name(&self, name: &str) -> Option<Arc<CameraStatus>> {
+        self.cameras.iter().find(|c| c.name() == name).cloned()
+    }
+
     /// Follows a file event: a camera's new file becomes its current file.
     pub fn apply(&self, event: &FileEvent) {
         let Some(camera) = self.cameras.iter().find(|c| c.name() == event.camera()) else {
