@@ -10,6 +10,7 @@ use super::loss::run_loss;
 use super::pcm::run_pcm;
 use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
+use super::retention::run_retention;
 use super::tools::Recorder;
 use crate::probe::{Expect, ExpectAudio};
 use crate::server::MOUNTS;
@@ -41,6 +42,9 @@ pub(super) enum Check {
     MaxRetries,
     /// A mount that drops packets, recorded with this `--on-loss` policy.
     Loss(&'static str),
+    /// `recorder run` with retention by age, by size and by free space (on a private
+    /// tmpfs), and a catalog rebuild.
+    Retention,
     /// G.711 or L16 audio: [`Check::Standard`], the audio's end, and its samples against
     /// ffmpeg's capture of the stream.
     Pcm(Expect),
@@ -206,6 +210,11 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         });
     }
     all.push(Case {
+        name: "retention",
+        mount: "/h264pcmu",
+        check: Check::Retention,
+    });
+    all.push(Case {
         name: "loss1",
         mount: "/h264loss1",
         check: Check::Loss("keep"),
@@ -249,6 +258,7 @@ pub(super) fn run_case(
         (Check::DoubleSignal, Some(bin)) => run_double_signal(bin, url, dir, &log),
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),
+        (Check::Retention, Some(bin)) => run_retention(bin, url, dir, &log),
         (Check::Pcm(expect), _) => run_pcm(recorder, url, expect, &file, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }
