@@ -184,6 +184,33 @@ fn run_args(config: &Path) -> Vec<String> {
     .to_vec()
 }
 
+/// The `unshare` arguments that give a private mount namespace where a tmpfs can be
+/// mounted: as root `--mount`, else an unprivileged user namespace.
+fn unshare_prefix() -> Result<&'static [&'static str]> {
+    const CANDIDATES: [&[&str]; 2] = [
+        &["unshare", "--mount"],
+        &["unshare", "--user", "--map-root-user", "--mount"],
+    ];
+    for c in CANDIDATES {
+        let ok = Command::new(c[0])
+            .args(&c[1..])
+            .args(["sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(c);
+        }
+    }
+    anyhow::bail!(
+        "lowfree: cannot mount a tmpfs in a private mount namespace (tried `unshare --mount` \
+         and `unshare --user --map-root-user --mount`): run as root or enable unprivileged \
+         user namespaces"
+    )
+}
+
 /// Every finished file holds frames of 2 s of 30 fps video (at least 80% of them): the
 /// recording went on.
 fn check_going_on(name: &str, files: &[Finished], log: &Path) -> Result<()> {
@@ -332,8 +359,10 @@ pub(super) fn run_retention(bin: &Path, url: &str, dir: &Path, log: &Path) -> Re
     let copy = dir.join("lowfree-left");
     std::fs::create_dir_all(&mnt)?;
     std::fs::create_dir_all(&copy)?;
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "sh", "-c"])
+    let prefix = unshare_prefix()?;
+    let mut cmd = Command::new(prefix[0]);
+    cmd.args(&prefix[1..])
+        .args(["sh", "-c"])
         .arg(
             r#"m=$1; out=$2; opts=$3; shift 3
 mount -t tmpfs -o "$opts" tmpfs "$m" || exit 99
