@@ -182,7 +182,8 @@ fn the_catalog_agrees_with_the_files() {
         assert_same_files(&files(&live, camera), &files(&rebuilt, camera));
         assert_eq!(spans(&rebuilt, camera), 1);
     }
-    // A row lost after its file was renamed into place (a kill -9 in between): the next
+    // A row lost after its file was renamed into place (a kill -9 in between, done for
+    // real in kill_before_row.rs): the next
     // start (or `recorder index`) adds it again.
     let front = files(&live, "front");
     let lost = PathBuf::from(&front[1].0);

@@ -10,6 +10,7 @@ use super::loss::run_loss;
 use super::pcm::run_pcm;
 use super::power::run_power;
 use super::recording::{check_reordering, run_fmp4, run_kill9, run_segments, run_standard};
+use super::retention::run_retention;
 use super::tools::Recorder;
 use super::web::run_web;
 use crate::probe::{Expect, ExpectAudio};
@@ -46,6 +47,9 @@ pub(super) enum Check {
     Http,
     /// `recorder run` serving HTTP, and the web page in headless Chromium.
     Web,
+    /// `recorder run` with retention by age, by size and by free space (on a private
+    /// tmpfs), and a catalog rebuild.
+    Retention,
     /// G.711 or L16 audio: [`Check::Standard`], the audio's end, and its samples against
     /// ffmpeg's capture of the stream.
     Pcm(Expect),
@@ -222,6 +226,11 @@ pub(super) fn cases(duration_s: f64) -> Vec<Case> {
         check: Check::Web,
     });
     all.push(Case {
+        name: "retention",
+        mount: "/h264pcmu",
+        check: Check::Retention,
+    });
+    all.push(Case {
         name: "loss1",
         mount: "/h264loss1",
         check: Check::Loss("keep"),
@@ -267,6 +276,7 @@ pub(super) fn run_case(
         (Check::MaxRetries, Some(bin)) => run_max_retries(bin, dir, &log),
         (Check::Loss(policy), Some(bin)) => run_loss(bin, url, policy, dir, &log),
         (Check::Web, Some(bin)) => run_web(bin, url, dir, &log),
+        (Check::Retention, Some(bin)) => run_retention(bin, url, dir, &log),
         (Check::Pcm(expect), _) => run_pcm(recorder, url, expect, &file, &log),
         (_, None) => bail!("case {} needs our recorder", case.name),
     }

@@ -60,6 +60,15 @@
 //!   landing within 0.5 s and playing on, the live view playing through MSE, and the live
 //!   playlist's media sequence growing (`verify/web.rs`; screenshot
 //!   `target/verify-artifacts/web.png`).
+//!   /h264pcmu (FLAC audio in 40 ms samples: at the switches within one sample);
+//! - `retention`: three 14 s `recorder run`s of /h264pcmu in 2 s files
+//!   (`verify/retention.rs`): `retain_for = "4s"` deletes the oldest files, keeping those
+//!   that ended within 4 s (plus one file) of the newest; `retain_size` of three mean files
+//!   holds after each deletion, and after the catalog is deleted `recorder index --rebuild`
+//!   lists the same spans and files; `[storage] min_free` on a private tmpfs (`unshare
+//!   --mount`) holding about six files: recording goes on, the oldest files go first with
+//!   their reason logged, the files left pass `recorder verify`, and the free space,
+//!   sampled every 0.5 s, is never below the limit for more than 4 s.
 mod browser;
 mod cases;
 mod catalog;
@@ -71,6 +80,7 @@ mod loss;
 mod pcm;
 mod power;
 mod recording;
+mod retention;
 mod tools;
 mod web;
 

@@ -59,3 +59,36 @@ pub fn pause_point(partial: &std::path::Path, steps_done: usize) {
     #[cfg(not(debug_assertions))]
     let _ = (partial, steps_done, PAUSE_FINALIZE_VAR);
 }
+
+/// Test-only pause point (debug builds only; release builds compile it out):
+/// `RECORDER_TEST_PAUSE_CATALOG=1` makes the first file a process finishes stop right
+/// after its rename to the final name, before its `Finished` event reaches the catalog,
+/// create `NAME.paused` beside it, and sleep 60 s before going on, so that a test can
+/// `kill -9` the recorder between a file and its catalog row
+/// (`tests/tests/kill_before_row.rs`).
+pub const PAUSE_CATALOG_VAR: &str = "RECORDER_TEST_PAUSE_CATALOG";
+
+/// Runs the [`PAUSE_CATALOG_VAR`] pause point for `path`, just renamed into place.
+pub fn pause_before_catalog(path: &std::path::Path) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static PAUSED: AtomicBool = AtomicBool::new(false);
+        if std::env::var_os(PAUSE_CATALOG_VAR).is_some_and(|v| v == "1")
+            && !PAUSED.swap(true, Ordering::SeqCst)
+        {
+            let mut marker = path.as_os_str().to_owned();
+            marker.push(".paused");
+            tracing::debug!(
+                "{PAUSE_CATALOG_VAR}: paused after renaming {}",
+                path.display()
+            );
+            if let Err(e) = std::fs::write(&marker, b"") {
+                tracing::warn!("{PAUSE_CATALOG_VAR}: cannot create the marker: {e}");
+            }
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (path, PAUSE_CATALOG_VAR);
+}

@@ -449,6 +449,7 @@ fn run(
                     stats.duration_s,
                     started.elapsed().as_secs_f64() * 1000.0
                 );
+                crate::output::finalize_io::pause_before_catalog(&path);
                 let written = Written {
                     path,
                     len_bytes: len,
