@@ -83,6 +83,21 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
+    /// Prints `cmd` and starts it with no stdin, stdout and stderr going to the file
+    /// `log` (created anew).
+    pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Self> {
+        println!("$ {}", display(cmd));
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("cannot start {}", display(cmd)))?;
+        Ok(Self::new(child))
+    }
+
     /// Takes ownership of a running child.
     pub fn new(child: Child) -> Self {
         Self { child: Some(child) }

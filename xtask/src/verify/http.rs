@@ -135,15 +135,7 @@ pub(super) fn run_http(bin: &Path, base: &str, dir: &Path, log: &Path) -> Result
     std::fs::write(&config_path, &config)?;
     let mut cmd = Command::new(bin);
     cmd.args(["run", "--config"]).arg(&config_path);
-    println!("$ {}", display(&cmd));
-    let log_file = std::fs::File::create(log)?;
-    let mut child = ChildGuard::new(
-        cmd.stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .context("cannot start recorder run")?,
-    );
+    let mut child = ChildGuard::spawn_logged(&mut cmd, log)?;
     let api = format!("http://127.0.0.1:{port}/api/cameras/{CAMERA}");
     let recordings = format!("{api}/recordings?files=1");
     // Wait (while it records) until the catalog lists enough finished files.

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
 use super::tools::{read_log, recorder_tool};
-use crate::util::{ChildGuard, display, tail};
+use crate::util::{ChildGuard, tail};
 
 /// Length of each run; files of [`SEGMENT_S`].
 const RUN_S: u64 = 14;
@@ -120,15 +120,7 @@ fn millis(t: &str) -> i64 {
 /// Runs `cmd` (stdout and stderr to `log`), calling `sample` every [`SAMPLE`] until it
 /// exits; fails when it runs [`RUN_S`] + 40 s.
 fn run_sampling(mut cmd: Command, log: &Path, mut sample: impl FnMut(u32)) -> Result<ExitStatus> {
-    println!("$ {}", display(&cmd));
-    let log_file = std::fs::File::create(log)?;
-    let mut child = ChildGuard::new(
-        cmd.stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .context("cannot start recorder run")?,
-    );
+    let mut child = ChildGuard::spawn_logged(&mut cmd, log)?;
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {

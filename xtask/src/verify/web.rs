@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::browser::{ONE_BROWSER, artifacts_dir};
 use super::tools::{free_port, send_signal};
 use crate::chromium::Browser;
-use crate::util::{ChildGuard, display, tail};
+use crate::util::{ChildGuard, tail};
 
 /// The camera's name in the configuration.
 const CAMERA: &str = "door";
@@ -121,15 +121,7 @@ pub(super) fn run_web(bin: &Path, url: &str, dir: &Path, log: &Path) -> Result<S
     std::fs::write(&config_path, &config)?;
     let mut cmd = Command::new(bin);
     cmd.args(["run", "--config"]).arg(&config_path);
-    println!("$ {}", display(&cmd));
-    let log_file = std::fs::File::create(log)?;
-    let mut child = ChildGuard::new(
-        cmd.stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .context("cannot start recorder run")?,
-    );
+    let mut child = ChildGuard::spawn_logged(&mut cmd, log)?;
     let result = check_web(port, log);
     send_signal(child.id(), "TERM")?;
     child.wait_timeout(Duration::from_secs(20))?;
