@@ -243,7 +243,7 @@ pub(super) fn build_recorder(release: bool) -> Result<PathBuf> {
 }
 
 /// Video frames (packets of `v:0`) in the `.mp4` files of `dir`.
-fn count_frames(dir: &Path) -> Result<u64> {
+pub(super) fn count_frames(dir: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();
