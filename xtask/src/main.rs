@@ -14,6 +14,10 @@
 //!                                  CPU, memory and frames against ffmpeg and GStreamer
 //! cargo xtask bench g711 [--seconds S] [--cameras 32] [--rounds R]
 //!                                  CPU and bytes per minute of each --audio-format
+//! cargo xtask bench export [--debug]
+//!                                  export time to first byte, throughput, memory
+//! cargo xtask bench http-load [--seconds S] [--debug]
+//!                                  32 cameras' recording CPU and frames with HTTP clients
 //! ```
 #![allow(clippy::print_stdout)]
 
@@ -72,6 +76,16 @@ commands:
                             default N = 32, 60 s) with one `recorder run` per
                             --audio-format (flac, g711, pcm); report CPU per stream-minute
                             and audio bytes per minute to target/bench/g711.md
+  bench export [--debug]    serve a synthetic 24 h archive with `recorder run --http`;
+                            report export time to first byte (1 h, 24 h), moov sizes,
+                            throughput, peak RSS with 1/4/8 exports at once and the 24 h
+                            VOD playlist's time to target/bench/export.md
+  bench http-load [--seconds S] [--debug]
+                            32 cameras with `recorder run --http` for S s (default 60)
+                            without clients, then with 8 export downloads and 4 playlist
+                            followers; compare recording CPU and frames
+                            (target/bench/http-load.md)
+                            --debug: use the debug build of recorder (faster to build)
 ";
 
 fn main() -> ExitCode {
@@ -117,6 +131,20 @@ fn run() -> Result<()> {
             };
             deps::ensure()?;
             verify::demo(seconds)
+        }
+        "bench" if rest.first().is_some_and(|a| a == "export") => {
+            let release = match &rest[1..] {
+                [] => true,
+                [d] if d == "--debug" => false,
+                _ => bail!("usage: cargo xtask bench export [--debug]"),
+            };
+            deps::ensure()?;
+            bench::export::bench_export(release)
+        }
+        "bench" if rest.first().is_some_and(|a| a == "http-load") => {
+            let (seconds, release) = bench::http_load::parse(&rest[1..])?;
+            deps::ensure()?;
+            bench::http_load::bench_http_load(seconds, release)
         }
         "bench" if rest.first().is_some_and(|a| a == "g711") => {
             let options =

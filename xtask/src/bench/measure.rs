@@ -232,8 +232,18 @@ pub(super) fn build_release_recorder() -> Result<PathBuf> {
     crate::verify::build_recorder_with(&["--release"])
 }
 
+/// Builds the release `recorder` (or with `release` false the debug one) and returns its
+/// path.
+pub(super) fn build_recorder(release: bool) -> Result<PathBuf> {
+    if release {
+        build_release_recorder()
+    } else {
+        crate::verify::build_recorder_with(&[])
+    }
+}
+
 /// Video frames (packets of `v:0`) in the `.mp4` files of `dir`.
-fn count_frames(dir: &Path) -> Result<u64> {
+pub(super) fn count_frames(dir: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();

@@ -9,8 +9,13 @@
 //! one after another, in an order that rotates from round to round so that none always
 //! goes first, and the report shows the median over the rounds with the range beside it.
 //!
-//! `cargo xtask bench g711` ([`g711`]) measures the `--audio-format`s of G.711 instead.
+//! `cargo xtask bench g711` ([`g711`]) measures the `--audio-format`s of G.711 instead;
+//! `cargo xtask bench export` ([`export`]) the HTTP API's exports, and
+//! `cargo xtask bench http-load` ([`http_load`]) recording while HTTP clients download.
+mod client;
+pub mod export;
 pub mod g711;
+pub mod http_load;
 mod machine;
 mod measure;
 mod report;
@@ -193,16 +198,21 @@ pub fn bench(options: &BenchOptions) -> Result<()> {
         report.push('\n');
     }
     println!("\n{report}");
+    let path = bench_dir()?.join("report.md");
+    std::fs::write(&path, report).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    ensure!(failed.is_empty(), "{} run(s) failed", failed.len());
+    Ok(())
+}
+
+/// `$CARGO_TARGET_DIR/bench` (default `target/bench`), created.
+fn bench_dir() -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| project_root().join("target"), PathBuf::from);
     let out_dir = target.join("bench");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let path = out_dir.join("report.md");
-    std::fs::write(&path, report).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {}", path.display());
-    ensure!(failed.is_empty(), "{} run(s) failed", failed.len());
-    Ok(())
+    Ok(out_dir)
 }
 
 #[cfg(test)]
