@@ -74,14 +74,14 @@ pub fn test() -> Result<()> {
     ));
     steps.push((
         "crash",
-        Box::new(|| crash::crash(&crash::CrashOptions { trials: 6, seed: 1 })),
+        Box::new(|| crash::crash(&crash::CrashOptions { trials: 24, seed: 1 })),
     ));
     steps.push((
         "soak",
         Box::new(|| {
             soak::soak(&soak::SoakOptions {
-                cameras: 2,
-                duration: std::time::Duration::from_secs(30),
+                cameras: 4,
+                duration: std::time::Duration::from_secs(120),
                 seed: 1,
             })
         }),
