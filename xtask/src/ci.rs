@@ -74,7 +74,12 @@ pub fn test() -> Result<()> {
     ));
     steps.push((
         "crash",
-        Box::new(|| crash::crash(&crash::CrashOptions { trials: 24, seed: 1 })),
+        Box::new(|| {
+            crash::crash(&crash::CrashOptions {
+                trials: 24,
+                seed: 1,
+            })
+        }),
     ));
     steps.push((
         "soak",

@@ -1,7 +1,7 @@
 //! `cargo xtask verify` and `cargo xtask demo`: record from a real RTSP server (GStreamer's)
 //! and check the files with tools written elsewhere (ffprobe, ffmpeg, mp4-atom).
 //!
-//! The cases run concurrently (the server's mounts are shared live pipelines whose
+//! The cases run concurrently, eight at a time (the server's mounts are shared live pipelines whose
 //! timestamps a joining client does not disturb), each with its own files:
 //!
 //! - `h264aac`, `h265aac`, `mjpeg`, `h264`: 10 s each, default format: ffprobe figures
@@ -127,7 +127,13 @@ pub struct VerifyOptions {
     pub only: Vec<String>,
 }
 
-/// Runs the cases concurrently and reports each; fails if any failed.
+/// Cases that record at once. Each case's server pipeline encodes in real time, and a
+/// 2-core machine running every case at once starves the H.265 encoders (a mount then
+/// sends fewer than 30 frames a second); the cases queue for these slots in list order.
+const CONCURRENT_CASES: usize = 8;
+
+/// Runs the cases concurrently ([`CONCURRENT_CASES`] at a time) and reports each; fails
+/// if any failed.
 pub fn verify(options: &VerifyOptions) -> Result<()> {
     let all = cases(DURATION_S as f64);
     for name in &options.only {
@@ -155,6 +161,7 @@ pub fn verify(options: &VerifyOptions) -> Result<()> {
     let dir = scratch_dir("verify")?;
     let server = RtspServer::start(300, &dir.join("rtsp-server.log"))?;
     let started = Instant::now();
+    let slots = Slots::new(CONCURRENT_CASES);
     let results: Vec<Result<String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = selected
             .iter()
@@ -167,8 +174,11 @@ pub fn verify(options: &VerifyOptions) -> Result<()> {
                     _ => format!("{}?case={}", server.url(case.mount), case.name),
                 };
                 let base = server.url("");
-                let (recorder, dir) = (&recorder, &dir);
-                scope.spawn(move || run_case(recorder, &url, &base, case, dir))
+                let (recorder, dir, slots) = (&recorder, &dir, &slots);
+                scope.spawn(move || {
+                    let _slot = slots.take();
+                    run_case(recorder, &url, &base, case, dir)
+                })
             })
             .collect();
         handles
@@ -243,4 +253,49 @@ pub fn demo(seconds: u64) -> Result<()> {
     println!("wrote {}: {measured}", out.display());
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     Ok(())
+}
+
+/// A counting semaphore: at most `n` holders of a [`Slot`] at once.
+struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// A taken slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot and takes it.
+    fn take(&self) -> Slot<'_> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
 }
