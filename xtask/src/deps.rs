@@ -23,6 +23,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "python3-gi",
     "time",
     "chromium",
+    // The HTTP client of `cargo xtask verify http`.
+    "curl",
 ];
 
 /// Debian's interpreter, which has `gi` (the first `python3` on `PATH` may not).
@@ -38,7 +40,7 @@ pub fn install_hint() -> String {
 
 /// What is missing, as human-readable names; empty when everything is there.
 fn missing_tools() -> Vec<String> {
-    let mut missing: Vec<String> = ["ffmpeg", "ffprobe", "gst-launch-1.0"]
+    let mut missing: Vec<String> = ["ffmpeg", "ffprobe", "gst-launch-1.0", "curl"]
         .iter()
         .filter(|tool| !on_path(tool))
         .map(|tool| tool.to_string())
