@@ -68,7 +68,9 @@ mod user_data;
 pub use file::{BoxHeader, Free, Ftyp, MdatHeader};
 pub use fragment::{Mfhd, Moof, Mvex, Prft, Tfdt, Tfhd, Traf, Trex, Trun, TrunFields, TrunSample};
 pub use media_info::{Dinf, Dref, MediaHeader, Minf, Smhd, Url, Vmhd};
-pub use movie::{Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, Moov, Mvhd, Tkhd, Trak};
+pub use movie::{
+    Edts, Elst, ElstEntry, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, Moov, Mvhd, Tkhd, TrackMedia, Trak,
+};
 pub use sample_entry::{
     AudioSampleEntry, Avc1, AvcC, AvcCExtension, DecoderConfigDescriptor, DecoderSpecificInfo,
     DfLa, EsDescriptor, Esds, FLaC, G711, Hvc1, HvcC, HvcCArray, Ipcm, Mp4a, Mp4v, PcmC,
@@ -83,6 +85,14 @@ pub use user_data::{DESC, MetaItems, Udta};
 /// `sample_is_non_sync_sample` in the sample flags of ISO/IEC 14496-12 §8.8.3.1 (in
 /// `trex`, `tfhd` and `trun`): set on every sample that is not a sync sample.
 pub const NON_SYNC_BIT: u32 = 0x0001_0000;
+
+/// Sample flags (§8.8.3.1) of a sync sample: `sample_depends_on` = 2 (depends on no other
+/// sample), `sample_is_non_sync_sample` = 0.
+pub const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
+
+/// Sample flags (§8.8.3.1) of a non-sync sample: `sample_depends_on` = 1 (depends on
+/// others), `sample_is_non_sync_sample` = 1.
+pub const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0100_0000 | NON_SYNC_BIT;
 
 /// A four-character code naming a box type, e.g. `*b"moov"`.
 pub type FourCc = [u8; 4];

@@ -3,8 +3,8 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::{
-    Encode, FourCc, Minf, Mvex, Udta, box_len, encode_all, entry_count, full_box_len, sum_len,
-    write_box, write_full_box,
+    Dinf, Encode, FourCc, MediaHeader, Minf, Mvex, Smhd, Stbl, Udta, Vmhd, box_len, encode_all,
+    entry_count, full_box_len, sum_len, write_box, write_full_box,
 };
 
 /// The unity transformation matrix of `mvhd`/`tkhd` (ISO/IEC 14496-12 §6.2.2), as nine
@@ -148,6 +148,88 @@ pub struct Trak {
     pub edts: Option<Edts>,
     /// Media box (§8.4.1).
     pub mdia: Mdia,
+}
+
+/// What a track's headers say about its media, for [`Trak::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackMedia {
+    /// Video: `vide` handler, `vmhd`, and the `tkhd` width and height in 16.16 fixed
+    /// point.
+    Video {
+        /// `tkhd` width, 16.16 fixed point.
+        width_fixed: u32,
+        /// `tkhd` height, 16.16 fixed point.
+        height_fixed: u32,
+    },
+    /// Audio: `soun` handler, `smhd`, `tkhd` volume 1.0.
+    Audio,
+}
+
+impl Trak {
+    /// An enabled, in-movie track `track_id` around `stbl`: `tkhd` and `mdhd` with
+    /// `time` as creation and modification time (seconds since 1904), `durations` as
+    /// (`tkhd.duration` in the movie timescale, `mdhd.duration` in `timescale_hz`),
+    /// language `und`, the identity matrix, and the handler and media header of `media`.
+    pub fn new(
+        track_id: u32,
+        media: TrackMedia,
+        timescale_hz: u32,
+        time: u64,
+        durations: (u64, u64),
+        edts: Option<Edts>,
+        stbl: Stbl,
+    ) -> Trak {
+        let (width, height, volume, hdlr, media_header) = match media {
+            TrackMedia::Video {
+                width_fixed,
+                height_fixed,
+            } => (
+                width_fixed,
+                height_fixed,
+                0,
+                Hdlr::video(),
+                MediaHeader::Video(Vmhd::default()),
+            ),
+            TrackMedia::Audio => (
+                0,
+                0,
+                0x0100,
+                Hdlr::sound(),
+                MediaHeader::Sound(Smhd::default()),
+            ),
+        };
+        Trak {
+            tkhd: Tkhd {
+                flags: Tkhd::ENABLED | Tkhd::IN_MOVIE,
+                creation_time: time,
+                modification_time: time,
+                track_id,
+                duration: durations.0,
+                layer: 0,
+                alternate_group: 0,
+                volume,
+                matrix: IDENTITY_MATRIX,
+                width,
+                height,
+            },
+            edts,
+            mdia: Mdia {
+                mdhd: Mdhd {
+                    creation_time: time,
+                    modification_time: time,
+                    timescale: timescale_hz,
+                    duration: durations.1,
+                    language: *b"und",
+                },
+                hdlr,
+                minf: Minf {
+                    media_header,
+                    dinf: Dinf::default(),
+                    stbl,
+                },
+            },
+        }
+    }
 }
 
 impl Encode for Trak {

@@ -2,18 +2,11 @@
 //! sample table.
 
 use bmff_boxes::read::Track;
-use bmff_boxes::{
-    ChunkOffsets, Dinf, Edts, Ftyp, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, MediaHeader, Minf, Mvhd,
-    Smhd, Stbl, Tkhd, Trak, Vmhd,
-};
+use bmff_boxes::{ChunkOffsets, Edts, Ftyp, Mvhd, Stbl, TrackMedia, Trak};
 
 use crate::source::Kind;
 
-/// `trex`/`tfhd` sample flags of a sync sample: depends on no other sample (ISO/IEC
-/// 14496-12 §8.8.3.1).
-pub(crate) const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
-/// Sample flags of a non-sync sample: depends on others, `sample_is_non_sync_sample`.
-pub(crate) const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0100_0000 | bmff_boxes::NON_SYNC_BIT;
+pub(crate) use bmff_boxes::{NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS};
 
 /// The flags of a sample.
 pub(crate) fn sample_flags(is_sync: bool) -> u32 {
@@ -58,7 +51,8 @@ impl TrackHead {
     }
 }
 
-/// A `trak` of id `track_id`: `(tkhd.duration, mdhd.duration)` in `durations`.
+/// A `trak` of id `track_id`: `(tkhd.duration, mdhd.duration)` in `durations` (no
+/// creation time: nothing here reads a clock).
 pub(crate) fn trak(
     track_id: u32,
     head: &TrackHead,
@@ -66,53 +60,14 @@ pub(crate) fn trak(
     edts: Option<Edts>,
     stbl: Stbl,
 ) -> Trak {
-    let (width, height, volume, hdlr, media_header) = match head.kind {
-        Kind::Video => (
-            head.width_fixed,
-            head.height_fixed,
-            0,
-            Hdlr::video(),
-            MediaHeader::Video(Vmhd::default()),
-        ),
-        Kind::Audio => (
-            0,
-            0,
-            0x0100,
-            Hdlr::sound(),
-            MediaHeader::Sound(Smhd::default()),
-        ),
+    let media = match head.kind {
+        Kind::Video => TrackMedia::Video {
+            width_fixed: head.width_fixed,
+            height_fixed: head.height_fixed,
+        },
+        Kind::Audio => TrackMedia::Audio,
     };
-    Trak {
-        tkhd: Tkhd {
-            flags: Tkhd::ENABLED | Tkhd::IN_MOVIE,
-            creation_time: 0,
-            modification_time: 0,
-            track_id,
-            duration: durations.0,
-            layer: 0,
-            alternate_group: 0,
-            volume,
-            matrix: IDENTITY_MATRIX,
-            width,
-            height,
-        },
-        edts,
-        mdia: Mdia {
-            mdhd: Mdhd {
-                creation_time: 0,
-                modification_time: 0,
-                timescale: head.hz,
-                duration: durations.1,
-                language: *b"und",
-            },
-            hdlr,
-            minf: Minf {
-                media_header,
-                dinf: Dinf::default(),
-                stbl,
-            },
-        },
-    }
+    Trak::new(track_id, media, head.hz, 0, durations, edts, stbl)
 }
 
 /// An `mvhd` (no creation time: nothing here reads a clock).

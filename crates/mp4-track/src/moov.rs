@@ -4,20 +4,12 @@
 
 use std::num::NonZeroU32;
 
-use bmff_boxes::{
-    Dinf, Edts, Elst, Hdlr, IDENTITY_MATRIX, Mdhd, Mdia, MediaHeader, Minf, Moov, Mvex, Mvhd, Smhd,
-    Stsd, Tkhd, Trak, Trex, Udta, Vmhd,
-};
+use bmff_boxes::{Edts, Elst, Moov, Mvex, Mvhd, Stsd, TrackMedia, Trak, Trex, Udta};
 use bytes::Bytes;
 
 use crate::{TrackKind, TrackTables, timing};
 
-/// `trex`/`tfhd` sample flags of a sync sample: `sample_depends_on` = 2 (depends on no
-/// other sample), `sample_is_non_sync_sample` = 0 (ISO/IEC 14496-12 §8.8.3.1).
-pub(crate) const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
-/// Sample flags of a non-sync sample: `sample_depends_on` = 1 (depends on others),
-/// `sample_is_non_sync_sample` = 1 (§8.8.3.1).
-pub(crate) const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0100_0000 | bmff_boxes::NON_SYNC_BIT;
+pub(crate) use bmff_boxes::{NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS};
 
 /// One track as the `moov` describes it.
 #[derive(Debug)]
@@ -27,27 +19,6 @@ pub(crate) struct MovieTrack {
     pub default_sample_duration: Option<NonZeroU32>,
     pub sample_entries: Vec<Bytes>,
     pub tables: TrackTables,
-}
-
-/// The parts of a `trak` that do not depend on the samples: handler, media header and
-/// `tkhd` dimensions/volume.
-fn kind_fields(kind: &TrackKind) -> (u32, u32, i16, Hdlr, MediaHeader) {
-    match *kind {
-        TrackKind::Video { width, height } => (
-            u32::from(width) << 16,
-            u32::from(height) << 16,
-            0,
-            Hdlr::video(),
-            MediaHeader::Video(Vmhd::default()),
-        ),
-        TrackKind::Audio => (
-            0,
-            0,
-            0x0100,
-            Hdlr::sound(),
-            MediaHeader::Sound(Smhd::default()),
-        ),
-    }
 }
 
 /// A `trak` with the given durations and sample table.
@@ -60,39 +31,14 @@ fn trak(
     edts: Option<Edts>,
     stbl: bmff_boxes::Stbl,
 ) -> Trak {
-    let (width, height, volume, hdlr, media_header) = kind_fields(kind);
-    let (track_duration, media_duration) = durations;
-    Trak {
-        tkhd: Tkhd {
-            flags: Tkhd::ENABLED | Tkhd::IN_MOVIE,
-            creation_time: time,
-            modification_time: time,
-            track_id,
-            duration: track_duration,
-            layer: 0,
-            alternate_group: 0,
-            volume,
-            matrix: IDENTITY_MATRIX,
-            width,
-            height,
+    let media = match *kind {
+        TrackKind::Video { width, height } => TrackMedia::Video {
+            width_fixed: u32::from(width) << 16,
+            height_fixed: u32::from(height) << 16,
         },
-        edts,
-        mdia: Mdia {
-            mdhd: Mdhd {
-                creation_time: time,
-                modification_time: time,
-                timescale: timescale_hz,
-                duration: media_duration,
-                language: *b"und",
-            },
-            hdlr,
-            minf: Minf {
-                media_header,
-                dinf: Dinf::default(),
-                stbl,
-            },
-        },
-    }
+        TrackKind::Audio => TrackMedia::Audio,
+    };
+    Trak::new(track_id, media, timescale_hz, time, durations, edts, stbl)
 }
 
 fn mvhd(movie_hz: u32, duration: u64, n_tracks: usize, time: u64) -> Mvhd {
