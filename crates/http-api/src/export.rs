@@ -21,11 +21,12 @@ use axum::response::Response;
 use bytes::Bytes;
 use catalog::{FileRecord, WallTime};
 use md5::{Digest, Md5};
-use mp4_export::{Body, ExportError, Part, SourceFile};
+use mp4_export::{Body, ExportError, Part};
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::api::{ApiError, AppState, known_camera, parse_time};
+use crate::movies::Movies;
 use crate::range::{self, Ranged};
 
 /// The most bytes read from a source file at once (and sent as one chunk).
@@ -40,39 +41,10 @@ pub(crate) struct ExportQuery {
 
 /// The source files of an export, opened and locked.
 struct Opened {
-    files: Vec<File>,
+    files: HashMap<usize, File>,
     body: Body,
     etag: String,
     gaps: Vec<(i64, i64)>,
-}
-
-/// Reads the `moov` of `file` (top-level boxes walked with `pread`).
-pub(crate) fn read_movie(file: &File, len: u64) -> Result<bmff_boxes::read::Movie, String> {
-    let mut offset = 0u64;
-    while offset < len {
-        let mut head = [0u8; 16];
-        let n = (len - offset).min(16) as usize;
-        file.read_exact_at(&mut head[..n], offset)
-            .map_err(|e| e.to_string())?;
-        let h = bmff_boxes::read::header(&head[..n], offset, len - offset)
-            .map_err(|e| e.to_string())?;
-        if &h.fourcc == b"moov" {
-            let size = usize::try_from(h.size).map_err(|e| e.to_string())?;
-            let mut buf = vec![0u8; size];
-            file.read_exact_at(&mut buf, offset)
-                .map_err(|e| e.to_string())?;
-            let raw = bmff_boxes::read::boxes(&buf)
-                .next()
-                .ok_or("no moov")?
-                .map_err(|e| e.to_string())?;
-            return bmff_boxes::read::parse_moov(&raw).map_err(|e| e.to_string());
-        }
-        if h.size == 0 {
-            break;
-        }
-        offset = h.end();
-    }
-    Err("no moov box".to_owned())
 }
 
 /// Opens and locks `records`, reads their movies and builds the export of
@@ -85,15 +57,13 @@ fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, Ap
             "a recording cannot be read".to_owned(),
         )
     };
-    let mut files = Vec::with_capacity(records.len());
-    let mut sources = Vec::with_capacity(records.len());
+    let mut files = HashMap::with_capacity(records.len());
     let mut identity = Md5::new();
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         let file = File::open(&r.path).map_err(|e| unreadable(r, &e))?;
         // Retention skips a file someone holds a lock on.
         file.lock_shared().map_err(|e| unreadable(r, &e))?;
         let meta = file.metadata().map_err(|e| unreadable(r, &e))?;
-        let movie = read_movie(&file, meta.len()).map_err(|e| unreadable(r, &e))?;
         identity.update(
             format!(
                 "{}\0{}\0{}.{}\0",
@@ -104,14 +74,14 @@ fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, Ap
             )
             .as_bytes(),
         );
-        sources.push(SourceFile {
-            movie,
-            wall_start_ns: r.start.as_nanos(),
-        });
-        files.push(file);
+        files.insert(i, file);
     }
     identity.update(format!("{start_ns}-{end_ns}").as_bytes());
-    let export = mp4_export::export(&sources, start_ns, end_ns).map_err(|e| match e {
+    let movies = Movies {
+        records,
+        open: &files,
+    };
+    let export = mp4_export::export_from(&movies, start_ns, end_ns).map_err(|e| match e {
         ExportError::NoMedia { .. } => ApiError(
             StatusCode::NOT_FOUND,
             "no recorded media in the range".to_owned(),
@@ -119,6 +89,10 @@ fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, Ap
         ExportError::BadRange { .. } => ApiError(
             StatusCode::BAD_REQUEST,
             "end must be after start".to_owned(),
+        ),
+        ExportError::Unreadable { .. } => ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a recording cannot be read".to_owned(),
         ),
         other => {
             tracing::warn!("http: export: {other}");
@@ -322,9 +296,8 @@ pub(crate) async fn export_mp4(
     if method == Method::HEAD {
         return Ok(response.body(HttpBody::empty()).expect("a valid response"));
     }
-    let files = opened.files.into_iter().enumerate().collect();
     Ok(response
-        .body(streamed(files, body, Some(permit)))
+        .body(streamed(opened.files, body, Some(permit)))
         .expect("a valid response"))
 }
 

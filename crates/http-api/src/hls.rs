@@ -1,7 +1,7 @@
 //! `GET /api/cameras/{name}/vod.m3u8?start=T&end=T`: an HLS VOD playlist (RFC 8216 v7) of
 //! fMP4 segments planned by `mp4_export::hls`, with its init segments at
 //! `vod/init/{i}.mp4` and media segments at `vod/seg/{i}.m4s`, each with the same
-//! `start` and `end` so that every request stands alone. A plan (the files' movies) is
+//! `start` and `end` so that every request stands alone. A plan (its files and segments) is
 //! kept for [`PLAN_TTL`](crate::plans::PLAN_TTL) so that a player's segment requests do not read every `moov`
 //! again.
 
@@ -14,10 +14,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog::WallTime;
-use mp4_export::{ExportError, Part, SourceFile, hls};
+use mp4_export::{ExportError, hls};
 
 use crate::api::{ApiError, AppState, known_camera, parse_time};
-use crate::export::{ExportQuery, read_movie, streamed};
+use crate::export::{ExportQuery, streamed};
+use crate::movies::Movies;
 use crate::plans::Planned;
 
 /// Target length of a segment.
@@ -33,6 +34,10 @@ fn no_media() -> ApiError {
 fn export_error(e: ExportError) -> ApiError {
     match e {
         ExportError::NoMedia { .. } => no_media(),
+        // Retention deleted a file of a cached plan (logged by `Movies`).
+        ExportError::Unreadable { .. } => {
+            ApiError(StatusCode::GONE, "the recording is gone".to_owned())
+        }
         other => {
             tracing::warn!("http: hls: {other}");
             ApiError(
@@ -74,33 +79,12 @@ async fn planned(
     }
     let (start_ns, end_ns) = (start.as_nanos(), end.as_nanos());
     let planned = tokio::task::spawn_blocking(move || -> Result<Planned, ApiError> {
-        let mut sources = Vec::with_capacity(records.len());
-        for r in &records {
-            let movie = File::open(&r.path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| {
-                    let len = f.metadata().map_err(|e| e.to_string())?.len();
-                    read_movie(&f, len)
-                })
-                .map_err(|e| {
-                    tracing::warn!("http: hls: {}: {e}", r.path.display());
-                    ApiError(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "a recording cannot be read".to_owned(),
-                    )
-                })?;
-            sources.push(SourceFile {
-                movie,
-                wall_start_ns: r.start.as_nanos(),
-            });
-        }
-        let plan =
-            hls::plan(&sources, start_ns, end_ns, TARGET_SEGMENT_NS).map_err(export_error)?;
-        Ok(Planned {
-            records,
-            sources,
-            plan,
-        })
+        let movies = Movies {
+            records: &records,
+            open: &HashMap::new(),
+        };
+        let plan = hls::plan(&movies, start_ns, end_ns, TARGET_SEGMENT_NS).map_err(export_error)?;
+        Ok(Planned { records, plan })
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
@@ -154,7 +138,16 @@ pub(crate) async fn init_segment(
             "no such segment".to_owned(),
         ));
     }
-    let bytes = p.plan.init_segment(&p.sources, i).map_err(export_error)?;
+    let bytes = tokio::task::spawn_blocking(move || {
+        let movies = Movies {
+            records: &p.records,
+            open: &HashMap::new(),
+        };
+        p.plan.init_segment(&movies, i)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(export_error)?;
     Ok(([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response())
 }
 
@@ -172,36 +165,27 @@ pub(crate) async fn media_segment(
             "no such segment".to_owned(),
         ));
     }
-    let body = p.plan.media_segment(&p.sources, i).map_err(export_error)?;
-    let needed: Vec<usize> = body
-        .parts()
-        .iter()
-        .filter_map(|part| match part {
-            Part::Source { source, .. } => Some(*source),
-            Part::Bytes(_) => None,
-        })
-        .collect();
-    let paths: Vec<(usize, std::path::PathBuf)> = needed
-        .into_iter()
-        .map(|s| (s, p.records[s].path.clone()))
-        .collect();
-    let files = tokio::task::spawn_blocking(move || -> std::io::Result<HashMap<usize, File>> {
-        let mut files = HashMap::new();
-        for (s, path) in paths {
-            if let std::collections::hash_map::Entry::Vacant(v) = files.entry(s) {
-                let f = File::open(path)?;
-                f.lock_shared()?;
-                v.insert(f);
-            }
-        }
-        Ok(files)
+    // The segment's file, opened and locked first so that what is streamed is what its
+    // `moov` was read from.
+    let (files, body) = tokio::task::spawn_blocking(move || {
+        let source = p.plan.segments()[i].source;
+        let record = &p.records[source];
+        let gone = |e: std::io::Error| {
+            tracing::warn!("http: hls: {}: {e}", record.path.display());
+            ApiError(StatusCode::GONE, "the recording is gone".to_owned())
+        };
+        let file = File::open(&record.path).map_err(gone)?;
+        file.lock_shared().map_err(gone)?;
+        let open = HashMap::from([(source, file)]);
+        let movies = Movies {
+            records: &p.records,
+            open: &open,
+        };
+        let body = p.plan.media_segment(&movies, i).map_err(export_error)?;
+        Ok::<_, ApiError>((open, body))
     })
     .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| {
-        tracing::warn!("http: hls: {e}");
-        ApiError(StatusCode::GONE, "the recording is gone".to_owned())
-    })?;
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     let len = body.len();
     Response::builder()
         .header(header::CONTENT_TYPE, "video/iso.segment")

@@ -51,6 +51,7 @@ mod export;
 mod hls;
 mod live;
 pub mod metrics;
+mod movies;
 pub mod page;
 pub mod plans;
 pub mod range;

@@ -1,12 +1,13 @@
-//! Recent HLS plans: a range's files, their movies and its segments, kept briefly so that
-//! a player's requests for the segments of one playlist do not read every `moov` again.
+//! Recent HLS plans: a range's files and its segments, kept briefly so that a player's
+//! requests for the segments of one playlist do not read every `moov` again (a segment
+//! reads only its own file's).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use catalog::FileRecord;
-use mp4_export::{SourceFile, hls};
+use mp4_export::hls;
 
 /// How long a plan is kept.
 pub const PLAN_TTL: Duration = Duration::from_secs(60);
@@ -14,12 +15,10 @@ pub const PLAN_TTL: Duration = Duration::from_secs(60);
 /// Plans kept at most.
 const PLANS: usize = 16;
 
-/// A range's files, movies and segments.
+/// A range's files and segments.
 pub(crate) struct Planned {
     /// The catalog's rows of the files, in the order of `sources`.
     pub records: Vec<FileRecord>,
-    /// Their movies.
-    pub sources: Vec<SourceFile>,
     /// The segments.
     pub plan: hls::Plan,
 }

@@ -28,6 +28,15 @@ pub enum ExportError {
         /// What is wrong.
         reason: String,
     },
+    /// [`Sources::load`](crate::Sources::load) could not give a source (its file cannot
+    /// be read, its `moov` cannot be parsed, ...).
+    #[error("source {index} cannot be read: {reason}")]
+    Unreadable {
+        /// Index of the source.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
     /// A sample's duration, time or count does not fit the output's fields.
     #[error("{what} does not fit the output")]
     TooLarge {

@@ -7,8 +7,10 @@ use bytes::{Bytes, BytesMut};
 use mp4_track::{TableSample, TrackTables};
 
 use crate::boxes::{TrackHead, ftyp, mvhd, rebase, trak};
-use crate::source::{Kind, Sample, Samples, SourceFile, TrackTime, ns_to_ticks, ticks_to_ns};
-use crate::timeline::{Placed, files_in, place};
+use crate::source::{
+    Kind, Sample, Samples, SourceFile, Sources, TrackTime, ns_to_ticks, ticks_to_ns,
+};
+use crate::timeline::{Placed, files_in, place, summaries};
 use crate::{Body, ExportError};
 
 /// A time range of recorded files as one progressive MP4 (see [`export`]).
@@ -71,33 +73,55 @@ struct Picked {
 ///   `start`.
 /// - Memory is proportional to the number of samples in the range (the `moov`); every
 ///   sample's bytes are a [`Part::Source`](crate::Part) of its file (contiguous samples
-///   merged), so the body is read from the files as it is sent.
+///   merged), so the body is read from the files as it is sent. [`export_from`] holds one
+///   source's tables at a time.
 ///
 /// [`ExportError::NoMedia`] when no source has media in the range.
 pub fn export(sources: &[SourceFile], start_ns: i64, end_ns: i64) -> Result<Export, ExportError> {
+    export_from(sources, start_ns, end_ns)
+}
+
+/// [`export`] of sources handed out one at a time by `sources`: each is loaded twice
+/// (once to place the files on the timeline, once to take its samples) and dropped
+/// before the next, so the memory an export needs beyond its `moov` does not grow with
+/// the number of files.
+pub fn export_from<S: Sources + ?Sized>(
+    sources: &S,
+    start_ns: i64,
+    end_ns: i64,
+) -> Result<Export, ExportError> {
     if end_ns <= start_ns {
         return Err(ExportError::BadRange { start_ns, end_ns });
     }
     let no_media = ExportError::NoMedia { start_ns, end_ns };
-    let files = files_in(sources, start_ns, end_ns);
+    let summaries = summaries(sources)?;
+    let files = files_in(&summaries, start_ns, end_ns);
     let first = files.first().ok_or(no_media.clone())?;
-    let origin = start_ns.max(sources[*first].wall_start_ns);
-    let timeline = place(sources, &files, origin);
+    let origin = start_ns.max(summaries[*first].wall_start_ns);
+    let timeline = place(&summaries, &files, origin);
     let last = timeline.files.last().ok_or(no_media.clone())?;
-    let last_src = &sources[last.source];
-    let p_end = end_ns.min(last_src.wall_end_ns()) + last.offset_ns;
+    let p_end = end_ns.min(summaries[last.source].wall_end_ns) + last.offset_ns;
     if p_end <= 0 {
         return Err(no_media);
     }
 
     let mut tracks: Vec<OutTrack> = Vec::new();
     let mut kinds: Vec<Kind> = Vec::new();
-    for kind in [Kind::Video, Kind::Audio] {
-        if let Some(t) = files.iter().find_map(|&i| sources[i].track(kind)) {
+    for (k, kind) in [Kind::Video, Kind::Audio].into_iter().enumerate() {
+        let mut heads = files.iter().filter_map(|&i| summaries[i].tracks[k]);
+        if let Some((head, _)) = heads.next() {
+            // At most every sample of the files: no table grows by doubling.
+            let samples: usize = files
+                .iter()
+                .filter_map(|&i| summaries[i].tracks[k])
+                .map(|(_, n)| n as usize)
+                .sum();
+            let mut tables = TrackTables::new(tracks.len() as u32 + 1);
+            tables.reserve(samples);
             kinds.push(kind);
             tracks.push(OutTrack {
-                head: TrackHead::of(kind, t),
-                tables: TrackTables::new(tracks.len() as u32 + 1),
+                head,
+                tables,
                 entries: Vec::new(),
                 zero: None,
                 min_cts: i64::MAX,
@@ -107,13 +131,15 @@ pub fn export(sources: &[SourceFile], start_ns: i64, end_ns: i64) -> Result<Expo
             });
         }
     }
+    drop(summaries);
 
     let mut media = Body::new();
     let mut pos = 0u64;
     for (n, placed) in timeline.files.iter().enumerate() {
+        let file = sources.load(placed.source)?;
         let mut picks = Vec::new();
         for (ti, &kind) in kinds.iter().enumerate() {
-            if let Some(p) = pick(sources, placed, kind, n == 0, p_end)? {
+            if let Some(p) = pick(&file, placed, kind, n == 0, p_end)? {
                 picks.push((ti, p));
             }
         }
@@ -169,7 +195,9 @@ pub fn export(sources: &[SourceFile], start_ns: i64, end_ns: i64) -> Result<Expo
         });
     let moov = build_moov(tracks, movie_hz, p_end);
     let mut body = Body::new();
-    body.push_bytes(head_bytes(moov, pos));
+    for part in head_bytes(moov, pos) {
+        body.push_bytes(part);
+    }
     body.append(media);
     Ok(Export {
         body,
@@ -190,13 +218,12 @@ fn too_large(what: &str) -> ExportError {
 /// The samples of `kind` that file `placed` gives the output (none when it lacks the
 /// track or has none in range). `first`: the range starts in this file.
 fn pick(
-    sources: &[SourceFile],
+    file: &SourceFile,
     placed: &Placed,
     kind: Kind,
     first: bool,
     p_end: i64,
 ) -> Result<Option<Picked>, ExportError> {
-    let file = &sources[placed.source];
     let Some(track) = file.track(kind) else {
         return Ok(None);
     };
@@ -343,7 +370,7 @@ fn build_moov(tracks: Vec<OutTrack>, movie_hz: u32, p_end: i64) -> Moov {
 
 /// `ftyp`, the `moov` with its chunk offsets made absolute, and the `mdat` header for
 /// `payload` bytes (16 bytes with a 64-bit size when it needs one).
-fn head_bytes(mut moov: Moov, payload: u64) -> Bytes {
+fn head_bytes(mut moov: Moov, payload: u64) -> Vec<Bytes> {
     let ftyp = ftyp(false);
     let mdat = BoxHeader {
         fourcc: *b"mdat",
@@ -367,10 +394,49 @@ fn head_bytes(mut moov: Moov, payload: u64) -> Bytes {
         }
         base = now;
     }
-    let mut out = BytesMut::with_capacity(base as usize);
-    ftyp.encode(&mut out);
-    moov.encode(&mut out);
+    // The moov box by hand, each `trak` encoded into a part of its own and dropped: the
+    // tables and their encoding are not both held whole (the video's tables are gone
+    // before the audio's are encoded).
+    let Moov {
+        mvhd,
+        traks,
+        mvex,
+        udta,
+    } = moov;
+    let moov_header = BoxHeader {
+        fourcc: *b"moov",
+        payload_len: mvhd.encoded_len()
+            + traks.iter().map(Encode::encoded_len).sum::<u64>()
+            + mvex.encoded_len()
+            + udta.encoded_len(),
+    };
+    let prefix = ftyp.encoded_len() + moov_header.encoded_len() + mvhd.encoded_len();
+    let suffix = mvex.encoded_len() + udta.encoded_len() + mdat.encoded_len();
+    let last = traks.len().saturating_sub(1);
+    let mut parts = Vec::with_capacity(traks.len().max(1));
+    let mut out = BytesMut::new();
+    for (i, trak) in traks.into_iter().enumerate() {
+        let extra = if i == 0 { prefix } else { 0 } + if i == last { suffix } else { 0 };
+        out.reserve((trak.encoded_len() + extra) as usize);
+        if i == 0 {
+            ftyp.encode(&mut out);
+            moov_header.encode(&mut out);
+            mvhd.encode(&mut out);
+        }
+        trak.encode(&mut out);
+        if i != last {
+            parts.push(out.split().freeze());
+        }
+    }
+    if parts.is_empty() && out.is_empty() {
+        ftyp.encode(&mut out);
+        moov_header.encode(&mut out);
+        mvhd.encode(&mut out);
+    }
+    mvex.encode(&mut out);
+    udta.encode(&mut out);
     mdat.encode(&mut out);
-    debug_assert_eq!(out.len() as u64, base);
-    out.freeze()
+    parts.push(out.freeze());
+    debug_assert_eq!(parts.iter().map(|p| p.len() as u64).sum::<u64>(), base);
+    parts
 }

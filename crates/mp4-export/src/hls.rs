@@ -29,9 +29,9 @@ use crate::boxes::{
     NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS, TrackHead, ftyp, mvhd, sample_flags, trak,
 };
 use crate::source::{
-    Kind, Sample, Samples, SourceFile, TrackTime, last_dts, rescale, sync_samples,
+    Kind, Sample, Samples, SourceFile, Sources, TrackTime, last_dts, rescale, sync_samples,
 };
-use crate::timeline::{files_in, place};
+use crate::timeline::{files_in, place, summaries};
 use crate::{Body, ExportError};
 
 /// One media segment of a [`Plan`].
@@ -87,8 +87,11 @@ pub struct Plan {
 /// Plans the HLS segments of `start_ns..end_ns` (Unix nanoseconds): cut at video
 /// keyframes once a segment has reached `target_segment_ns` (audio-only sources: at any
 /// sample), never across files. [`ExportError::NoMedia`] when nothing is recorded there.
-pub fn plan(
-    sources: &[SourceFile],
+///
+/// Each source is loaded twice (see [`Sources`]), one at a time: a plan keeps only its
+/// segments' sample numbers, never the files' tables.
+pub fn plan<S: Sources + ?Sized>(
+    sources: &S,
     start_ns: i64,
     end_ns: i64,
     target_segment_ns: i64,
@@ -97,11 +100,13 @@ pub fn plan(
         return Err(ExportError::BadRange { start_ns, end_ns });
     }
     let no_media = ExportError::NoMedia { start_ns, end_ns };
-    let files = files_in(sources, start_ns, end_ns);
+    let summaries = summaries(sources)?;
+    let files = files_in(&summaries, start_ns, end_ns);
     // The first file's keyframe at or before start is the origin.
     let first = *files.first().ok_or(no_media.clone())?;
     let origin = {
-        let s = &sources[first];
+        let s = sources.load(first)?;
+        let s = &*s;
         let (_, t) = main_track(s).ok_or(no_media.clone())?;
         let time = TrackTime::new(s, t);
         let syncs = sync_samples(t);
@@ -113,7 +118,7 @@ pub fn plan(
             .ok_or(no_media.clone())?;
         time.wall_ns(at.cts)
     };
-    let timeline = place(sources, &files, origin);
+    let timeline = place(&summaries, &files, origin);
 
     let mut plan = Plan {
         segments: Vec::new(),
@@ -126,7 +131,8 @@ pub fn plan(
     let mut zeros: [Option<(i64, u32)>; 2] = [None, None];
     let mut lasts: [Option<i64>; 2] = [None, None];
     for placed in &timeline.files {
-        let s = &sources[placed.source];
+        let s = sources.load(placed.source)?;
+        let s = &*s;
         let Some((kind, main_track)) = main_track(s) else {
             continue;
         };
@@ -272,17 +278,18 @@ impl Plan {
     /// Init segment number `init`: `ftyp` and a `moov` with an `mvex` and no samples;
     /// track 1 is the video and the next the audio, when the sources have them, with
     /// every sample entry of the file they describe.
-    pub fn init_segment(&self, sources: &[SourceFile], init: usize) -> Result<Bytes, ExportError> {
+    pub fn init_segment<S: Sources + ?Sized>(
+        &self,
+        sources: &S,
+        init: usize,
+    ) -> Result<Bytes, ExportError> {
         let &source = self.inits.get(init).ok_or(ExportError::NoSuchIndex {
             what: "init",
             index: init,
             count: self.inits.len(),
         })?;
-        let s = sources.get(source).ok_or(ExportError::NoSuchIndex {
-            what: "source",
-            index: source,
-            count: sources.len(),
-        })?;
+        let s = sources.load(source)?;
+        let s = &*s;
         let mut traks = Vec::new();
         let mut trex = Vec::new();
         for kind in [Kind::Video, Kind::Audio] {
@@ -324,18 +331,19 @@ impl Plan {
     /// track a `traf` with `tfdt` on the continuous timeline and one `trun` with every
     /// sample's size, duration, flags and composition offset, data offsets relative to
     /// the `moof`), then the `mdat` whose samples are source byte ranges.
-    pub fn media_segment(&self, sources: &[SourceFile], index: usize) -> Result<Body, ExportError> {
+    pub fn media_segment<S: Sources + ?Sized>(
+        &self,
+        sources: &S,
+        index: usize,
+    ) -> Result<Body, ExportError> {
         let seg = self.segments.get(index).ok_or(ExportError::NoSuchIndex {
             what: "segment",
             index,
             count: self.segments.len(),
         })?;
         let file = &self.files[seg.file];
-        let s = sources.get(file.source).ok_or(ExportError::NoSuchIndex {
-            what: "source",
-            index: file.source,
-            count: sources.len(),
-        })?;
+        let s = sources.load(file.source)?;
+        let s = &*s;
         let mut runs: Vec<(u32, u64, Vec<Sample>)> = Vec::new();
         for kind in [Kind::Video, Kind::Audio] {
             let Some(t) = s.track(kind) else { continue };

@@ -17,7 +17,9 @@
 //!
 //! The caller reads each file's `moov` with [`bmff_boxes::read`] and says when its movie
 //! time 0 was (the catalog's file start); [`Part::Source`]`{ source, .. }` indexes the
-//! `sources` slice it passed in.
+//! sources it passed in. A slice of [`SourceFile`]s is the simplest [`Sources`]; a server
+//! implements [`Sources`] to read each `moov` only when it is needed ([`export_from`],
+//! [`hls::plan`]), so a 24-hour range never holds every file's tables at once.
 //!
 //! # Example
 //!
@@ -100,8 +102,8 @@ mod timeline;
 
 pub use body::{Body, Part};
 pub use error::ExportError;
-pub use export::{Export, export};
-pub use source::SourceFile;
+pub use export::{Export, export, export_from};
+pub use source::{SourceFile, Sources};
 
 #[cfg(test)]
 mod hls_tests;

@@ -1,9 +1,61 @@
 //! The recorded files an export reads: their tracks, their samples one by one, and where
 //! each sample lies on the wall clock.
 
+use std::borrow::Cow;
+
 use bmff_boxes::read::{Movie, SampleTable, Track};
 
 use crate::ExportError;
+
+/// Where an export or an HLS plan finds its source files: by number, one at a time.
+///
+/// An export of a long range reads each file's `moov` when it gets to that file and
+/// drops it before the next, so it never holds every file's sample tables at once: a
+/// caller that reads the files from disk returns [`Cow::Owned`] (see the crate's example);
+/// a slice of [`SourceFile`]s lends its own.
+pub trait Sources {
+    /// Number of source files; they are numbered `0..count()`.
+    fn count(&self) -> usize;
+    /// Source file number `index` (`< count()`). An error (say, a file that cannot be
+    /// read) ends the export; [`ExportError::BadSource`] names the file.
+    fn load(&self, index: usize) -> Result<Cow<'_, SourceFile>, ExportError>;
+}
+
+impl Sources for [SourceFile] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn load(&self, index: usize) -> Result<Cow<'_, SourceFile>, ExportError> {
+        self.get(index)
+            .map(Cow::Borrowed)
+            .ok_or(ExportError::NoSuchIndex {
+                what: "source",
+                index,
+                count: self.len(),
+            })
+    }
+}
+
+impl Sources for Vec<SourceFile> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn load(&self, index: usize) -> Result<Cow<'_, SourceFile>, ExportError> {
+        self.as_slice().load(index)
+    }
+}
+
+impl<const N: usize> Sources for [SourceFile; N] {
+    fn count(&self) -> usize {
+        N
+    }
+
+    fn load(&self, index: usize) -> Result<Cow<'_, SourceFile>, ExportError> {
+        self.as_slice().load(index)
+    }
+}
 
 /// One recorded, finalized (progressive) MP4 file.
 ///

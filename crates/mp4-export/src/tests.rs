@@ -352,14 +352,20 @@ fn an_export_past_4_gib_gets_co64_and_a_64_bit_mdat() {
     let e = export(&sources, T0, T0 + SEC).unwrap();
     assert_eq!((e.video_samples, e.audio_samples), (3, 3));
     let media = 3 * u64::from(big) + 150;
-    let Part::Bytes(header) = &e.body.parts()[0] else {
-        panic!("a header first")
-    };
+    // The header: one inline part per track (video, then audio with the mdat header).
+    let parts = e.body.parts();
+    let header: Vec<u8> = parts[..2]
+        .iter()
+        .flat_map(|p| match p {
+            Part::Bytes(b) => b.to_vec(),
+            Part::Source { .. } => panic!("a header first"),
+        })
+        .collect();
     let h = header.len() as u64;
     assert_eq!(e.body.len(), h + media);
     // Interleaved as in the source, so one range.
     assert_eq!(
-        &e.body.parts()[1..],
+        &parts[2..],
         &[Part::Source {
             source: 0,
             offset: head,
@@ -387,4 +393,57 @@ fn an_export_past_4_gib_gets_co64_and_a_64_bit_mdat() {
         audio.chunk_offsets,
         vec![first_audio, first_audio + step, first_audio + 2 * step]
     );
+}
+
+/// Sources read "from disk" one at a time: each load is counted, and a file outside the
+/// range is never an error unless it is read.
+struct Counted<'a> {
+    files: &'a [SourceFile],
+    loads: std::cell::RefCell<Vec<u32>>,
+}
+
+impl crate::Sources for Counted<'_> {
+    fn count(&self) -> usize {
+        self.files.len()
+    }
+
+    fn load(&self, index: usize) -> Result<std::borrow::Cow<'_, SourceFile>, ExportError> {
+        self.loads.borrow_mut()[index] += 1;
+        Ok(std::borrow::Cow::Owned(self.files[index].clone()))
+    }
+}
+
+#[test]
+fn sources_loaded_one_at_a_time_give_the_same_export_and_plan() {
+    let (_, sources) = fixture(&[AVC, AVC, AVC], 0);
+    let counted = Counted {
+        files: &sources,
+        loads: std::cell::RefCell::new(vec![0; sources.len()]),
+    };
+    let file_ns = i64::from(FRAMES) * SEC / 30;
+    let (start, end) = (T0 + 1_300_000_000, T0 + 2 * file_ns + 2_100_000_000);
+    let lazy = crate::export_from(&counted, start, end).unwrap();
+    let eager = export(&sources, start, end).unwrap();
+    assert_eq!(lazy.body, eager.body);
+    assert_eq!(
+        (lazy.duration_ns, lazy.video_samples, lazy.audio_samples),
+        (eager.duration_ns, eager.video_samples, eager.audio_samples)
+    );
+    // Once to place the files, once to take their samples.
+    assert_eq!(*counted.loads.borrow(), [2, 2, 2]);
+
+    counted.loads.borrow_mut().fill(0);
+    let plan = hls::plan(&counted, start, end, SEC).unwrap();
+    let want = hls::plan(&sources, start, end, SEC).unwrap();
+    assert_eq!(plan.segments(), want.segments());
+    // The first file also gives the origin (its keyframe before start).
+    assert_eq!(*counted.loads.borrow(), [3, 2, 2]);
+    counted.loads.borrow_mut().fill(0);
+    let last = plan.segments().len() - 1;
+    assert_eq!(
+        plan.media_segment(&counted, last).unwrap(),
+        want.media_segment(&sources, last).unwrap()
+    );
+    // A segment reads only its own file.
+    assert_eq!(*counted.loads.borrow(), [0, 0, 1]);
 }

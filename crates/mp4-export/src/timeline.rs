@@ -1,7 +1,47 @@
 //! The output timeline: which files a range needs, in order, and where each lands once
 //! the gaps between them are squeezed out.
 
-use crate::source::{Kind, SourceFile, ticks_to_ns};
+use crate::ExportError;
+use crate::boxes::TrackHead;
+use crate::source::{Kind, SourceFile, Sources, ticks_to_ns};
+
+/// What the timeline needs of a source file, kept for every file of a range while only
+/// one file's sample tables are held at a time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Summary {
+    pub wall_start_ns: i64,
+    pub wall_end_ns: i64,
+    /// A frame interval (see [`frame_ns`]).
+    pub frame_ns: i64,
+    /// Per kind (video, audio): the track's head and its number of samples.
+    pub tracks: [Option<(TrackHead, u32)>; 2],
+}
+
+impl Summary {
+    pub fn of(s: &SourceFile) -> Self {
+        let track = |kind| {
+            s.track(kind)
+                .map(|t| (TrackHead::of(kind, t), t.stbl.sample_count()))
+        };
+        Self {
+            wall_start_ns: s.wall_start_ns,
+            wall_end_ns: s.wall_end_ns(),
+            frame_ns: frame_ns(s),
+            tracks: [track(Kind::Video), track(Kind::Audio)],
+        }
+    }
+
+    fn has_media(&self) -> bool {
+        self.tracks.iter().any(Option::is_some)
+    }
+}
+
+/// Every source's summary, reading each source once.
+pub(crate) fn summaries<S: Sources + ?Sized>(sources: &S) -> Result<Vec<Summary>, ExportError> {
+    (0..sources.count())
+        .map(|i| sources.load(i).map(|s| Summary::of(&s)))
+        .collect()
+}
 
 /// One file on the output timeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,13 +64,11 @@ pub(crate) struct Timeline {
 }
 
 /// Indices of the sources with media in `start..end`, by wall-clock start.
-pub(crate) fn files_in(sources: &[SourceFile], start_ns: i64, end_ns: i64) -> Vec<usize> {
+pub(crate) fn files_in(sources: &[Summary], start_ns: i64, end_ns: i64) -> Vec<usize> {
     let mut v: Vec<usize> = (0..sources.len())
         .filter(|&i| {
             let s = &sources[i];
-            (s.video().is_some() || s.audio().is_some())
-                && s.wall_start_ns < end_ns
-                && s.wall_end_ns() > start_ns
+            s.has_media() && s.wall_start_ns < end_ns && s.wall_end_ns > start_ns
         })
         .collect();
     v.sort_by_key(|&i| (sources[i].wall_start_ns, i));
@@ -52,18 +90,18 @@ fn frame_ns(s: &SourceFile) -> i64 {
 
 /// Places `files` (in order) one after the other: wall-clock `origin_ns` of the first file
 /// is output instant 0, and each next file starts where the previous one's movie ends.
-pub(crate) fn place(sources: &[SourceFile], files: &[usize], origin_ns: i64) -> Timeline {
+pub(crate) fn place(sources: &[Summary], files: &[usize], origin_ns: i64) -> Timeline {
     let mut t = Timeline::default();
     let mut offset = -origin_ns;
-    let mut prev: Option<&SourceFile> = None;
+    let mut prev: Option<&Summary> = None;
     for &i in files {
         let s = &sources[i];
         let mut after_gap = false;
         if let Some(p) = prev {
-            let end = p.wall_end_ns();
+            let end = p.wall_end_ns;
             offset += end - s.wall_start_ns;
             let apart = s.wall_start_ns - end;
-            if apart.abs() > frame_ns(p).max(frame_ns(s)) {
+            if apart.abs() > p.frame_ns.max(s.frame_ns) {
                 after_gap = true;
                 if apart > 0 {
                     t.gaps.push((end, s.wall_start_ns));

@@ -47,7 +47,11 @@ pub struct TrackTables {
     any_cts_offset: bool,
     /// Earliest `dts - first_dts + cts_offset` over all samples.
     min_composition_time: i64,
+    /// Sync sample numbers, kept only once a sample that is not one was pushed (an audio
+    /// track of a day would otherwise list its millions of samples for nothing).
     stss: Vec<u32>,
+    /// Every sample so far is a sync sample.
+    all_sync: bool,
     sizes: Vec<u32>,
     chunk_offsets: Vec<u64>,
     /// Entries for closed chunks; the open chunk is described by the `chunk_*` fields.
@@ -86,6 +90,7 @@ impl TrackTables {
             any_cts_offset: false,
             min_composition_time: 0,
             stss: Vec::new(),
+            all_sync: true,
             sizes: Vec::new(),
             chunk_offsets: Vec::new(),
             stsc: Vec::new(),
@@ -94,6 +99,13 @@ impl TrackTables {
             chunk_end_bytes: 0,
             last_duration: None,
         }
+    }
+
+    /// Makes room for `samples` more samples' sizes, the largest table, so that tables of
+    /// a known length are allocated once instead of growing by doubling (which holds
+    /// up to twice the memory while it copies).
+    pub fn reserve(&mut self, samples: usize) {
+        self.sizes.reserve_exact(samples);
     }
 
     /// Records one sample. On error nothing is recorded.
@@ -156,7 +168,10 @@ impl TrackTables {
             self.min_composition_time = composition;
         }
         self.sample_count += 1;
-        if s.is_sync {
+        if !s.is_sync && self.all_sync {
+            self.all_sync = false;
+            self.stss = (1..self.sample_count).collect();
+        } else if s.is_sync && !self.all_sync {
             self.stss.push(self.sample_count);
         }
         self.sizes.push(s.size);
@@ -269,7 +284,7 @@ impl TrackTables {
                 },
             );
         }
-        let stss = (self.stss.len() != self.sample_count as usize).then_some(Stss {
+        let stss = (!self.all_sync).then_some(Stss {
             sample_number: self.stss,
         });
         Stbl {

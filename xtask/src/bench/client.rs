@@ -151,17 +151,20 @@ pub(super) fn process_ticks(pid: u32) -> Result<u64> {
         .with_context(|| format!("bad /proc/{pid}/stat"))
 }
 
-/// Each live thread's id, name and CPU ticks.
-pub(super) fn thread_ticks(pid: u32) -> Vec<(u32, String, u64)> {
+/// Each live thread's id, name and time on a CPU in nanoseconds (the first field of
+/// `/proc/PID/task/TID/schedstat`: the scheduler's exact runtime, where `stat`'s ticks
+/// are a tick-sampled split rounded to 10 ms per thread).
+pub(super) fn thread_runtimes(pid: u32) -> Vec<(u32, String, u64)> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
     dir.filter_map(|e| {
         let e = e.ok()?;
         let tid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let text = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let (name, ticks) = stat_ticks(&text)?;
-        Some((tid, name, ticks))
+        let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        let sched = std::fs::read_to_string(e.path().join("schedstat")).ok()?;
+        let ns = sched.split_whitespace().next()?.parse().ok()?;
+        Some((tid, name.trim_end().to_owned(), ns))
     })
     .collect()
 }

@@ -3,11 +3,11 @@
 //! 32 cameras of the GStreamer server's `/h264aac` record with one `recorder run --http`
 //! (release build, 10 s files so that finished files reach the catalog during the run)
 //! twice: without clients, then with 8 clients downloading exports of recent ranges in a
-//! loop and 4 following a camera's newest media (live playlists are not served yet: each
-//! polls the VOD playlist of the last minute every second and fetches its newest
-//! segment). Over a window of S seconds that starts once the cameras record, it compares
-//! the CPU of the recording (the process's CPU less its `http` threads', read from
-//! `/proc`) per stream-minute and the video frames each camera wrote
+//! loop and 4 following a camera's live edge as an HLS player does (each polls the camera's
+//! `live.m3u8` every second and fetches every segment it has not fetched yet). Over a window of S seconds that starts once the cameras record, it compares
+//! the CPU of the recording (its threads' exact runtimes from `/proc/PID/task/*/schedstat`,
+//! every thread but the `http` ones, polled every 100 ms so that a thread that ends in the
+//! window still counts) per stream-minute and the video frames each camera wrote
 //! (`recorder_camera_frames_total` from `/metrics`); after the run, the video frames in
 //! each camera's files (`ffprobe`).
 
@@ -64,8 +64,10 @@ pub fn parse(args: &[String]) -> Result<(u64, bool)> {
 /// One run's figures over the window.
 #[derive(Debug, Default)]
 struct Run {
-    /// Recording CPU (the process less its `http` threads), seconds.
+    /// Recording CPU (every thread but the `http` ones), seconds.
     recording_cpu_s: f64,
+    /// The whole process's CPU from `/proc/PID/stat` (tick-sampled), seconds.
+    process_cpu_s: f64,
     /// The `http` threads' CPU, seconds.
     http_cpu_s: f64,
     /// Video frames each camera wrote in the window.
@@ -90,9 +92,10 @@ pub fn bench_http_load(seconds: u64, release: bool) -> Result<()> {
         let url = server.url(&format!("{MOUNT}?bench=http-{name}"));
         let run = run_one(&bin, &dir.0.join(name), &url, seconds, clients)?;
         println!(
-            "{name}: recording {:.2} CPU-s, http {:.2} CPU-s, frames {}..{}",
+            "{name}: recording {:.2} CPU-s, http {:.2} CPU-s, process {:.2} CPU-s, frames {}..{}",
             run.recording_cpu_s,
             run.http_cpu_s,
+            run.process_cpu_s,
             run.frames.iter().min().unwrap_or(&0),
             run.frames.iter().max().unwrap_or(&0)
         );
@@ -106,9 +109,11 @@ pub fn bench_http_load(seconds: u64, release: bool) -> Result<()> {
         "## HTTP load benchmark\n\n{}\n\n{CAMERAS} cameras of `{MOUNT}`, one `recorder run --http` \
          ({} build, 10 s files), window of {seconds} s after {SETTLE} s; clients: {EXPORTERS} \
          export downloaders (last 40 s to last 5 s of a camera, in a loop), {FOLLOWERS} \
-         followers (VOD playlist of the last minute and its newest segment, every second).\n\n\
-         | Run | Recording CPU-s / stream-minute | HTTP threads CPU-s | Video frames / camera in the window (expected {expected}) | Video frames / camera in the files (expected {run_frames}) | Exports (bytes) | Segments |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n",
+         followers (`live.m3u8` every second, each new segment fetched once). Recording CPU: \
+         every thread of the process but the `http` ones (`schedstat` runtimes); the process \
+         column is `/proc/PID/stat`'s tick-sampled total, http included.\n\n\
+         | Run | Recording CPU-s / stream-minute | HTTP threads CPU-s | Process CPU-s | Video frames / camera in the window (expected {expected}) | Video frames / camera in the files (expected {run_frames}) | Exports (bytes) | Segments |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
         machine(&bin).replace(
             "(release build)",
             if release {
@@ -122,9 +127,10 @@ pub fn bench_http_load(seconds: u64, release: bool) -> Result<()> {
     for (r, label) in runs.iter().zip(["no clients", "8 exports + 4 followers"]) {
         let _ = writeln!(
             report,
-            "| {label} | {:.4} | {:.2} | {}..{} | {}..{} | {} ({}) | {} |",
+            "| {label} | {:.4} | {:.2} | {:.2} | {}..{} | {}..{} | {} ({}) | {} |",
             per_min(r),
             r.http_cpu_s,
+            r.process_cpu_s,
             r.frames.iter().min().unwrap_or(&0),
             r.frames.iter().max().unwrap_or(&0),
             r.file_frames.iter().min().unwrap_or(&0),
@@ -192,21 +198,21 @@ fn run_one(bin: &Path, dir: &Path, url: &str, seconds: u64, clients: bool) -> Re
     let export_bytes = AtomicU64::new(0);
     let exports = AtomicU64::new(0);
     let segments = AtomicU64::new(0);
-    let http_seen: std::sync::Mutex<HashMap<u32, u64>> = Default::default();
+    // Per thread: name, runtime at the window's start (0 for a thread born in it), last
+    // runtime seen.
+    let seen: std::sync::Mutex<HashMap<u32, (String, u64, u64)>> = Default::default();
     let mut run = Run::default();
     std::thread::scope(|s| -> Result<()> {
-        let record_http = || {
-            let mut seen = http_seen.lock().unwrap_or_else(|e| e.into_inner());
-            for (tid, name, ticks) in client::thread_ticks(pid) {
-                if name.starts_with("http") {
-                    let t = seen.entry(tid).or_default();
-                    *t = (*t).max(ticks);
-                }
+        let poll = |start: bool| {
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            for (tid, name, ns) in client::thread_runtimes(pid) {
+                let t = seen
+                    .entry(tid)
+                    .or_insert((name, if start { ns } else { 0 }, ns));
+                t.2 = t.2.max(ns);
             }
         };
-        record_http();
-        let http_before: HashMap<u32, u64> =
-            http_seen.lock().map(|m| m.clone()).unwrap_or_default();
+        poll(true);
         let total_before = client::process_ticks(pid)?;
         let frames_before = frames(addr)?;
         if clients {
@@ -235,10 +241,11 @@ fn run_one(bin: &Path, dir: &Path, url: &str, seconds: u64, clients: bool) -> Re
                 let (stop, segments) = (&stop, &segments);
                 s.spawn(move || {
                     let camera = format!("cam{}", 1 + c * 8);
+                    let mut fetched = std::collections::HashSet::new();
                     while !stop.load(Ordering::Relaxed) {
                         let tick = Instant::now();
-                        if follow(addr, &camera).is_ok_and(|ok| ok) {
-                            segments.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(n) = follow(addr, &camera, &mut fetched) {
+                            segments.fetch_add(n, Ordering::Relaxed);
                         }
                         std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
                     }
@@ -246,21 +253,26 @@ fn run_one(bin: &Path, dir: &Path, url: &str, seconds: u64, clients: bool) -> Re
             }
         }
         while started.elapsed() < Duration::from_secs(SETTLE + seconds) {
-            record_http();
-            std::thread::sleep(Duration::from_millis(250));
+            poll(false);
+            std::thread::sleep(Duration::from_millis(100));
         }
-        record_http();
+        poll(false);
         let total_after = client::process_ticks(pid)?;
         let frames_after = frames(addr)?;
         stop.store(true, Ordering::Relaxed);
-        let seen = http_seen.lock().unwrap_or_else(|e| e.into_inner());
-        let http: u64 = seen
-            .iter()
-            .map(|(tid, t)| t - http_before.get(tid).copied().unwrap_or(0))
-            .sum();
-        let total = total_after - total_before;
-        run.http_cpu_s = http as f64 / TICKS_PER_SECOND;
-        run.recording_cpu_s = total.saturating_sub(http) as f64 / TICKS_PER_SECOND;
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut http, mut recording) = (0u64, 0u64);
+        for (name, first, last) in seen.values() {
+            let ns = last - first;
+            if name.starts_with("http") {
+                http += ns;
+            } else {
+                recording += ns;
+            }
+        }
+        run.http_cpu_s = http as f64 / 1e9;
+        run.recording_cpu_s = recording as f64 / 1e9;
+        run.process_cpu_s = (total_after - total_before) as f64 / TICKS_PER_SECOND;
         run.frames = (0..CAMERAS)
             .map(|i| {
                 let name = format!("cam{i}");
@@ -285,30 +297,29 @@ fn run_one(bin: &Path, dir: &Path, url: &str, seconds: u64, clients: bool) -> Re
     Ok(run)
 }
 
-/// Fetches the newest segment of `camera`'s last minute; false when there is none yet.
-fn follow(addr: SocketAddr, camera: &str) -> Result<bool> {
-    let now = jiff::Timestamp::now();
-    let playlist = get(
-        addr,
-        &format!(
-            "/api/cameras/{camera}/vod.m3u8?start={}&end={now}",
-            now - jiff::SignedDuration::from_secs(60)
-        ),
-        None,
-    )?;
+/// Polls `camera`'s live playlist once and fetches the segments not in `fetched` yet;
+/// returns how many it fetched.
+fn follow(
+    addr: SocketAddr,
+    camera: &str,
+    fetched: &mut std::collections::HashSet<String>,
+) -> Result<u64> {
+    let playlist = get(addr, &format!("/api/cameras/{camera}/live.m3u8"), None)?;
     if playlist.status != 200 {
-        return Ok(false);
+        return Ok(0);
     }
-    let text = String::from_utf8_lossy(&playlist.body_start);
-    let Some(uri) = text
+    let text = String::from_utf8_lossy(&playlist.body_start).into_owned();
+    let mut n = 0;
+    for uri in text
         .lines()
-        .rev()
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-    else {
-        return Ok(false);
-    };
-    let segment = get(addr, &format!("/api/cameras/{camera}/{uri}"), None)?;
-    Ok(segment.status == 200)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if fetched.insert(uri.to_owned()) {
+            let segment = get(addr, &format!("/api/cameras/{camera}/{uri}"), None)?;
+            n += u64::from(segment.status == 200);
+        }
+    }
+    Ok(n)
 }
 
 /// Each camera's video frames written (`recorder_camera_frames_total{kind="video"}`).
