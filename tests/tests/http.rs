@@ -1,6 +1,7 @@
 //! `recorder run` with `[http]`, against the scripted RTSP server: `/api/cameras` never
 //! shows a camera's password, whatever its errors say, and `/metrics`'s files-finished
-//! counter equals the files on disk and in `/api/cameras/{name}/recordings`.
+//! counter equals the files on disk and in `/api/cameras/{name}/recordings`; `run` raises
+//! its soft limit of open files to the hard one.
 //!
 //! Needs ffmpeg (`apt-get install -y ffmpeg`) for the test clip.
 
@@ -93,7 +94,11 @@ fn status_hides_passwords_and_metrics_count_the_files() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(recorder())
+    // Started with a soft limit of 256 open files (util-linux's prlimit execs it: same
+    // pid): `run` raises it to the hard limit, as an export of a day holds 1441 files.
+    let mut child = Command::new("prlimit")
+        .arg("--nofile=256:")
+        .arg(recorder())
         .args(["run", "--no-status", "--config"])
         .arg(&config)
         .env_remove("RUST_LOG")
@@ -113,6 +118,20 @@ fn status_hides_passwords_and_metrics_count_the_files() {
     assert!(listening.is_some(), "the recorder never listened");
     // Drain the rest so the recorder never blocks on a full pipe.
     let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.0.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a limit of open files")
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_eq!(
+        open_files[0], open_files[1],
+        "soft limit not raised: {limits}"
+    );
+    assert_ne!(open_files[0], "256", "{limits}");
 
     let deadline = Instant::now() + Duration::from_secs(40);
     // The failing camera's error is shown, redacted.

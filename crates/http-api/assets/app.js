@@ -1,7 +1,8 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { cam: null, spans: [], dayStart: 0, live: null };
-const api = (cam, what) => `/api/cameras/${encodeURIComponent(cam)}/${what}`;
+// Relative URLs: the page also works behind a proxy that serves it under a path prefix.
+const api = (cam, what) => `api/cameras/${encodeURIComponent(cam)}/${what}`;
 const iso = (ms) => new Date(ms).toISOString();
 const say = (text) => { $("message").textContent = text; };
 
@@ -10,7 +11,7 @@ function text(v) { return v === null || v === undefined ? "" : String(v); }
 async function loadCameras() {
   let list;
   try {
-    const r = await fetch("/api/cameras");
+    const r = await fetch("api/cameras");
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     list = (await r.json()).cameras;
   } catch (e) { say(`cameras: ${e.message}`); return; }
@@ -51,16 +52,18 @@ async function selectCamera(name) {
   await loadDay();
 }
 
-async function loadDay() {
+// `quiet`: a periodic refresh, which only redraws (new spans while a camera records).
+async function loadDay(quiet) {
   if (!state.cam || !$("day").value) return;
   const start = localDayStart($("day").value);
   const end = start + 86400000;
   state.dayStart = start;
   const r = await fetch(`${api(state.cam, "recordings")}?start=${iso(start)}&end=${iso(end)}`);
-  if (!r.ok) { say(`recordings: HTTP ${r.status}`); return; }
+  if (!r.ok) { if (!quiet) say(`recordings: HTTP ${r.status}`); return; }
+  if (start !== state.dayStart) return; // another day was chosen meanwhile
   state.spans = ((await r.json()).spans || []).map((s) => ({ start: Date.parse(s.start), end: Date.parse(s.end) }));
   drawTimeline();
-  say(state.spans.length ? `${state.spans.length} span(s) on this day` : "no recordings on this day");
+  if (!quiet) say(state.spans.length ? `${state.spans.length} span(s) on this day` : "no recordings on this day");
 }
 
 function drawTimeline() {
@@ -266,10 +269,12 @@ $("play-from").addEventListener("click", () => {
   const ms = Date.parse($("dl-from").value);
   if (Number.isFinite(ms)) playFrom(ms); else say("choose an instant in From");
 });
-$("day").addEventListener("change", loadDay);
+$("day").addEventListener("change", () => loadDay(false));
 $("live").addEventListener("click", () => { if (state.cam) startLive(); });
 $("dl-from").addEventListener("change", updateDownload);
 $("dl-to").addEventListener("change", updateDownload);
 $("day").value = toLocalInput(Date.now()).slice(0, 10);
 loadCameras();
 setInterval(loadCameras, 5000);
+// The chosen day's timeline grows while its cameras record.
+setInterval(() => { if (Date.now() - state.dayStart < 86400000) loadDay(true); }, 15000);

@@ -50,8 +50,19 @@ struct Opened {
 /// Opens and locks `records`, reads their movies and builds the export of
 /// [`start_ns`, `end_ns`).
 fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, ApiError> {
-    let unreadable = |f: &FileRecord, e: &dyn std::fmt::Display| {
+    let unreadable = |f: &FileRecord, e: &std::io::Error| {
         tracing::warn!("http: export: {}: {e}", f.path.display());
+        // The process (EMFILE) or the system (ENFILE) has too many files open: an export
+        // holds each file of its range open.
+        const ENFILE: i32 = 23;
+        const EMFILE: i32 = 24;
+        if matches!(e.raw_os_error(), Some(ENFILE | EMFILE)) {
+            return ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many files open for this export now; try again later or a shorter range"
+                    .to_owned(),
+            );
+        }
         ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "a recording cannot be read".to_owned(),

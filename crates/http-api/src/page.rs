@@ -1,4 +1,4 @@
-//! `GET /`: the web page (`assets/index.html`, with `/app.js` and `/app.css`), compiled
+//! `GET /`: the web page (`assets/index.html`, with `app.js` and `app.css`), compiled
 //! into the binary: nothing is fetched from anywhere else. Every asset goes out with a
 //! strict [`CONTENT_SECURITY_POLICY`] (no inline script or style, media from this origin
 //! or from the page's own Media Source blobs) and `X-Content-Type-Options: nosniff`.
@@ -65,8 +65,10 @@ mod tests {
                 assert!(!text.contains(outside), "{name} contains {outside:?}");
             }
         }
-        assert!(INDEX_HTML.contains("<script src=\"/app.js\"></script>"));
-        assert!(INDEX_HTML.contains("<link rel=\"stylesheet\" href=\"/app.css\">"));
+        // Relative, so the page works under a proxy's path prefix too.
+        assert!(INDEX_HTML.contains("<script src=\"app.js\"></script>"));
+        assert!(INDEX_HTML.contains("<link rel=\"stylesheet\" href=\"app.css\">"));
+        assert!(!APP_JS.contains("\"/api") && !APP_JS.contains("`/api"));
         assert!(INDEX_HTML.contains("name=\"viewport\""));
     }
 
@@ -86,7 +88,7 @@ mod tests {
             "\"live.m3u8\"",
             "\"export.mp4\"",
             "\"recordings\"",
-            "\"/api/cameras\"",
+            "\"api/cameras\"",
         ] {
             assert!(APP_JS.contains(route), "{route}");
         }

@@ -2,152 +2,12 @@
 //! temporary directory, and requests over plain TCP.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::Bytes;
-use catalog::{Catalog, EndReason, FileRecord, VideoTrack, WallTime};
-use http_api::{Api, CameraLive, CatalogLag, Config, FreeSpace, Metrics, Recorder, Server};
-use mp4_track::{Mp4Muxer, MuxerOptions, SampleInfo, TrackConfig, TrackKind};
+mod support;
 
-struct Idle;
-
-impl Recorder for Idle {
-    fn cameras(&self) -> Vec<CameraLive> {
-        Vec::new()
-    }
-    fn free_space(&self) -> Vec<FreeSpace> {
-        Vec::new()
-    }
-    fn catalog_lag(&self) -> CatalogLag {
-        CatalogLag::default()
-    }
-}
-
-const S: i64 = 1_000_000_000;
-/// 2026-11-30T08:00:00Z.
-const T0: i64 = 1_796_025_600 * S;
-
-/// A 2 s file of 30 fps video (a keyframe every second), `sample_bytes` per sample.
-fn recording(path: &Path, sample_bytes: u32) {
-    let mut mux = Mp4Muxer::new(MuxerOptions::default());
-    let v = mux
-        .add_track(TrackConfig {
-            kind: TrackKind::Video {
-                width: 320,
-                height: 240,
-            },
-            timescale_hz: 90_000,
-            sample_entry: Bytes::from_static(b"\0\0\0\x08avc1"),
-            default_sample_duration: NonZeroU32::new(3000),
-        })
-        .unwrap();
-    let mut file = mux.start().unwrap().to_vec();
-    for i in 0..60u32 {
-        let sample = SampleInfo {
-            dts: u64::from(i) * 3000,
-            cts_offset: 0,
-            size: sample_bytes,
-            is_sync: i % 30 == 0,
-        };
-        mux.push(v, sample).unwrap();
-        file.resize(file.len() + sample_bytes as usize, i as u8);
-    }
-    let done = mux.finish().unwrap();
-    file.extend_from_slice(&done.tail);
-    for p in &done.patches {
-        file[p.offset as usize..][..p.bytes.len()].copy_from_slice(&p.bytes);
-    }
-    std::fs::write(path, file).unwrap();
-}
-
-/// Two touching files of `front` from T0 (0..2 s and 2..4 s) in `dir`, and the catalog.
-fn setup(dir: &Path, sample_bytes: u32) -> PathBuf {
-    let mut c = Catalog::open(dir.join("catalog.db")).unwrap();
-    for i in 0..2i64 {
-        let path = dir.join(format!("{i}.mp4"));
-        recording(&path, sample_bytes);
-        c.upsert(&FileRecord {
-            camera: "front".to_owned(),
-            size_bytes: std::fs::metadata(&path).unwrap().len(),
-            path,
-            start: WallTime(T0 + 2 * i * S),
-            end: WallTime(T0 + 2 * (i + 1) * S),
-            media_duration_ms: 2000,
-            video: Some(VideoTrack {
-                codec: "avc1".to_owned(),
-                width: 320,
-                height: 240,
-                samples: 60,
-            }),
-            audio: None,
-            end_reason: EndReason::Continued,
-        })
-        .unwrap();
-    }
-    dir.join("catalog.db")
-}
-
-fn start(catalog: &Path, max_exports: usize) -> Server {
-    let recorder: Arc<dyn Recorder> = Arc::new(Idle);
-    Server::start(Api {
-        config: Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            max_exports,
-            ..Config::default()
-        },
-        cameras: vec!["front".to_owned()],
-        catalog: catalog.to_owned(),
-        metrics: Metrics::new(Arc::clone(&recorder)),
-        recorder,
-    })
-    .unwrap()
-}
-
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-}
-
-fn request(addr: SocketAddr, method: &str, path: &str, headers: &[String]) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = raw[split + 4..].to_vec();
-    let r = Response { status, head, body };
-    assert!(
-        r.header("transfer-encoding").is_none(),
-        "an export has a length: {}",
-        r.head
-    );
-    r
-}
+use support::{request, setup, start};
 
 const RANGE: &str =
     "/api/cameras/front/export.mp4?start=2026-11-30T08:00:00.5Z&end=2026-11-30T08:00:03.5Z";
@@ -155,7 +15,7 @@ const RANGE: &str =
 #[test]
 fn ranges_heads_and_conditions_give_the_bytes_of_the_whole_body() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = setup(dir.path(), 1000);
+    let catalog = setup(dir.path(), 1000, 2);
     let server = start(&catalog, 4);
     let addr = server.local_addr();
     let full = request(addr, "GET", RANGE, &[]);
@@ -234,7 +94,7 @@ fn ranges_heads_and_conditions_give_the_bytes_of_the_whole_body() {
 #[test]
 fn no_media_bad_times_and_unknown_cameras() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = setup(dir.path(), 100);
+    let catalog = setup(dir.path(), 100, 2);
     let server = start(&catalog, 4);
     let addr = server.local_addr();
     let none = request(
@@ -267,7 +127,7 @@ fn no_media_bad_times_and_unknown_cameras() {
 fn exports_beyond_the_cap_get_503() {
     let dir = tempfile::tempdir().unwrap();
     // 2 x 60 samples of 150 kB: far more than the socket buffers and the chunk queue.
-    let catalog = setup(dir.path(), 150_000);
+    let catalog = setup(dir.path(), 150_000, 2);
     let server = start(&catalog, 1);
     let addr = server.local_addr();
     // A client that asks and does not read holds its export.
@@ -303,7 +163,7 @@ fn exports_beyond_the_cap_get_503() {
 #[test]
 fn the_vod_playlist_and_its_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = setup(dir.path(), 500);
+    let catalog = setup(dir.path(), 500, 2);
     let server = start(&catalog, 4);
     let addr = server.local_addr();
     let q = "start=2026-11-30T08:00:00Z&end=2026-11-30T08:00:04Z";
