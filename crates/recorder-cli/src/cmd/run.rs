@@ -185,6 +185,28 @@ fn outcome(count: usize, failed: Vec<(String, anyhow::Error)>) -> anyhow::Result
     }
 }
 
+/// Raises the soft limit of open files to the hard one (as Go's runtime does): an export
+/// holds every file of its range open (and locked against retention) while it streams,
+/// 1441 for a day of 60 s files, where many systems start a service at 1024.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(
+                "open files limit raised from {:?} to {:?}",
+                limit.current,
+                limit.maximum
+            ),
+            Err(e) => tracing::debug!("open files limit stays {:?}: {e}", limit.current),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,27 +233,5 @@ mod tests {
             "10000000000 bytes"
         );
         assert_eq!(min_free_text(Some(MinFree::Percent(5.0))), "5%");
-    }
-}
-
-/// Raises the soft limit of open files to the hard one (as Go's runtime does): an export
-/// holds every file of its range open (and locked against retention) while it streams,
-/// 1441 for a day of 60 s files, where many systems start a service at 1024.
-fn raise_open_files_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        let raised = rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => tracing::debug!(
-                "open files limit raised from {:?} to {:?}",
-                limit.current,
-                limit.maximum
-            ),
-            Err(e) => tracing::debug!("open files limit stays {:?}: {e}", limit.current),
-        }
     }
 }
