@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub max_exports: usize,
     /// Recent HLS plans.
     pub plans: Arc<crate::plans::Plans>,
+    /// Recent exports.
+    pub built: Arc<crate::plans::Exports>,
 }
 
 /// An error answered as `{"error": "..."}` with its status.

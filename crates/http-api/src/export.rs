@@ -27,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::api::{ApiError, AppState, known_camera, parse_time};
 use crate::movies::Movies;
+use crate::plans::{Built, Exports, Key};
 use crate::range::{self, Ranged};
 
 /// The most bytes read from a source file at once (and sent as one chunk).
@@ -39,17 +40,17 @@ pub(crate) struct ExportQuery {
     pub end: Option<String>,
 }
 
-/// The source files of an export, opened and locked.
+/// The source files of an export, opened and locked, and the export.
 struct Opened {
     files: HashMap<usize, File>,
-    body: Body,
-    etag: String,
-    gaps: Vec<(i64, i64)>,
+    built: Arc<Built>,
 }
 
-/// Opens and locks `records`, reads their movies and builds the export of
-/// [`start_ns`, `end_ns`).
-fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, ApiError> {
+/// Opens and locks `records` and gives the export of [`start_ns`, `end_ns`): the one
+/// kept in `recent` when its files are unchanged, else one built from their movies (and
+/// kept).
+fn open(records: &[FileRecord], key: Key, recent: &Exports) -> Result<Opened, ApiError> {
+    let (start_ns, end_ns) = (key.1, key.2);
     let unreadable = |f: &FileRecord, e: &std::io::Error| {
         tracing::warn!("http: export: {}: {e}", f.path.display());
         // The process (EMFILE) or the system (ENFILE) has too many files open: an export
@@ -88,6 +89,17 @@ fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, Ap
         files.insert(i, file);
     }
     identity.update(format!("{start_ns}-{end_ns}").as_bytes());
+    let digest = identity.finalize();
+    let etag = format!(
+        "\"{}\"",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    if let Some(built) = recent.get(&key).filter(|b| b.etag == etag) {
+        return Ok(Opened { files, built });
+    }
     let movies = Movies {
         records,
         open: &files,
@@ -113,20 +125,20 @@ fn open(records: &[FileRecord], start_ns: i64, end_ns: i64) -> Result<Opened, Ap
             )
         }
     })?;
-    let digest = identity.finalize();
-    let etag = format!(
-        "\"{}\"",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    Ok(Opened {
-        files,
-        body: export.body,
+    let inline: u64 = export
+        .body
+        .parts()
+        .iter()
+        .filter(|p| matches!(p, Part::Bytes(_)))
+        .map(Part::len)
+        .sum();
+    let built = Arc::new(Built {
         etag,
+        body: Arc::new(export.body),
         gaps: export.gaps,
-    })
+    });
+    recent.insert(key, Arc::clone(&built), inline);
+    Ok(Opened { files, built })
 }
 
 /// Sends `body`'s bytes in chunks of at most [`CHUNK_BYTES`], reading source parts from
@@ -240,16 +252,17 @@ pub(crate) async fn export_mp4(
             "no recorded media in the range".to_owned(),
         ));
     }
-    let (start_ns, end_ns) = (start.as_nanos(), end.as_nanos());
-    let opened = tokio::task::spawn_blocking(move || open(&records, start_ns, end_ns))
+    let key = (name.clone(), start.as_nanos(), end.as_nanos());
+    let recent = Arc::clone(&state.built);
+    let Opened { files, built } = tokio::task::spawn_blocking(move || open(&records, key, &recent))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    let len = opened.body.len();
+    let len = built.body.len();
     let mut response = Response::builder()
-        .header(header::ETAG, &opened.etag)
+        .header(header::ETAG, &built.etag)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, "video/mp4");
-    if none_match(&headers, &opened.etag) {
+    if none_match(&headers, &built.etag) {
         return Ok(response
             .status(StatusCode::NOT_MODIFIED)
             .body(HttpBody::empty())
@@ -265,8 +278,8 @@ pub(crate) async fn export_mp4(
         header::CONTENT_DISPOSITION,
         format!("attachment; filename=\"{filename}\""),
     );
-    if !opened.gaps.is_empty() {
-        let gaps: Vec<String> = opened
+    if !built.gaps.is_empty() {
+        let gaps: Vec<String> = built
             .gaps
             .iter()
             .map(|(a, b)| {
@@ -282,16 +295,19 @@ pub(crate) async fn export_mp4(
     // `If-Range` with another ETag (or a date): the whole body.
     let if_range_ok = headers
         .get(header::IF_RANGE)
-        .is_none_or(|v| v.as_bytes() == opened.etag.as_bytes());
+        .is_none_or(|v| v.as_bytes() == built.etag.as_bytes());
     let ranged = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(r) if if_range_ok => range::parse(r, len),
         _ => Ranged::Full,
     };
     let (status, body) = match ranged {
-        Ranged::Full => (StatusCode::OK, opened.body),
+        Ranged::Full => (StatusCode::OK, Arc::clone(&built.body)),
         Ranged::Part(a, b) => {
             response = response.header(header::CONTENT_RANGE, format!("bytes {a}-{}/{len}", b - 1));
-            (StatusCode::PARTIAL_CONTENT, opened.body.slice(a, b))
+            (
+                StatusCode::PARTIAL_CONTENT,
+                Arc::new(built.body.slice(a, b)),
+            )
         }
         Ranged::Unsatisfiable => {
             return Ok(response
@@ -308,14 +324,14 @@ pub(crate) async fn export_mp4(
         return Ok(response.body(HttpBody::empty()).expect("a valid response"));
     }
     Ok(response
-        .body(streamed(opened.files, body, Some(permit)))
+        .body(streamed(files, body, Some(permit)))
         .expect("a valid response"))
 }
 
 /// A response body streaming `body` from `files` on a blocking thread.
 pub(crate) fn streamed(
     files: HashMap<usize, File>,
-    body: Body,
+    body: Arc<Body>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> HttpBody {
     let (tx, rx) = mpsc::channel(4);

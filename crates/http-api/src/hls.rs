@@ -89,7 +89,7 @@ async fn planned(
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     let planned = Arc::new(planned);
-    state.plans.insert(key, Arc::clone(&planned));
+    state.plans.insert(key, Arc::clone(&planned), 1);
     Ok((planned, start, end))
 }
 
@@ -190,7 +190,7 @@ pub(crate) async fn media_segment(
     Response::builder()
         .header(header::CONTENT_TYPE, "video/iso.segment")
         .header(header::CONTENT_LENGTH, len)
-        .body(streamed(files, body, None))
+        .body(streamed(files, Arc::new(body), None))
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 

@@ -216,6 +216,7 @@ impl Server {
             exports: Arc::new(tokio::sync::Semaphore::new(api.config.max_exports)),
             max_exports: api.config.max_exports,
             plans: Arc::default(),
+            built: Arc::default(),
             users: Arc::new(Users::new(
                 api.config
                     .users

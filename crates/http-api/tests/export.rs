@@ -218,3 +218,46 @@ fn the_vod_playlist_and_its_segments() {
     let other = request(addr, "GET", &format!("/api/cameras/side/vod.m3u8?{q}"), &[]);
     assert_eq!(other.status, 404);
 }
+
+/// Renames the `moov` box of `path` (same size) and puts its modification time back:
+/// the file's identity is unchanged, its movie unreadable.
+fn hide_moov(path: &std::path::Path) {
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"moov").unwrap();
+    bytes[at + 3] = b'x';
+    std::fs::write(path, bytes).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(modified).unwrap();
+}
+
+#[test]
+fn an_export_is_kept_while_its_files_are_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = setup(dir.path(), 1000, 2);
+    let server = start(&catalog, 4);
+    let addr = server.local_addr();
+    let first = request(addr, "GET", RANGE, &[]);
+    assert_eq!(first.status, 200);
+    // The file's movie can no longer be read, but its identity (path, size, mtime) is
+    // the same: the kept export serves a range, same ETag, same bytes.
+    hide_moov(&dir.path().join("1.mp4"));
+    let part = request(addr, "GET", RANGE, &["Range: bytes=100-199".to_owned()]);
+    assert_eq!(part.status, 206, "{}", String::from_utf8_lossy(&part.body));
+    assert_eq!(part.header("etag"), first.header("etag"));
+    assert_eq!(part.body, first.body[100..200]);
+    // Another modification time: the export is built again, from the broken file.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("1.mp4"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(1))
+        .unwrap();
+    let again = request(addr, "GET", RANGE, &[]);
+    assert_eq!(again.status, 500);
+    assert!(
+        String::from_utf8_lossy(&again.body).contains("a recording cannot be read"),
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+}
