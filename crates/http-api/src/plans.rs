@@ -39,10 +39,13 @@ pub(crate) struct Built {
 /// A plan's or an export's key: camera, start and end (Unix nanoseconds).
 pub(crate) type Key = (String, i64, i64);
 
+/// A kept value: when it was kept, its weight, the value.
+type Kept<V> = (Instant, u64, Arc<V>);
+
 /// Recent values, each with a weight; the oldest are forgotten once the weights add up
 /// to more than the cap.
 pub(crate) struct Recent<V> {
-    kept: Mutex<HashMap<Key, (Instant, u64, Arc<V>)>>,
+    kept: Mutex<HashMap<Key, Kept<V>>>,
     cap: u64,
 }
 
