@@ -134,6 +134,26 @@ fn status_hides_passwords_and_metrics_count_the_files() {
     assert_ne!(open_files[0], "256", "{limits}");
 
     let deadline = Instant::now() + Duration::from_secs(40);
+    // The very first request, once a file is being written, already has rates (measured
+    // since the start).
+    let front = dir.0.join("rec/front");
+    while std::fs::read_dir(&front).map_or(0, Iterator::count) == 0 {
+        assert!(Instant::now() < deadline, "front never started a file");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let (status, body) = get(addr, "/api/cameras");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["cameras"][0]["state"], "recording", "{body}");
+    assert!(
+        v["cameras"][0]["video_fps"].as_f64().unwrap() > 0.0,
+        "{body}"
+    );
+    assert!(
+        v["cameras"][0]["bit_rate_bps"].as_f64().unwrap() > 0.0,
+        "{body}"
+    );
     // The failing camera's error is shown, redacted.
     loop {
         let (status, body) = get(addr, "/api/cameras");
@@ -152,7 +172,6 @@ fn status_hides_passwords_and_metrics_count_the_files() {
         std::thread::sleep(Duration::from_millis(200));
     }
     // Files finished, as counted, on disk and in the catalog agree once they settle.
-    let front = dir.0.join("rec/front");
     loop {
         let (_, before) = get(addr, "/metrics");
         let on_disk = finished(&front);

@@ -21,6 +21,9 @@ use crate::ui::status::{Rates, rates};
 /// Rates are measured over at least this long.
 const RATE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The first rates, from the start, are measured over at least this long.
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
+
 /// A measurement of the board: when, its figures, and the rates since the one before.
 type Measured = (Instant, Vec<Snapshot>, Vec<Rates>);
 
@@ -50,12 +53,16 @@ impl Live {
                 dirs.push(dir);
             }
         }
+        // The first measurement is the start, so the first request already has rates
+        // (over the time since).
+        let now = Instant::now();
+        let first = board.snapshot(now);
         Live {
             board,
             archive,
             secrets,
             dirs,
-            last: Mutex::new(None),
+            last: Mutex::new(Some((now, first, Vec::new()))),
         }
     }
 
@@ -63,7 +70,12 @@ impl Live {
     fn rates(&self, now: Instant, snapshots: &[Snapshot]) -> Vec<Rates> {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         match last.as_ref() {
-            Some((at, _, r)) if now.saturating_duration_since(*at) < RATE_INTERVAL => r.clone(),
+            Some((at, _, r))
+                if now.saturating_duration_since(*at) < RATE_INTERVAL
+                    && (!r.is_empty() || now.saturating_duration_since(*at) < MIN_INTERVAL) =>
+            {
+                r.clone()
+            }
             previous => {
                 let r: Vec<Rates> = match previous {
                     Some((at, before, _)) => before
