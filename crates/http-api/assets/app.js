@@ -188,6 +188,18 @@ function stopLive() {
   if (state.live) { state.live.stopped = true; state.live = null; }
 }
 
+// Moves the playhead over a hole to the next buffered media: joined mid-file, the media
+// starts after 0 (its decode time in the file), and the playhead would wait at 0 forever.
+function skipGap(sb, v) {
+  if (!sb) return;
+  const b = sb.buffered;
+  for (let i = 0; i < b.length; i++) {
+    if (b.end(i) <= v.currentTime + 0.1) continue;
+    if (b.start(i) > v.currentTime) v.currentTime = b.start(i);
+    return;
+  }
+}
+
 // Drops what lies more than 30 s behind the playhead.
 function trim(sb, v) {
   if (sb.updating || !sb.buffered.length || v.currentTime - sb.buffered.start(0) < 40) return null;
@@ -196,7 +208,8 @@ function trim(sb, v) {
 
 async function startLive() {
   stopLive();
-  const live = { stopped: false, next: null, map: null };
+  // `step`: what the player waits for (shown to tests when the view does not play).
+  const live = { stopped: false, next: null, map: null, step: "start" };
   state.live = live;
   const v = $("video");
   const url = api(state.cam, "live.m3u8");
@@ -210,6 +223,7 @@ async function startLive() {
   const append = (buf) => op(() => sb.appendBuffer(buf));
   while (!live.stopped) {
     try {
+      live.step = "playlist";
       const r = await fetch(url, { cache: "no-store" });
       if (live.stopped) break;
       if (!r.ok) throw new Error(`live playlist: HTTP ${r.status}`);
@@ -223,6 +237,7 @@ async function startLive() {
         if (live.next !== null && index < live.next) continue;
         const mapUrl = new URL(map, new URL(url, location.href)).href;
         if (live.map !== mapUrl) {
+          live.step = `init ${map}`;
           const init = await (await fetch(mapUrl)).arrayBuffer();
           const next = codecOf(init);
           if (!window.MediaSource || !MediaSource.isTypeSupported(next)) throw new Error(`this browser cannot play ${next}`);
@@ -232,6 +247,7 @@ async function startLive() {
             // cannot change it): a new file with the same codecs just brings its init.
             ms = new MediaSource();
             v.src = URL.createObjectURL(ms);
+            live.step = "sourceopen";
             await new Promise((ok) => ms.addEventListener("sourceopen", ok, { once: true }));
             sb = ms.addSourceBuffer(next);
             sb.mode = "sequence";
@@ -241,18 +257,24 @@ async function startLive() {
             sb.changeType(next);
           }
           type = next;
+          live.step = `append init ${map}`;
           await append(init);
           live.map = mapUrl;
         }
+        live.step = `segment ${line}`;
         const seg = await (await fetch(new URL(line, new URL(url, location.href)).href)).arrayBuffer();
         if (live.stopped) break;
+        live.step = `append ${line}`;
         await append(seg);
         live.next = index + 1;
+        skipGap(sb, v);
         const old = trim(sb, v);
         if (old) await op(() => sb.remove(old[0], old[1]));
         if (v.paused) v.play().catch(() => {});
       }
     } catch (e) { if (!live.stopped) say(e.message); }
+    skipGap(sb, v);
+    live.step = "waiting for the next playlist";
     await new Promise((ok) => setTimeout(ok, 1000));
   }
 }

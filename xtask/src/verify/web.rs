@@ -1,8 +1,10 @@
 //! The `web` case: `recorder run` with `[http]` recording one camera in 2 s files, then
 //! the web page in headless Chromium: the camera listed as recording, a span on the
 //! day's timeline, a click on it playing the export (its size, `currentTime` past a
-//! second), a seek within the export, and the live view playing through Media Source
-//! Extensions while the live playlist's media sequence grows. The screenshot is kept as
+//! second), a seek within the export, the download link (the played range, then a
+//! shorter one chosen in From/To, each an attachment), today's timeline growing when
+//! refreshed, and the live view playing through Media Source Extensions while the live
+//! playlist's media sequence grows. The screenshot is kept as
 //! `target/verify-artifacts/web.png`.
 
 use std::io::{Read, Write};
@@ -106,7 +108,10 @@ fn poll_js(done: &str, result: &str) -> String {
 
 /// Video state as the checks read it.
 const VIDEO: &str = "{ currentTime: v.currentTime, paused: v.paused, width: v.videoWidth, \
-                     height: v.videoHeight, duration: v.duration, src: v.currentSrc }";
+                     height: v.videoHeight, duration: v.duration, src: v.currentSrc, readyState: v.readyState, \
+                     buffered: [...Array(v.buffered.length).keys()].map((i) => \
+                       [v.buffered.start(i), v.buffered.end(i)]), \
+                     live: state.live ? state.live.step : null }";
 
 pub(super) fn run_web(bin: &Path, url: &str, dir: &Path, log: &Path) -> Result<String> {
     let run_dir = dir.join("web");
@@ -238,6 +243,74 @@ fn check_web(port: u16, log: &Path) -> Result<String> {
         "playback did not continue after the seek to {target:.3} s: {after}"
     );
 
+    // The download link offers the played range, then a range chosen in From/To.
+    let download = page.evaluate(
+        "(async () => {
+           const link = document.getElementById('dl-link');
+           const head = async () => {
+             const r = await fetch(link.href, { method: 'HEAD' });
+             return { href: link.href, status: r.status, download: link.hasAttribute('download'),
+                      disposition: r.headers.get('content-disposition'),
+                      length: Number(r.headers.get('content-length')) };
+           };
+           const played = await head();
+           const from = document.getElementById('dl-from'), to = document.getElementById('dl-to');
+           const a = Date.parse(from.value);
+           to.value = toLocalInput(a + 3000);
+           to.dispatchEvent(new Event('change'));
+           const chosen = await head();
+           return { played, chosen };
+         })()",
+    )?;
+    let (played_dl, chosen) = (&download["played"], &download["chosen"]);
+    // The From/To inputs hold whole seconds: the link's range is the played one to the
+    // second.
+    let href = played_dl["href"].as_str().unwrap_or_default();
+    let link_param = |key: &str| -> Result<jiff::Timestamp> {
+        let text = href
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .with_context(|| format!("no {key} in the download link {href}"))?;
+        text.parse()
+            .with_context(|| format!("{key}={text} in the download link is not RFC 3339"))
+    };
+    for key in ["start", "end"] {
+        let off = (link_param(key)? - param(key)?).total(jiff::Unit::Second)?;
+        ensure!(
+            href.contains("/export.mp4?") && (-1.0..=0.0).contains(&off),
+            "the download link {href} is not the played export {src} ({key} {off:+.3} s)"
+        );
+    }
+    for d in [played_dl, chosen] {
+        ensure!(
+            d["status"] == json!(200)
+                && d["download"] == json!(true)
+                && d["disposition"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("attachment; filename=")),
+            "the download link does not offer an MP4 to save: {d}"
+        );
+    }
+    ensure!(
+        num(chosen, "length") > 0.0 && num(chosen, "length") < num(played_dl, "length"),
+        "the 3 s range chosen in From/To is not a shorter export: {download}"
+    );
+
+    // Today's timeline is refreshed while the camera records: the last span grows.
+    let grew = page.evaluate(
+        "(async () => {
+           const end = () => state.spans.length ? state.spans[state.spans.length - 1].end : 0;
+           const before = end();
+           await new Promise((ok) => setTimeout(ok, 3000));
+           await loadDay(true);
+           return { before, after: end() };
+         })()",
+    )?;
+    ensure!(
+        num(&grew, "after") > num(&grew, "before") + 1000.0,
+        "the timeline's last span did not grow after a refresh: {grew}"
+    );
+
     // The live view plays through MSE.
     page.evaluate("document.getElementById('live').click()")?;
     let live = page.evaluate(&poll_js(
@@ -250,14 +323,18 @@ fn check_web(port: u16, log: &Path) -> Result<String> {
     }
     Ok(format!(
         "listed as recording; {} span(s); export played to {:.2} s at {}x{} of {:.2} s; \
-         seek to {target:.2} s landed at {landed:.2} s and played on to {:.2} s; live (MSE) \
-         played to {:.2} s; {live_line}; screenshot web.png",
+         seek to {target:.2} s landed at {landed:.2} s and played on to {:.2} s; download \
+         link {} B, a chosen 3 s {} B; timeline refreshed (+{:.1} s); live (MSE) played to \
+         {:.2} s; {live_line}; screenshot web.png",
         spans["spans"],
         num(&played, "currentTime"),
         played["width"],
         played["height"],
         duration,
         num(&after, "currentTime"),
+        played_dl["length"],
+        chosen["length"],
+        (num(&grew, "after") - num(&grew, "before")) / 1000.0,
         num(&live, "currentTime"),
     ))
 }
