@@ -106,6 +106,16 @@ fn poll_js(done: &str, result: &str) -> String {
     )
 }
 
+/// The RFC 3339 time of query parameter `key` of `url`.
+fn url_time(url: &str, key: &str) -> Result<jiff::Timestamp> {
+    let text = url
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .with_context(|| format!("no {key} in {url}"))?;
+    text.parse()
+        .with_context(|| format!("{key}={text} in {url} is not RFC 3339"))
+}
+
 /// Video state as the checks read it.
 const VIDEO: &str = "{ currentTime: v.currentTime, paused: v.paused, width: v.videoWidth, \
                      height: v.videoHeight, duration: v.duration, src: v.currentSrc, readyState: v.readyState, \
@@ -208,14 +218,7 @@ fn check_web(port: u16, log: &Path) -> Result<String> {
     // just beside it) to the span's end: the export lasts what its URL asks for.
     let duration = num(&played, "duration");
     let src = played["src"].as_str().unwrap_or_default();
-    let param = |key: &str| -> Result<jiff::Timestamp> {
-        let text = src
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-            .with_context(|| format!("no {key} in the export's URL {src}"))?;
-        text.parse()
-            .with_context(|| format!("{key}={text} in the export's URL is not RFC 3339"))
-    };
+    let param = |key: &str| url_time(src, key);
     let requested = (param("end")? - param("start")?).total(jiff::Unit::Second)?;
     ensure!(
         requested > 1.0 && (duration - requested).abs() <= 0.5,
@@ -266,16 +269,8 @@ fn check_web(port: u16, log: &Path) -> Result<String> {
     // The From/To inputs hold whole seconds: the link's range is the played one to the
     // second.
     let href = played_dl["href"].as_str().unwrap_or_default();
-    let link_param = |key: &str| -> Result<jiff::Timestamp> {
-        let text = href
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-            .with_context(|| format!("no {key} in the download link {href}"))?;
-        text.parse()
-            .with_context(|| format!("{key}={text} in the download link is not RFC 3339"))
-    };
     for key in ["start", "end"] {
-        let off = (link_param(key)? - param(key)?).total(jiff::Unit::Second)?;
+        let off = (url_time(href, key)? - param(key)?).total(jiff::Unit::Second)?;
         ensure!(
             href.contains("/export.mp4?") && (-1.0..=0.0).contains(&off),
             "the download link {href} is not the played export {src} ({key} {off:+.3} s)"
