@@ -447,3 +447,41 @@ fn sources_loaded_one_at_a_time_give_the_same_export_and_plan() {
     // A segment reads only its own file.
     assert_eq!(*counted.loads.borrow(), [0, 0, 1]);
 }
+
+#[test]
+fn a_file_without_audio_leaves_a_hole_in_the_audio_and_keeps_sync() {
+    let (files, mut sources) = fixture(&[AVC, AVC, AVC], 0);
+    // The middle file recorded no audio (the camera's audio dropped out).
+    sources[1].movie.tracks.retain(|t| t.is_video());
+    let file_ns = i64::from(FRAMES) * SEC / 30;
+    let e = export(&sources, T0, T0 + 3 * file_ns).unwrap();
+    let out = materialize(&e.body, &files);
+    let movie = moov_of(&out);
+    let video = names(&out, &movie, 0, &files);
+    let audio = names(&out, &movie, 1, &files);
+    assert_eq!(video.len() as u32, 3 * FRAMES);
+    assert!(audio.iter().all(|&(f, _, _)| f != 2), "{audio:?}");
+    assert_eq!(audio.len() as u32, 2 * FRAMES);
+    // Decode times in ns, by (file, decode number), per track.
+    let times = |t: usize, hz: i64| -> Vec<((u8, u32), i64)> {
+        let names = names(&out, &movie, t, &files);
+        Samples::new(&movie.tracks[t], 0)
+            .zip(names)
+            .map(|(s, (f, _, d))| ((f, d), s.unwrap().dts as i64 * SEC / hz))
+            .collect()
+    };
+    let at = |v: &[((u8, u32), i64)], key| v.iter().find(|(k, _)| *k == key).unwrap().1;
+    let (v, a) = (times(0, 90_000), times(1, 48_000));
+    // File 3 starts two files after file 1 in both tracks: the audio is not pulled
+    // forward over the hole (no A/V drift), and nothing fills it.
+    let video_step = at(&v, (3, 0)) - at(&v, (1, 0));
+    let audio_step = at(&a, (3, 0)) - at(&a, (1, 0));
+    assert_eq!(video_step, 2 * file_ns);
+    assert!(
+        (audio_step - video_step).abs() <= SEC / 48_000,
+        "audio {audio_step} ns, video {video_step} ns"
+    );
+    // The hole is the last audio sample of file 1 lasting until file 3's first.
+    let last = at(&a, (1, FRAMES - 1));
+    assert!(at(&a, (3, 0)) - last > file_ns, "{last}");
+}
