@@ -35,6 +35,8 @@ pub(crate) struct AppState {
     pub plans: Arc<crate::plans::Plans>,
     /// Recent exports.
     pub built: Arc<crate::plans::Exports>,
+    /// The threads that build exports and plans.
+    pub builders: Arc<crate::builders::Builders>,
 }
 
 /// An error answered as `{"error": "..."}` with its status.

@@ -254,9 +254,10 @@ pub(crate) async fn export_mp4(
     }
     let key = (name.clone(), start.as_nanos(), end.as_nanos());
     let recent = Arc::clone(&state.built);
-    let Opened { files, built } = tokio::task::spawn_blocking(move || open(&records, key, &recent))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let Opened { files, built } = state
+        .builders
+        .run(move || open(&records, key, &recent))
+        .await??;
     let len = built.body.len();
     let mut response = Response::builder()
         .header(header::ETAG, &built.etag)

@@ -78,16 +78,18 @@ async fn planned(
         return Err(no_media());
     }
     let (start_ns, end_ns) = (start.as_nanos(), end.as_nanos());
-    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, ApiError> {
-        let movies = Movies {
-            records: &records,
-            open: &HashMap::new(),
-        };
-        let plan = hls::plan(&movies, start_ns, end_ns, TARGET_SEGMENT_NS).map_err(export_error)?;
-        Ok(Planned { records, plan })
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let planned = state
+        .builders
+        .run(move || -> Result<Planned, ApiError> {
+            let movies = Movies {
+                records: &records,
+                open: &HashMap::new(),
+            };
+            let plan =
+                hls::plan(&movies, start_ns, end_ns, TARGET_SEGMENT_NS).map_err(export_error)?;
+            Ok(Planned { records, plan })
+        })
+        .await??;
     let planned = Arc::new(planned);
     state.plans.insert(key, Arc::clone(&planned), 1);
     Ok((planned, start, end))

@@ -46,6 +46,7 @@
 
 mod api;
 pub mod auth;
+mod builders;
 pub mod config;
 mod export;
 mod hls;
@@ -217,6 +218,9 @@ impl Server {
             max_exports: api.config.max_exports,
             plans: Arc::default(),
             built: Arc::default(),
+            builders: Arc::new(
+                builders::Builders::start(builders::BUILDERS).map_err(Error::Start)?,
+            ),
             users: Arc::new(Users::new(
                 api.config
                     .users
