@@ -43,6 +43,15 @@ pub(crate) struct AppState {
 #[derive(Debug)]
 pub(crate) struct ApiError(pub StatusCode, pub String);
 
+impl From<crate::builders::Stopping> for ApiError {
+    fn from(_: crate::builders::Stopping) -> Self {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server is stopping".to_owned(),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()

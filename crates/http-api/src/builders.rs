@@ -7,9 +7,9 @@
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::http::StatusCode;
-
-use crate::api::ApiError;
+/// The builder threads are gone (the server is stopping) or a build panicked.
+#[derive(Debug)]
+pub(crate) struct Stopping;
 
 /// Threads that build.
 pub const BUILDERS: usize = 2;
@@ -41,24 +41,18 @@ impl Builders {
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Stopping> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
-        let gone = || {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the server is stopping".to_owned(),
-            )
-        };
         self.jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .send(job)
-            .map_err(|_| gone())?;
+            .map_err(|_| Stopping)?;
         // A panicking build drops its sender: an error, not a hang.
-        rx.await.map_err(|_| gone())
+        rx.await.map_err(|_| Stopping)
     }
 }
 
