@@ -18,7 +18,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The builder threads; they end when this is dropped (with the server's state).
 pub(crate) struct Builders {
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
 }
 
 impl Builders {
@@ -32,9 +32,7 @@ impl Builders {
                 .name("http-build".to_owned())
                 .spawn(move || work(&rx))?;
         }
-        Ok(Self {
-            jobs: Mutex::new(tx),
-        })
+        Ok(Self { jobs: tx })
     }
 
     /// Runs `f` on a builder thread and returns its result.
@@ -46,11 +44,7 @@ impl Builders {
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| Stopping)?;
+        self.jobs.send(job).map_err(|_| Stopping)?;
         // A panicking build drops its sender: an error, not a hang.
         rx.await.map_err(|_| Stopping)
     }

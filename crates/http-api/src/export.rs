@@ -40,6 +40,51 @@ pub(crate) struct ExportQuery {
     pub end: Option<String>,
 }
 
+impl ExportQuery {
+    /// The range asked for: both ends, RFC 3339, `end` after `start` (400 otherwise).
+    pub(crate) fn range(
+        query: Result<Query<Self>, QueryRejection>,
+    ) -> Result<(WallTime, WallTime), ApiError> {
+        let Query(q) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let missing = |key: &str| ApiError(StatusCode::BAD_REQUEST, format!("{key}: missing"));
+        let start = parse_time("start", q.start.as_deref())?.ok_or_else(|| missing("start"))?;
+        let end = parse_time("end", q.end.as_deref())?.ok_or_else(|| missing("end"))?;
+        if end <= start {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "end must be after start".to_owned(),
+            ));
+        }
+        Ok((start, end))
+    }
+}
+
+/// 404: nothing recorded in the range asked for.
+pub(crate) fn no_media() -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "no recorded media in the range".to_owned(),
+    )
+}
+
+/// The catalog's files of camera `name` in [`start`, `end`); [`no_media`] when none.
+pub(crate) async fn range_files(
+    state: &AppState,
+    name: &str,
+    start: WallTime,
+    end: WallTime,
+) -> Result<Vec<FileRecord>, ApiError> {
+    let camera = name.to_owned();
+    let records = state
+        .catalog
+        .with(move |c| c.files(Some(&camera), Some(start), Some(end)))
+        .await?;
+    if records.is_empty() {
+        return Err(no_media());
+    }
+    Ok(records)
+}
+
 /// The source files of an export, opened and locked, and the export.
 struct Opened {
     files: HashMap<usize, File>,
@@ -105,10 +150,7 @@ fn open(records: &[FileRecord], key: Key, recent: &Exports) -> Result<Opened, Ap
         open: &files,
     };
     let export = mp4_export::export_from(&movies, start_ns, end_ns).map_err(|e| match e {
-        ExportError::NoMedia { .. } => ApiError(
-            StatusCode::NOT_FOUND,
-            "no recorded media in the range".to_owned(),
-        ),
+        ExportError::NoMedia { .. } => no_media(),
         ExportError::BadRange { .. } => ApiError(
             StatusCode::BAD_REQUEST,
             "end must be after start".to_owned(),
@@ -220,16 +262,7 @@ pub(crate) async fn export_mp4(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     known_camera(&state.cameras, &name)?;
-    let Query(q) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let missing = |key: &str| ApiError(StatusCode::BAD_REQUEST, format!("{key}: missing"));
-    let start = parse_time("start", q.start.as_deref())?.ok_or_else(|| missing("start"))?;
-    let end = parse_time("end", q.end.as_deref())?.ok_or_else(|| missing("end"))?;
-    if end <= start {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "end must be after start".to_owned(),
-        ));
-    }
+    let (start, end) = ExportQuery::range(query)?;
     let permit = Arc::clone(&state.exports)
         .try_acquire_owned()
         .map_err(|_| {
@@ -241,17 +274,7 @@ pub(crate) async fn export_mp4(
                 ),
             )
         })?;
-    let camera = name.clone();
-    let records = state
-        .catalog
-        .with(move |c| c.files(Some(&camera), Some(start), Some(end)))
-        .await?;
-    if records.is_empty() {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "no recorded media in the range".to_owned(),
-        ));
-    }
+    let records = range_files(&state, &name, start, end).await?;
     let key = (name.clone(), start.as_nanos(), end.as_nanos());
     let recent = Arc::clone(&state.built);
     let Opened { files, built } = state

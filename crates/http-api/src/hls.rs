@@ -16,20 +16,13 @@ use axum::response::{IntoResponse, Response};
 use catalog::WallTime;
 use mp4_export::{ExportError, hls};
 
-use crate::api::{ApiError, AppState, known_camera, parse_time};
-use crate::export::{ExportQuery, streamed};
+use crate::api::{ApiError, AppState, known_camera};
+use crate::export::{ExportQuery, no_media, range_files, streamed};
 use crate::movies::Movies;
 use crate::plans::Planned;
 
 /// Target length of a segment.
 const TARGET_SEGMENT_NS: i64 = 4_000_000_000;
-
-fn no_media() -> ApiError {
-    ApiError(
-        StatusCode::NOT_FOUND,
-        "no recorded media in the range".to_owned(),
-    )
-}
 
 fn export_error(e: ExportError) -> ApiError {
     match e {
@@ -55,28 +48,12 @@ async fn planned(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<(Arc<Planned>, WallTime, WallTime), ApiError> {
     known_camera(&state.cameras, name)?;
-    let Query(q) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let missing = |key: &str| ApiError(StatusCode::BAD_REQUEST, format!("{key}: missing"));
-    let start = parse_time("start", q.start.as_deref())?.ok_or_else(|| missing("start"))?;
-    let end = parse_time("end", q.end.as_deref())?.ok_or_else(|| missing("end"))?;
-    if end <= start {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "end must be after start".to_owned(),
-        ));
-    }
+    let (start, end) = ExportQuery::range(query)?;
     let key = (name.to_owned(), start.as_nanos(), end.as_nanos());
     if let Some(p) = state.plans.get(&key) {
         return Ok((p, start, end));
     }
-    let camera = name.to_owned();
-    let records = state
-        .catalog
-        .with(move |c| c.files(Some(&camera), Some(start), Some(end)))
-        .await?;
-    if records.is_empty() {
-        return Err(no_media());
-    }
+    let records = range_files(state, name, start, end).await?;
     let (start_ns, end_ns) = (start.as_nanos(), end.as_nanos());
     let planned = state
         .builders

@@ -108,14 +108,13 @@ pub fn export_from<S: Sources + ?Sized>(
     let mut tracks: Vec<OutTrack> = Vec::new();
     let mut kinds: Vec<Kind> = Vec::new();
     for (k, kind) in [Kind::Video, Kind::Audio].into_iter().enumerate() {
-        let mut heads = files.iter().filter_map(|&i| summaries[i].tracks[k]);
-        if let Some((head, _)) = heads.next() {
+        let present: Vec<_> = files
+            .iter()
+            .filter_map(|&i| summaries[i].tracks[k])
+            .collect();
+        if let Some(&(head, _)) = present.first() {
             // At most every sample of the files: no table grows by doubling.
-            let samples: usize = files
-                .iter()
-                .filter_map(|&i| summaries[i].tracks[k])
-                .map(|(_, n)| n as usize)
-                .sum();
+            let samples: usize = present.iter().map(|&(_, n)| n as usize).sum();
             let mut tables = TrackTables::new(tracks.len() as u32 + 1);
             tables.reserve(samples);
             kinds.push(kind);

@@ -32,42 +32,12 @@ pub(crate) struct VideoPayload {
 /// Packetizes one access unit: NAL units up to [`MAX_PAYLOAD`] bytes as single NAL unit
 /// packets, larger ones as FU-A fragments; the marker is set on the last packet.
 pub(crate) fn packetize_h264(nals: &[Bytes], max_payload: usize) -> Vec<VideoPayload> {
-    let mut out = Vec::new();
-    for nal in nals {
-        if nal.len() <= max_payload {
-            out.push(VideoPayload {
-                data: nal.clone(),
-                marker: false,
-                piece: Piece::Single,
-            });
-            continue;
-        }
+    // FU indicator (the NAL's F and NRI bits, type 28), FU header (start, end, type).
+    packetize(nals, max_payload, 1, |nal, start, end| {
         let indicator = (nal[0] & 0xE0) | 28;
         let nal_type = nal[0] & 0x1F;
-        let body = &nal[1..];
-        let chunk = max_payload - 2;
-        let count = body.len().div_ceil(chunk);
-        for (i, part) in body.chunks(chunk).enumerate() {
-            let (start, end) = (i == 0, i + 1 == count);
-            let header = (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type;
-            let mut data = Vec::with_capacity(part.len() + 2);
-            data.extend_from_slice(&[indicator, header]);
-            data.extend_from_slice(part);
-            out.push(VideoPayload {
-                data: Bytes::from(data),
-                marker: false,
-                piece: match (start, end) {
-                    (true, _) => Piece::FuStart,
-                    (false, true) => Piece::FuEnd,
-                    (false, false) => Piece::FuMiddle,
-                },
-            });
-        }
-    }
-    if let Some(last) = out.last_mut() {
-        last.marker = true;
-    }
-    out
+        vec![indicator, fu_header(start, end, nal_type)]
+    })
 }
 
 /// Packetizes one H.265 access unit as [`packetize_h264`] does H.264: NAL units up to
@@ -75,6 +45,30 @@ pub(crate) fn packetize_h264(nals: &[Bytes], max_payload: usize) -> Vec<VideoPay
 /// payload header of type 49 carrying the NAL's layer and temporal ids, then an FU header
 /// with the start and end bits and the NAL type).
 pub(crate) fn packetize_h265(nals: &[Bytes], max_payload: usize) -> Vec<VideoPayload> {
+    packetize(nals, max_payload, 2, |nal, start, end| {
+        let nal_type = (nal[0] >> 1) & 0x3F;
+        vec![
+            (nal[0] & 0x81) | (49 << 1),
+            nal[1],
+            fu_header(start, end, nal_type),
+        ]
+    })
+}
+
+/// An FU header: the start and end bits, then the NAL unit's type.
+fn fu_header(start: bool, end: bool, nal_type: u8) -> u8 {
+    (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type
+}
+
+/// NAL units up to `max_payload` bytes alone; a larger one without its `nal_header_len`
+/// header bytes, in fragments each led by `fu_head(nal, start, end)`; the marker on the
+/// last payload.
+fn packetize(
+    nals: &[Bytes],
+    max_payload: usize,
+    nal_header_len: usize,
+    fu_head: impl Fn(&[u8], bool, bool) -> Vec<u8>,
+) -> Vec<VideoPayload> {
     let mut out = Vec::new();
     for nal in nals {
         if nal.len() <= max_payload {
@@ -85,16 +79,12 @@ pub(crate) fn packetize_h265(nals: &[Bytes], max_payload: usize) -> Vec<VideoPay
             });
             continue;
         }
-        let header = [(nal[0] & 0x81) | (49 << 1), nal[1]];
-        let nal_type = (nal[0] >> 1) & 0x3F;
-        let body = &nal[2..];
-        let chunk = max_payload - 3;
+        let body = &nal[nal_header_len..];
+        let chunk = max_payload - fu_head(nal, true, false).len();
         let count = body.len().div_ceil(chunk);
         for (i, part) in body.chunks(chunk).enumerate() {
             let (start, end) = (i == 0, i + 1 == count);
-            let fu = (u8::from(start) << 7) | (u8::from(end) << 6) | nal_type;
-            let mut data = Vec::with_capacity(part.len() + 3);
-            data.extend_from_slice(&[header[0], header[1], fu]);
+            let mut data = fu_head(nal, start, end);
             data.extend_from_slice(part);
             out.push(VideoPayload {
                 data: Bytes::from(data),
